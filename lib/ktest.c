@@ -1,0 +1,131 @@
+#include "ktest.h"
+
+#include <stdio.h>
+#include <string.h>
+
+// Linker-made bounds of the "ktest_cases" section (ld provides __start_/__stop_
+// symbols for any section whose name is a C identifier).
+extern const struct ktest_case *const __start_ktest_cases[];
+extern const struct ktest_case *const __stop_ktest_cases[];
+
+#define MAX_CASES 512
+
+struct ktest_totals ktest_totals;
+
+bool glob_match(const char *p, const char *s)
+{
+    if (*p == '\0')
+        return *s == '\0';
+    if (*p == '*')
+        return glob_match(p + 1, s) || (*s != '\0' && glob_match(p, s + 1));
+    if (*s != '\0' && (*p == '?' || *p == *s))
+        return glob_match(p + 1, s + 1);
+    return false;
+}
+
+void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    __atomic_add_fetch(&t->failures, 1, __ATOMIC_RELAXED);
+    printk("        # %s: %s:%d: %s (cpu %d)\n", t->tc->name, file, line, msg, cpu_id());
+}
+
+static bool selected(const struct ktest_case *c, const char *filter)
+{
+    char full[128];
+    if (filter == NULL || filter[0] == '\0')
+        return true;
+    snprintf(full, sizeof(full), "%s.%s", c->suite, c->name);
+    return glob_match(filter, c->suite) || glob_match(filter, full);
+}
+
+// Order cases by file, then line, so output is the same on every build.
+static int case_before(const struct ktest_case *a, const struct ktest_case *b)
+{
+    int d = strcmp(a->file, b->file);
+    return d < 0 || (d == 0 && a->line < b->line);
+}
+
+static int collect(const struct ktest_case **out, const char *filter)
+{
+    int n = 0;
+    for (const struct ktest_case *const *p = __start_ktest_cases; p < __stop_ktest_cases; p++) {
+        if (!selected(*p, filter))
+            continue;
+        if (n == MAX_CASES)
+            panic("ktest: more than %d cases", MAX_CASES);
+        int i = n++;
+        while (i > 0 && case_before(*p, out[i - 1])) { // insertion sort
+            out[i] = out[i - 1];
+            i--;
+        }
+        out[i] = *p;
+    }
+    return n;
+}
+
+// Cases of one suite may come from several places; group by first appearance.
+static bool suite_seen_before(const struct ktest_case **cs, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (strcmp(cs[j]->suite, cs[i]->suite) == 0)
+            return true;
+    return false;
+}
+
+static int run_suite(const struct ktest_case **cs, int n, int first, int number)
+{
+    const char *suite = cs[first]->suite;
+    int total = 0, pass = 0, fail = 0, skip = 0;
+    for (int i = first; i < n; i++)
+        total += strcmp(cs[i]->suite, suite) == 0;
+
+    printk("    KTAP version 1\n    # Subtest: %s\n    1..%d\n", suite, total);
+    int k = 0;
+    for (int i = first; i < n; i++) {
+        if (strcmp(cs[i]->suite, suite) != 0)
+            continue;
+        struct ktest t = {.tc = cs[i], .failures = 0, .skip_reason = NULL};
+        cs[i]->fn(&t);
+        k++;
+        if (t.failures > 0) {
+            fail++;
+            printk("    not ok %d %s\n", k, cs[i]->name);
+        } else if (t.skip_reason) {
+            skip++;
+            printk("    ok %d %s # SKIP %s\n", k, cs[i]->name, t.skip_reason);
+        } else {
+            pass++;
+            printk("    ok %d %s\n", k, cs[i]->name);
+        }
+    }
+    printk("# %s: pass:%d fail:%d skip:%d total:%d\n", suite, pass, fail, skip, total);
+    printk("%s %d %s\n", fail ? "not ok" : "ok", number, suite);
+    ktest_totals.pass += pass;
+    ktest_totals.fail += fail;
+    ktest_totals.skip += skip;
+    return fail;
+}
+
+int ktest_run(const char *filter)
+{
+    static const struct ktest_case *cs[MAX_CASES];
+    int n = collect(cs, filter);
+    int nsuites = 0;
+    for (int i = 0; i < n; i++)
+        nsuites += !suite_seen_before(cs, i);
+
+    memset(&ktest_totals, 0, sizeof(ktest_totals));
+    printk("KTAP version 1\n1..%d\n", nsuites);
+    int number = 0;
+    for (int i = 0; i < n; i++)
+        if (!suite_seen_before(cs, i))
+            run_suite(cs, n, i, ++number);
+    printk("# Totals: pass:%d fail:%d skip:%d total:%d\n", ktest_totals.pass, ktest_totals.fail,
+           ktest_totals.skip, n);
+    return ktest_totals.fail;
+}

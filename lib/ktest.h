@@ -1,0 +1,99 @@
+// ktest: a small KUnit-like self-test framework that prints KTAP version 1.
+//
+//   KTEST(buddy, alloc_all) { ... EXPECT(t, x == y); ASSERT(t, p != NULL); ... }
+//
+// Each KTEST puts a pointer to its case in the "ktest_cases" linker section;
+// ktest_run() finds them all, groups them by suite and runs those that match
+// the filter. The same test files link into the kernel and the host build.
+#ifndef KTEST_H
+#define KTEST_H
+
+#include "platform.h"
+
+struct ktest;
+
+struct ktest_case {
+    const char *suite;
+    const char *name;
+    const char *file;
+    int line;
+    void (*fn)(struct ktest *t);
+};
+
+struct ktest {
+    const struct ktest_case *tc;
+    int failures;            // EXPECT/ASSERT failures so far (atomic: any cpu may add)
+    const char *skip_reason; // set by KTEST_SKIP
+};
+
+#define KTEST(suite_, name_)                                                                       \
+    static void ktest_##suite_##_##name_(struct ktest *t);                                         \
+    static const struct ktest_case ktest_case_##suite_##_##name_ = {                               \
+        #suite_, #name_, __FILE__, __LINE__, ktest_##suite_##_##name_};                            \
+    static const struct ktest_case *const ktest_ptr_##suite_##_##name_                             \
+        __attribute__((used, section("ktest_cases"))) = &ktest_case_##suite_##_##name_;            \
+    static void ktest_##suite_##_##name_(struct ktest *t __attribute__((unused)))
+
+void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+// EXPECT records a failure and goes on; ASSERT records it and ends the case
+// (it returns from the function it is written in: use it in the test body).
+#define EXPECT(t, cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ktest_fail((t), __FILE__, __LINE__, "EXPECT(%s) failed", #cond);                       \
+    } while (0)
+#define ASSERT(t, cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            ktest_fail((t), __FILE__, __LINE__, "ASSERT(%s) failed", #cond);                       \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+#define EXPECT_EQ(t, a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_)                                                                              \
+            ktest_fail((t), __FILE__, __LINE__, "EXPECT_EQ(%s, %s) failed: %lld != %lld", #a, #b,  \
+                       a_, b_);                                                                    \
+    } while (0)
+#define ASSERT_EQ(t, a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            ktest_fail((t), __FILE__, __LINE__, "ASSERT_EQ(%s, %s) failed: %lld != %lld", #a, #b,  \
+                       a_, b_);                                                                    \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+#define KTEST_SKIP(t, reason)                                                                      \
+    do {                                                                                           \
+        (t)->skip_reason = (reason);                                                               \
+        return;                                                                                    \
+    } while (0)
+
+// Run every case whose "suite" or "suite.case" matches the glob filter
+// (NULL or "" runs all). Prints KTAP; returns the number of failed cases.
+int ktest_run(const char *filter);
+
+// Counts of the last ktest_run().
+struct ktest_totals {
+    int pass, fail, skip;
+};
+extern struct ktest_totals ktest_totals;
+
+bool glob_match(const char *pattern, const char *s); // '*' and '?' wildcards
+
+// A tiny deterministic PRNG (xorshift64*) for shuffles and random mixes.
+static inline uint64_t ktest_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+#endif

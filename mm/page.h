@@ -1,0 +1,60 @@
+// struct page: one descriptor per 4 KiB physical frame, in the array mem_map.
+// The buddy allocator keeps its free-block state here, and the slab layer
+// records which cache and slab own a frame, so kfree(ptr) finds its cache
+// through virt_to_page(ptr) in O(1), with no size given.
+#ifndef PAGE_H
+#define PAGE_H
+
+#include "../lib/list.h"
+#include "../lib/platform.h"
+
+struct kmem_cache;
+
+struct page {
+    uint32_t flags;                // PG_* bits below
+    uint32_t order;                // PG_buddy: order of the free block this page heads
+    size_t nr_frames;              // PG_head: frames in the allocation this page starts
+    struct list_head lru;          // PG_buddy: link in a free list; free for the owner otherwise
+    struct kmem_cache *slab_cache; // PG_slab: the cache owning this frame
+    void *slab;                    // PG_slab: the slab descriptor of this frame's slab
+};
+
+enum {
+    PG_reserved = 1 << 0, // firmware, kernel image, DTB, mem_map: never handed out
+    PG_buddy = 1 << 1,    // heads a free block on a buddy free list
+    PG_head = 1 << 2,     // first frame of an allocated block (nr_frames frames)
+    PG_slab = 1 << 3,     // owned by the slab layer
+    PG_large = 1 << 4,    // head of a kmalloc too large for any size class
+};
+
+extern struct page *mem_map;            // the array, one entry per frame in [min_pfn, max_pfn)
+extern unsigned long min_pfn, max_pfn;  // frames of RAM the array covers
+
+static inline bool pfn_valid(unsigned long pfn)
+{
+    return pfn >= min_pfn && pfn < max_pfn;
+}
+
+static inline unsigned long page_to_pfn(const struct page *p)
+{
+    return min_pfn + (unsigned long)(p - mem_map);
+}
+
+static inline struct page *pfn_to_page(unsigned long pfn)
+{
+    return &mem_map[pfn - min_pfn];
+}
+
+static inline void *page_address(const struct page *p)
+{
+    return (void *)(page_to_pfn(p) << PAGE_SHIFT);
+}
+
+// The struct page of the frame holding addr, or NULL if addr is not in RAM.
+static inline struct page *virt_to_page(const void *addr)
+{
+    unsigned long pfn = (uintptr_t)addr >> PAGE_SHIFT;
+    return pfn_valid(pfn) ? pfn_to_page(pfn) : NULL;
+}
+
+#endif
