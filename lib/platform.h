@@ -15,14 +15,14 @@
 #endif
 
 #define PAGE_SHIFT 12
-#define PAGE_SIZE (1UL << PAGE_SHIFT)
+#define PAGE_SIZE  (1UL << PAGE_SHIFT)
 
-int cpu_id(void);                     // dense index of the calling cpu, 0..NCPU-1
-int ncpu_online(void);                // how many cpus are running
-unsigned long irq_save(void);         // interrupts off on this cpu; returns the old state
+int cpu_id(void);             // dense index of the calling cpu, 0..NCPU-1
+int ncpu_online(void);        // how many cpus are running
+unsigned long irq_save(void); // interrupts off on this cpu; returns the old state
 void irq_restore(unsigned long flags);
-void cpu_relax(void);                 // hint inside a spin loop
-int printk(const char *fmt, ...)      // whole lines never interleave between cpus
+void cpu_relax(void);            // hint inside a spin loop
+int printk(const char *fmt, ...) // whole lines never interleave between cpus
     __attribute__((format(printf, 1, 2)));
 _Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -30,12 +30,12 @@ _Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 // have finished. Used by the self-tests and by reclaim.
 void on_each_cpu(void (*fn)(void *arg), void *arg);
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uintptr_t)(a)-1))
+#define likely(x)        __builtin_expect(!!(x), 1)
+#define unlikely(x)      __builtin_expect(!!(x), 0)
+#define ARRAY_SIZE(a)    (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a)   (((x) + (a)-1) & ~((uintptr_t)(a)-1))
 #define IS_POWER_OF_2(x) ((x) != 0 && ((x) & ((x)-1)) == 0)
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)        ((a) < (b) ? (a) : (b))
+#define MAX(a, b)        ((a) > (b) ? (a) : (b))
 
 #endif

@@ -13,7 +13,10 @@ struct spinlock {
     const char *name; // for messages
 };
 
-#define SPINLOCK_INIT(n) {0, -1, (n)}
+#define SPINLOCK_INIT(n)                                                                           \
+    {                                                                                              \
+        0, -1, (n)                                                                                 \
+    }
 
 void spin_lock_init(struct spinlock *lk, const char *name);
 void spin_lock(struct spinlock *lk);

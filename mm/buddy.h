@@ -19,25 +19,26 @@ struct mem_region {
 // May be called again to start over (the host tests and fuzzers do).
 int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, int nreserved);
 
-void *alloc_pages(unsigned int order);           // 2^order frames, naturally aligned; NULL if none
-int free_pages(void *addr, unsigned int order);  // 0, or -EINVAL after reporting a bad free
-void *alloc_frames(size_t n);                    // exactly n frames (the rest of the block goes back)
-int free_frames(void *addr, size_t n);           // 0, or -EINVAL after reporting a bad free
+void *alloc_pages(unsigned int order);          // 2^order frames, naturally aligned; NULL if none
+int free_pages(void *addr, unsigned int order); // 0, or -EINVAL after reporting a bad free
+void *alloc_frames(size_t n);          // exactly n frames (the rest of the block goes back)
+int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad free
 
 // Called once with no lock held when a request cannot be met; returns the
 // frames it gave back. The request is then retried once. (The slab layer
-// registers slab_reclaim here.)
-void buddy_set_reclaim_hook(size_t (*hook)(void));
+// registers slab_reclaim here.) Returns the hook it replaces.
+typedef size_t (*reclaim_hook_t)(void);
+reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook);
 
 struct buddy_stats {
     uint64_t allocs, frees, splits, merges, failures, reclaims, bad_frees;
 };
 
 void buddy_get_stats(struct buddy_stats *st);
-size_t nr_free_pages(void);     // frames on the free lists now
-size_t nr_managed_pages(void);  // frames the allocator manages (RAM less reserved)
+size_t nr_free_pages(void);    // frames on the free lists now
+size_t nr_managed_pages(void); // frames the allocator manages (RAM less reserved)
 void buddy_free_counts(size_t count[MAX_ORDER + 1]); // free blocks per order
-void buddyinfo(void);           // print free blocks per order, totals and counters
-int buddy_validate(void);       // walk every list and frame; returns problems found
+void buddyinfo(void);     // print free blocks per order, totals and counters
+int buddy_validate(void); // walk every list and frame; returns problems found
 
 #endif

@@ -27,8 +27,8 @@ enum {
     PG_large = 1 << 4,    // head of a kmalloc too large for any size class
 };
 
-extern struct page *mem_map;            // the array, one entry per frame in [min_pfn, max_pfn)
-extern unsigned long min_pfn, max_pfn;  // frames of RAM the array covers
+extern struct page *mem_map;           // the array, one entry per frame in [min_pfn, max_pfn)
+extern unsigned long min_pfn, max_pfn; // frames of RAM the array covers
 
 static inline bool pfn_valid(unsigned long pfn)
 {

@@ -1,0 +1,432 @@
+// The buddy allocator.
+//
+// Free memory is kept as blocks of 2^order frames, each aligned to its own
+// size, on one free list per order. A block's buddy is the block it was split
+// from: pfn ^ (1 << order). Allocation takes the smallest big-enough block and
+// splits it, putting the unused halves back; freeing merges a block with its
+// buddy for as long as the buddy is free and of the same order.
+//
+// The state of every frame lives in its struct page:
+//   PG_buddy + order   heads a free block on free_area[order]
+//   PG_head + nr_frames  starts an allocated run of nr_frames frames
+//   PG_reserved        never handed out (firmware, kernel, DTB, mem_map)
+// Interior frames of a block carry no flag; the head speaks for them.
+
+#include "buddy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/sanitizer.h"
+#include "../lib/spinlock.h"
+
+struct page *mem_map;
+unsigned long min_pfn, max_pfn;
+
+static struct zone {
+    struct spinlock lock;
+    struct list_head free_area[MAX_ORDER + 1];
+    size_t nr_free[MAX_ORDER + 1]; // blocks on each list
+    size_t free_pages;
+    size_t managed_pages;
+    struct buddy_stats stats;
+} zone;
+
+static reclaim_hook_t reclaim_hook;
+
+static void add_to_free_list(struct page *page, unsigned int order)
+{
+    page->flags = PG_buddy;
+    page->order = order;
+    list_add(&page->lru, &zone.free_area[order]);
+    zone.nr_free[order]++;
+}
+
+static void del_from_free_list(struct page *page, unsigned int order)
+{
+    list_del(&page->lru);
+    page->flags = 0;
+    page->order = 0;
+    zone.nr_free[order]--;
+}
+
+// Put one block back and merge it upward. The largest order merges no
+// further: its "buddy" would make a block bigger than any list holds.
+static void free_block(unsigned long pfn, unsigned int order)
+{
+    while (order < MAX_ORDER) {
+        unsigned long buddy_pfn = pfn ^ (1UL << order);
+        if (!pfn_valid(buddy_pfn))
+            break;
+        struct page *buddy = pfn_to_page(buddy_pfn);
+        if (!(buddy->flags & PG_buddy) || buddy->order != order)
+            break;
+        del_from_free_list(buddy, order);
+        zone.stats.merges++;
+        pfn &= ~(1UL << order); // the merged block starts at the lower of the two
+        order++;
+    }
+    add_to_free_list(pfn_to_page(pfn), order);
+}
+
+// Largest order of a block that starts at pfn and fits in [pfn, end).
+static unsigned int max_block_order(unsigned long pfn, unsigned long end)
+{
+    unsigned int order = 0;
+    while (order < MAX_ORDER && (pfn & (1UL << order)) == 0 && pfn + (2UL << order) <= end)
+        order++;
+    return order;
+}
+
+// Free [pfn, end) as the fewest aligned blocks; each may merge with its buddy.
+static void free_range(unsigned long pfn, unsigned long end)
+{
+    while (pfn < end) {
+        unsigned int order = max_block_order(pfn, end);
+        free_block(pfn, order);
+        pfn += 1UL << order;
+    }
+}
+
+// Take a free block of at least 2^order frames and split it down to 2^order.
+static struct page *take_block(unsigned int order)
+{
+    for (unsigned int o = order; o <= MAX_ORDER; o++) {
+        if (list_empty(&zone.free_area[o]))
+            continue;
+        struct page *page = list_first_entry(&zone.free_area[o], struct page, lru);
+        del_from_free_list(page, o);
+        while (o > order) { // give back the upper half at each step
+            o--;
+            add_to_free_list(page + (1UL << o), o);
+            zone.stats.splits++;
+        }
+        return page;
+    }
+    return NULL;
+}
+
+static unsigned int order_for(size_t n)
+{
+    unsigned int order = 0;
+    while ((1UL << order) < n)
+        order++;
+    return order;
+}
+
+static void *try_alloc(size_t n)
+{
+    unsigned int order = order_for(n);
+    unsigned long flags;
+    spin_lock_irqsave(&zone.lock, flags);
+    struct page *page = take_block(order);
+    if (page) {
+        unsigned long pfn = page_to_pfn(page);
+        free_range(pfn + n, pfn + (1UL << order)); // exact: the tail goes back
+        page->flags = PG_head;
+        page->nr_frames = n;
+        mem_unpoison(page_address(page), n << PAGE_SHIFT);
+        zone.free_pages -= n;
+        zone.stats.allocs++;
+    }
+    spin_unlock_irqrestore(&zone.lock, flags);
+    return page ? page_address(page) : NULL;
+}
+
+void *alloc_frames(size_t n)
+{
+    if (n == 0 || n > (1UL << MAX_ORDER)) {
+        __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
+        return NULL;
+    }
+    void *p = try_alloc(n);
+    reclaim_hook_t hook = __atomic_load_n(&reclaim_hook, __ATOMIC_ACQUIRE);
+    if (p == NULL && hook != NULL) {
+        // Called with no lock held: the hook frees pages through us.
+        __atomic_add_fetch(&zone.stats.reclaims, 1, __ATOMIC_RELAXED);
+        if (hook() > 0)
+            p = try_alloc(n);
+    }
+    if (p == NULL)
+        __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+void *alloc_pages(unsigned int order)
+{
+    if (order > MAX_ORDER) {
+        __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
+        return NULL;
+    }
+    return alloc_frames(1UL << order);
+}
+
+// If pfn lies inside a free block, the head of that block; else NULL.
+static struct page *free_block_containing(unsigned long pfn)
+{
+    for (unsigned int o = 0; o <= MAX_ORDER; o++) {
+        unsigned long head = pfn & ~((1UL << o) - 1);
+        if (!pfn_valid(head))
+            break;
+        struct page *p = pfn_to_page(head);
+        if ((p->flags & PG_buddy) && p->order >= o)
+            return p;
+    }
+    return NULL;
+}
+
+static const char size_differs[] = "size differs from the allocation";
+
+// Why freeing n frames at addr is wrong, or NULL if it is fine. Zone lock held.
+static const char *bad_free_reason(const void *addr, size_t n)
+{
+    if ((uintptr_t)addr & (PAGE_SIZE - 1))
+        return "not page aligned";
+    struct page *page = virt_to_page(addr);
+    if (page == NULL)
+        return "outside RAM";
+    if (page->flags & PG_reserved)
+        return "reserved frame";
+    if (free_block_containing(page_to_pfn(page)))
+        return "already free";
+    if (!(page->flags & PG_head))
+        return "not the start of an allocated block";
+    if (page->flags & PG_slab)
+        return "frame belongs to the slab layer";
+    if (page->nr_frames != n)
+        return size_differs;
+    return NULL;
+}
+
+int free_frames(void *addr, size_t n)
+{
+    unsigned long flags;
+    spin_lock_irqsave(&zone.lock, flags);
+    const char *why = bad_free_reason(addr, n);
+    if (why) {
+        struct page *page = virt_to_page(addr);
+        size_t had = (page && (page->flags & PG_head)) ? page->nr_frames : 0;
+        if (why != size_differs)
+            had = 0; // the allocation's size only helps when the size is the problem
+        zone.stats.bad_frees++;
+        spin_unlock_irqrestore(&zone.lock, flags);
+        if (had)
+            printk("buddy: bad free of %p (%zu frames): %s (allocated as %zu frames)\n", addr, n,
+                   why, had);
+        else
+            printk("buddy: bad free of %p (%zu frames): %s\n", addr, n, why);
+        return -EINVAL;
+    }
+    struct page *page = virt_to_page(addr);
+    unsigned long pfn = page_to_pfn(page);
+    page->flags = 0;
+    page->nr_frames = 0;
+    mem_poison(addr, n << PAGE_SHIFT);
+    free_range(pfn, pfn + n);
+    zone.free_pages += n;
+    zone.stats.frees++;
+    spin_unlock_irqrestore(&zone.lock, flags);
+    return 0;
+}
+
+int free_pages(void *addr, unsigned int order)
+{
+    const char *why = NULL;
+    if (order > MAX_ORDER)
+        why = "order above MAX_ORDER";
+    else if (((uintptr_t)addr >> PAGE_SHIFT) & ((1UL << order) - 1))
+        why = "not aligned to its order";
+    if (why) {
+        __atomic_add_fetch(&zone.stats.bad_frees, 1, __ATOMIC_RELAXED);
+        printk("buddy: bad free of %p (order %u): %s\n", addr, order, why);
+        return -EINVAL;
+    }
+    return free_frames(addr, 1UL << order);
+}
+
+reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook)
+{
+    return __atomic_exchange_n(&reclaim_hook, hook, __ATOMIC_ACQ_REL);
+}
+
+static void reserve(uintptr_t base, size_t size)
+{
+    unsigned long lo = base >> PAGE_SHIFT;
+    unsigned long hi = (base + size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+    for (unsigned long pfn = MAX(lo, min_pfn); pfn < MIN(hi, max_pfn); pfn++)
+        pfn_to_page(pfn)->flags = PG_reserved;
+}
+
+static bool overlaps(uintptr_t a, size_t an, const struct mem_region *r, int nr)
+{
+    for (int i = 0; i < nr; i++)
+        if (a < r[i].base + r[i].size && r[i].base < a + an)
+            return true;
+    return false;
+}
+
+// First page-aligned gap of `bytes` in [base, end) clear of every reserved
+// region: at the start of RAM or just after a reserved region.
+static uintptr_t find_room(uintptr_t base, uintptr_t end, size_t bytes, const struct mem_region *r,
+                           int nr)
+{
+    for (int i = -1; i < nr; i++) {
+        uintptr_t at = i < 0 ? base : ALIGN_UP(r[i].base + r[i].size, PAGE_SIZE);
+        if (at >= base && at + bytes <= end && !overlaps(at, bytes, r, nr))
+            return at;
+    }
+    return 0;
+}
+
+int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, int nreserved)
+{
+    uintptr_t start = ALIGN_UP(base, PAGE_SIZE);
+    uintptr_t end = (base + size) & ~(PAGE_SIZE - 1);
+    if (size == 0 || end <= start || nreserved < 0 || (nreserved > 0 && reserved == NULL)) {
+        printk("buddy: bad RAM range %p + %#zx\n", (void *)base, size);
+        return -EINVAL;
+    }
+    unsigned long nframes = (end - start) >> PAGE_SHIFT;
+    size_t map_bytes = ALIGN_UP(nframes * sizeof(struct page), PAGE_SIZE);
+    uintptr_t map = find_room(start, end, map_bytes, reserved, nreserved);
+    if (map == 0) {
+        printk("buddy: no room for mem_map (%zu bytes)\n", map_bytes);
+        return -EINVAL;
+    }
+
+    memset(&zone, 0, sizeof(zone));
+    spin_lock_init(&zone.lock, "zone");
+    for (int o = 0; o <= MAX_ORDER; o++)
+        INIT_LIST_HEAD(&zone.free_area[o]);
+    mem_map = (struct page *)map;
+    min_pfn = start >> PAGE_SHIFT;
+    max_pfn = end >> PAGE_SHIFT;
+    memset(mem_map, 0, nframes * sizeof(struct page));
+    for (unsigned long i = 0; i < nframes; i++)
+        INIT_LIST_HEAD(&mem_map[i].lru);
+
+    for (int i = 0; i < nreserved; i++)
+        reserve(reserved[i].base, reserved[i].size);
+    reserve(map, map_bytes);
+
+    // Hand every run of unreserved frames to the free lists.
+    for (unsigned long pfn = min_pfn; pfn < max_pfn;) {
+        if (pfn_to_page(pfn)->flags & PG_reserved) {
+            pfn++;
+            continue;
+        }
+        unsigned long run = pfn;
+        while (run < max_pfn && !(pfn_to_page(run)->flags & PG_reserved))
+            run++;
+        mem_poison((void *)(pfn << PAGE_SHIFT), (run - pfn) << PAGE_SHIFT);
+        free_range(pfn, run);
+        zone.free_pages += run - pfn;
+        pfn = run;
+    }
+    zone.managed_pages = zone.free_pages;
+    zone.stats.merges = 0;
+    return 0;
+}
+
+void buddy_get_stats(struct buddy_stats *st)
+{
+    unsigned long flags;
+    spin_lock_irqsave(&zone.lock, flags);
+    *st = zone.stats;
+    spin_unlock_irqrestore(&zone.lock, flags);
+}
+
+size_t nr_free_pages(void)
+{
+    return __atomic_load_n(&zone.free_pages, __ATOMIC_RELAXED);
+}
+
+size_t nr_managed_pages(void)
+{
+    return zone.managed_pages;
+}
+
+void buddy_free_counts(size_t count[MAX_ORDER + 1])
+{
+    unsigned long flags;
+    spin_lock_irqsave(&zone.lock, flags);
+    memcpy(count, zone.nr_free, sizeof(zone.nr_free));
+    spin_unlock_irqrestore(&zone.lock, flags);
+}
+
+void buddyinfo(void)
+{
+    size_t count[MAX_ORDER + 1];
+    struct buddy_stats st;
+    buddy_free_counts(count);
+    buddy_get_stats(&st);
+
+    char line[16 * (MAX_ORDER + 1) + 32];
+    int at = snprintf(line, sizeof(line), "buddyinfo: order");
+    for (int o = 0; o <= MAX_ORDER; o++)
+        at += snprintf(line + at, sizeof(line) - at, " %6d", o);
+    printk("%s\n", line);
+    at = snprintf(line, sizeof(line), "buddyinfo: free ");
+    for (int o = 0; o <= MAX_ORDER; o++)
+        at += snprintf(line + at, sizeof(line) - at, " %6zu", count[o]);
+    printk("%s\n", line);
+    printk("buddyinfo: %zu of %zu pages free (%zu KiB); allocs %llu frees %llu splits %llu "
+           "merges %llu failures %llu reclaims %llu bad_frees %llu\n",
+           nr_free_pages(), nr_managed_pages(), nr_free_pages() * (PAGE_SIZE / 1024),
+           (unsigned long long)st.allocs, (unsigned long long)st.frees,
+           (unsigned long long)st.splits, (unsigned long long)st.merges,
+           (unsigned long long)st.failures, (unsigned long long)st.reclaims,
+           (unsigned long long)st.bad_frees);
+}
+
+// Check one free block's head and the frames under it. Zone lock held.
+static int check_free_block(struct page *p, unsigned int order)
+{
+    int bad = 0;
+    unsigned long pfn = page_to_pfn(p);
+    if (!(p->flags & PG_buddy) || p->order != order)
+        bad++;
+    if (pfn & ((1UL << order) - 1))
+        bad++;
+    if (pfn + (1UL << order) > max_pfn)
+        return bad + 1;
+    for (unsigned long i = 1; i < (1UL << order); i++)
+        if (p[i].flags & (PG_buddy | PG_head | PG_reserved | PG_slab))
+            bad++;
+    return bad;
+}
+
+int buddy_validate(void)
+{
+    int bad = 0;
+    size_t free = 0, heads = 0;
+    unsigned long flags;
+    spin_lock_irqsave(&zone.lock, flags);
+    for (unsigned int o = 0; o <= MAX_ORDER; o++) {
+        size_t n = 0;
+        struct list_head *pos;
+        list_for_each(pos, &zone.free_area[o])
+        {
+            struct page *p = list_entry(pos, struct page, lru);
+            if (!pfn_valid(page_to_pfn(p)) || ++n > zone.managed_pages) {
+                bad++; // a stray or cyclic list: stop walking it
+                break;
+            }
+            bad += check_free_block(p, o);
+            free += 1UL << o;
+        }
+        bad += n != zone.nr_free[o];
+    }
+    for (unsigned long pfn = min_pfn; pfn < max_pfn; pfn++)
+        heads += (pfn_to_page(pfn)->flags & PG_buddy) != 0;
+    size_t listed = 0;
+    for (unsigned int o = 0; o <= MAX_ORDER; o++)
+        listed += zone.nr_free[o];
+    bad += heads != listed;
+    bad += free != zone.free_pages;
+    spin_unlock_irqrestore(&zone.lock, flags);
+    if (bad)
+        printk("buddy: validate found %d problems\n", bad);
+    return bad;
+}

@@ -1,0 +1,44 @@
+// Host test runner: the portable self-tests (tests/kernel/*, the same files
+// the kernel runs) plus host-only ones, on the real mm/ code over a region
+// of host memory, with threads as cpus. Prints KTAP like the kernel.
+//
+//   ktest-asan [--cpus N] [--mem MiB] [filter]
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "lib/ktest.h"
+#include "mm/buddy.h"
+#if __has_include("mm/slab.h")
+#include "mm/slab.h"
+#define HAVE_SLAB 1
+#endif
+
+int main(int argc, char **argv)
+{
+    const char *filter = NULL;
+    size_t mem_mib = 64;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc)
+            host_ncpu = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--mem") == 0 && i + 1 < argc)
+            mem_mib = strtoul(argv[++i], NULL, 0);
+        else
+            filter = argv[i];
+    }
+    if (host_ncpu < 1 || host_ncpu > NCPU) {
+        fprintf(stderr, "--cpus must be 1..%d\n", NCPU);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    host_ram_init(mem_mib << 20);
+#ifdef HAVE_SLAB
+    if (slab_init(PAGE_SIZE, 64) != 0) {
+        printk("panic: slab_init failed\n");
+        return 1;
+    }
+    buddy_set_reclaim_hook(slab_reclaim);
+#endif
+    return ktest_run(filter) ? 1 : 0;
+}

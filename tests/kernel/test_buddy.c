@@ -1,0 +1,297 @@
+// Self-tests of the buddy allocator. Portable: they run in the kernel and in
+// the host build (tests/host), on whatever RAM the allocator was given.
+#include <errno.h>
+#include <string.h>
+
+#include "lib/ktest.h"
+#include "mm/buddy.h"
+
+#define MAGIC 0x7262756464790000ULL // "rbuddy"
+
+struct snapshot {
+    size_t free;
+    size_t count[MAX_ORDER + 1];
+};
+
+static void snap(struct snapshot *s)
+{
+    s->free = nr_free_pages();
+    buddy_free_counts(s->count);
+}
+
+static bool same_as(const struct snapshot *s)
+{
+    struct snapshot now;
+    snap(&now);
+    return now.free == s->free && memcmp(now.count, s->count, sizeof(now.count)) == 0;
+}
+
+static unsigned long gcd(unsigned long a, unsigned long b)
+{
+    while (b) {
+        unsigned long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+// Was this frame handed to us by the test as a single frame (magic inside)?
+static bool ours(unsigned long pfn)
+{
+    struct page *p = pfn_to_page(pfn);
+    if ((p->flags & (PG_head | PG_slab | PG_reserved)) != PG_head || p->nr_frames != 1)
+        return false;
+    return *(uint64_t *)page_address(p) == (MAGIC ^ pfn);
+}
+
+// Every free frame as order 0, then all freed in a shuffled order: the free
+// lists must come back exactly, blocks of MAX_ORDER included.
+KTEST(buddy, alloc_all_free_shuffled)
+{
+    reclaim_hook_t hook = buddy_set_reclaim_hook(NULL); // keep other layers' pages still
+    struct snapshot before;
+    snap(&before);
+    size_t got = 0;
+    void *p;
+    while ((p = alloc_pages(0)) != NULL) {
+        *(uint64_t *)p = MAGIC ^ ((uintptr_t)p >> PAGE_SHIFT);
+        got++;
+    }
+    EXPECT_EQ(t, got, before.free);
+    EXPECT_EQ(t, nr_free_pages(), 0);
+
+    unsigned long n = max_pfn - min_pfn, step = n / 2 + 1;
+    while (gcd(step, n) != 1)
+        step++;
+    size_t freed = 0;
+    for (unsigned long i = 0; i < n; i++) { // i * step mod n visits every frame once
+        unsigned long pfn = min_pfn + (i * step) % n;
+        if (ours(pfn)) {
+            EXPECT_EQ(t, free_pages(page_address(pfn_to_page(pfn)), 0), 0);
+            freed++;
+        }
+    }
+    EXPECT_EQ(t, freed, got);
+    EXPECT(t, same_as(&before));
+    EXPECT_EQ(t, buddy_validate(), 0);
+    buddy_set_reclaim_hook(hook);
+}
+
+// A block of the largest order whose "buddy" is also free must stay at
+// MAX_ORDER when freed: merging past the last list would lose it.
+KTEST(buddy, max_order_merges_no_further)
+{
+    struct snapshot before;
+    snap(&before);
+    if (before.count[MAX_ORDER] < 2)
+        KTEST_SKIP(t, "fewer than two free blocks of MAX_ORDER");
+    void *a = alloc_pages(MAX_ORDER);
+    ASSERT(t, a != NULL);
+    EXPECT_EQ(t, ((uintptr_t)a >> PAGE_SHIFT) & ((1UL << MAX_ORDER) - 1), 0);
+    EXPECT_EQ(t, nr_free_pages(), before.free - (1UL << MAX_ORDER));
+    EXPECT_EQ(t, free_pages(a, MAX_ORDER), 0);
+    EXPECT(t, same_as(&before));
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
+
+KTEST(buddy, too_large_returns_null)
+{
+    struct snapshot before;
+    struct buddy_stats st0, st1;
+    snap(&before);
+    buddy_get_stats(&st0);
+    EXPECT(t, alloc_pages(MAX_ORDER + 1) == NULL);
+    EXPECT(t, alloc_pages(63) == NULL);
+    EXPECT(t, alloc_frames((1UL << MAX_ORDER) + 1) == NULL);
+    EXPECT(t, alloc_frames(0) == NULL);
+    buddy_get_stats(&st1);
+    EXPECT_EQ(t, st1.failures - st0.failures, 4);
+    EXPECT(t, same_as(&before));
+}
+
+// Random orders, held and freed at random, each block filled and checked.
+KTEST(buddy, mixed_orders_with_patterns)
+{
+    enum { HELD = 64, STEPS = 600, TOP = 6 };
+    void *held[HELD] = {0};
+    unsigned order[HELD] = {0};
+    uint64_t rng = 12345;
+    struct snapshot before;
+    snap(&before);
+    for (int step = 0; step < STEPS; step++) {
+        int i = ktest_rand(&rng) % HELD;
+        if (held[i]) {
+            uint64_t *w = held[i];
+            size_t words = (PAGE_SIZE << order[i]) / 8;
+            EXPECT(t, w[0] == (uintptr_t)w && w[words - 1] == ~(uintptr_t)w);
+            EXPECT_EQ(t, free_pages(held[i], order[i]), 0);
+            held[i] = NULL;
+            continue;
+        }
+        order[i] = ktest_rand(&rng) % (TOP + 1);
+        uint64_t *w = held[i] = alloc_pages(order[i]);
+        ASSERT(t, w != NULL);
+        EXPECT_EQ(t, ((uintptr_t)w >> PAGE_SHIFT) & ((1UL << order[i]) - 1), 0);
+        w[0] = (uintptr_t)w;
+        w[(PAGE_SIZE << order[i]) / 8 - 1] = ~(uintptr_t)w;
+    }
+    for (int i = 0; i < HELD; i++)
+        if (held[i])
+            EXPECT_EQ(t, free_pages(held[i], order[i]), 0);
+    EXPECT(t, same_as(&before));
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
+
+// alloc_frames(n) takes exactly n frames, for every n from 1 to 64.
+KTEST(buddy, exact_frames_1_to_64)
+{
+    enum { N = 64 };
+    void *held[N + 1];
+    struct snapshot before;
+    snap(&before);
+    size_t taken = 0;
+    for (size_t n = 1; n <= N; n++) {
+        size_t free0 = nr_free_pages();
+        held[n] = alloc_frames(n);
+        ASSERT(t, held[n] != NULL);
+        EXPECT_EQ(t, free0 - nr_free_pages(), n);
+        memset(held[n], (int)n, n * PAGE_SIZE);
+        taken += n;
+    }
+    EXPECT_EQ(t, before.free - nr_free_pages(), taken);
+    for (size_t n = 1; n <= N; n++) {
+        unsigned char *c = held[n];
+        EXPECT(t, c[0] == (unsigned char)n && c[n * PAGE_SIZE - 1] == (unsigned char)n);
+        EXPECT_EQ(t, free_frames(held[n], n), 0);
+    }
+    EXPECT(t, same_as(&before));
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
+
+struct smp_ctx {
+    struct ktest *t;
+    int iters;
+};
+
+static void smp_worker(void *arg)
+{
+    struct smp_ctx *c = arg;
+    enum { HELD = 16 };
+    uint64_t *held[HELD] = {0};
+    unsigned order[HELD] = {0};
+    uint64_t rng = 0x9e3779b97f4a7c15ULL * (cpu_id() + 1);
+    uint64_t tag = (uint64_t)cpu_id() << 56;
+    for (int it = 0; it < c->iters; it++) {
+        int i = ktest_rand(&rng) % HELD;
+        if (held[i]) {
+            size_t frames = 1UL << order[i];
+            for (size_t f = 0; f < frames; f++) // one word per frame, all written below
+                if (held[i][f * PAGE_SIZE / 8] != (tag | (uintptr_t)held[i] | f))
+                    ktest_fail(c->t, __FILE__, __LINE__, "block %p frame %zu overwritten",
+                               (void *)held[i], f);
+            if (free_pages(held[i], order[i]) != 0)
+                ktest_fail(c->t, __FILE__, __LINE__, "free_pages failed");
+            held[i] = NULL;
+            continue;
+        }
+        order[i] = ktest_rand(&rng) % 4;
+        held[i] = alloc_pages(order[i]);
+        if (held[i] == NULL)
+            continue; // other cpus may hold memory; running out is allowed here
+        for (size_t f = 0; f < (1UL << order[i]); f++)
+            held[i][f * PAGE_SIZE / 8] = tag | (uintptr_t)held[i] | f;
+    }
+    for (int i = 0; i < HELD; i++)
+        if (held[i])
+            free_pages(held[i], order[i]);
+}
+
+KTEST(buddy, smp_alloc_free_all_cpus)
+{
+    struct snapshot before;
+    snap(&before);
+    struct smp_ctx c = {t, 3000};
+    on_each_cpu(smp_worker, &c);
+    EXPECT(t, same_as(&before));
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
+
+// Out of memory: NULL, never a panic, and the reclaim hook is asked once.
+static void *stash; // frames held by the OOM test, chained through their first word
+static int hook_calls;
+static size_t hook_gives;
+
+static size_t test_hook(void)
+{
+    size_t n = 0;
+    hook_calls++;
+    while (n < hook_gives && stash) {
+        void *next = *(void **)stash;
+        free_pages(stash, 0);
+        stash = next;
+        n++;
+    }
+    return n;
+}
+
+KTEST(buddy, oom_calls_reclaim_hook)
+{
+    reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
+    struct snapshot before;
+    snap(&before);
+    void *p;
+    stash = NULL;
+    while ((p = alloc_pages(0)) != NULL) {
+        *(void **)p = stash;
+        stash = p;
+    }
+    buddy_set_reclaim_hook(test_hook);
+    hook_calls = 0;
+    hook_gives = 0;
+    EXPECT(t, alloc_pages(0) == NULL); // the hook finds nothing to give
+    EXPECT_EQ(t, hook_calls, 1);
+    hook_gives = 4;
+    p = alloc_pages(1); // the hook frees 4 frames; the retry succeeds
+    EXPECT_EQ(t, hook_calls, 2);
+    EXPECT(t, p != NULL);
+    if (p)
+        free_pages(p, 1);
+    buddy_set_reclaim_hook(old);
+    while (stash) {
+        void *next = *(void **)stash;
+        free_pages(stash, 0);
+        stash = next;
+    }
+    EXPECT(t, same_as(&before));
+}
+
+// Each kind of bad free is refused with -EINVAL, counted once, and changes nothing.
+KTEST(buddy, bad_frees_reported_state_intact)
+{
+    struct snapshot before;
+    struct buddy_stats st0, st1;
+    void *a = alloc_pages(2), *b = alloc_pages(0);
+    ASSERT(t, a && b);
+    EXPECT_EQ(t, free_pages(b, 0), 0);
+    snap(&before);
+    buddy_get_stats(&st0);
+    char *c = a;
+    EXPECT_EQ(t, free_pages(b, 0), -EINVAL);                 // double free
+    EXPECT_EQ(t, free_pages(a, 1), -EINVAL);                 // wrong order
+    EXPECT_EQ(t, free_pages(a, 3), -EINVAL);                 // order too big
+    EXPECT_EQ(t, free_pages(c + PAGE_SIZE, 0), -EINVAL);     // interior frame
+    EXPECT_EQ(t, free_pages(c + 2 * PAGE_SIZE, 1), -EINVAL); // interior, aligned for its order
+    EXPECT_EQ(t, free_pages(c + PAGE_SIZE, 1), -EINVAL);     // not aligned to its order
+    EXPECT_EQ(t, free_pages(c + 8, 0), -EINVAL);             // not page aligned
+    EXPECT_EQ(t, free_pages(mem_map, 0), -EINVAL);           // reserved (mem_map itself)
+    EXPECT_EQ(t, free_pages((void *)((max_pfn + 16) << PAGE_SHIFT), 0), -EINVAL); // outside RAM
+    EXPECT_EQ(t, free_frames(a, 3), -EINVAL);            // n differs from allocation
+    EXPECT_EQ(t, free_pages(a, MAX_ORDER + 1), -EINVAL); // order too large
+    buddy_get_stats(&st1);
+    EXPECT_EQ(t, st1.bad_frees - st0.bad_frees, 11);
+    EXPECT_EQ(t, st1.frees, st0.frees);
+    EXPECT(t, same_as(&before));
+    EXPECT_EQ(t, buddy_validate(), 0);
+    EXPECT_EQ(t, free_pages(a, 2), 0); // the real owner can still free it
+}
