@@ -34,6 +34,7 @@ static struct zone {
 } zone;
 
 static reclaim_hook_t reclaim_hook;
+struct fault_attr fail_page_alloc;
 
 static void add_to_free_list(struct page *page, unsigned int order)
 {
@@ -136,7 +137,7 @@ static void *try_alloc(size_t n)
 
 void *alloc_frames(size_t n)
 {
-    if (n == 0 || n > (1UL << MAX_ORDER)) {
+    if (n == 0 || n > (1UL << MAX_ORDER) || should_fail(&fail_page_alloc)) {
         __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
         return NULL;
     }

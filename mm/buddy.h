@@ -3,6 +3,7 @@
 #ifndef BUDDY_H
 #define BUDDY_H
 
+#include "../lib/fault_inject.h"
 #include "page.h"
 
 #ifndef MAX_ORDER
@@ -29,6 +30,10 @@ int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad fr
 // registers slab_reclaim here.) Returns the hook it replaces.
 typedef size_t (*reclaim_hook_t)(void);
 reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook);
+
+// Arm to make alloc_pages/alloc_frames fail as if out of memory (no reclaim
+// is tried for an injected failure): see lib/fault_inject.h.
+extern struct fault_attr fail_page_alloc;
 
 struct buddy_stats {
     uint64_t allocs, frees, splits, merges, failures, reclaims, bad_frees;

@@ -295,3 +295,38 @@ KTEST(buddy, bad_frees_reported_state_intact)
     EXPECT_EQ(t, buddy_validate(), 0);
     EXPECT_EQ(t, free_pages(a, 2), 0); // the real owner can still free it
 }
+
+// Fault injection: the armed request fails, the ones around it do not.
+KTEST(buddy, fail_nth_request)
+{
+    struct snapshot before;
+    snap(&before);
+    fault_fail_nth(&fail_page_alloc, 3);
+    void *a = alloc_pages(0), *b = alloc_frames(3), *c = alloc_pages(1), *d = alloc_pages(0);
+    EXPECT_EQ(t, fail_page_alloc.injected, 1);
+    fault_disarm(&fail_page_alloc);
+    EXPECT(t, a != NULL && b != NULL && c == NULL && d != NULL);
+    free_pages(a, 0);
+    free_frames(b, 3);
+    free_pages(d, 0);
+    EXPECT(t, same_as(&before));
+
+    // Random failures replay exactly from the same seed.
+    int pattern[2][64];
+    for (int run = 0; run < 2; run++) {
+        fault_fail_random(&fail_page_alloc, 300000, 42);
+        for (int i = 0; i < 64; i++) {
+            void *p = alloc_pages(0);
+            pattern[run][i] = p == NULL;
+            if (p)
+                free_pages(p, 0);
+        }
+        fault_disarm(&fail_page_alloc);
+    }
+    int fails = 0;
+    for (int i = 0; i < 64; i++)
+        fails += pattern[0][i];
+    EXPECT(t, memcmp(pattern[0], pattern[1], sizeof(pattern[0])) == 0);
+    EXPECT(t, fails > 5 && fails < 40); // about 30% of 64
+    EXPECT(t, same_as(&before));
+}
