@@ -1,6 +1,7 @@
 #include "ktest.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Linker-made bounds of the "ktest_cases" section (ld provides __start_/__stop_
@@ -12,6 +13,7 @@ extern const struct ktest_case *const __stop_ktest_cases[] __attribute__((weak))
 #define MAX_CASES 512
 
 struct ktest_totals ktest_totals;
+const char *ktest_args = "";
 
 bool glob_match(const char *p, const char *s)
 {
@@ -22,6 +24,20 @@ bool glob_match(const char *p, const char *s)
     if (*s != '\0' && (*p == '?' || *p == *s))
         return glob_match(p + 1, s + 1);
     return false;
+}
+
+unsigned long ktest_arg_ul(const char *key, unsigned long dflt)
+{
+    size_t klen = strlen(key);
+    for (const char *w = ktest_args; w && *w; w++) {
+        bool word_start = w == ktest_args || w[-1] == ' ';
+        if (word_start && strncmp(w, key, klen) == 0 && w[klen] == '=') {
+            char *end;
+            unsigned long v = strtoul(w + klen + 1, &end, 0);
+            return (end != w + klen + 1 && (*end == '\0' || *end == ' ')) ? v : dflt;
+        }
+    }
+    return dflt;
 }
 
 void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...)

@@ -85,6 +85,12 @@ extern struct ktest_totals ktest_totals;
 
 bool glob_match(const char *pattern, const char *s); // '*' and '?' wildcards
 
+// Parameters for tests, as "key=value" words: the kernel sets ktest_args to
+// /chosen/bootargs, the host runner to its command line. Returns dflt when
+// the key is absent or its value is not a number.
+extern const char *ktest_args;
+unsigned long ktest_arg_ul(const char *key, unsigned long dflt);
+
 // A tiny deterministic PRNG (xorshift64*) for shuffles and random mixes.
 static inline uint64_t ktest_rand(uint64_t *state)
 {

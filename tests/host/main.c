@@ -2,7 +2,7 @@
 // the kernel runs) plus host-only ones, on the real mm/ code over a region
 // of host memory, with threads as cpus. Prints KTAP like the kernel.
 //
-//   ktest-asan [--cpus N] [--mem MiB] [filter]
+//   ktest-asan [--cpus N] [--mem MiB] [key=value ...] [filter]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +19,18 @@ int main(int argc, char **argv)
 {
     const char *filter = NULL;
     size_t mem_mib = 64;
+    static char args[512];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc)
             host_ncpu = atoi(argv[++i]);
         else if (strcmp(argv[i], "--mem") == 0 && i + 1 < argc)
             mem_mib = strtoul(argv[++i], NULL, 0);
+        else if (strchr(argv[i], '=')) // key=value parameters for the tests
+            snprintf(args + strlen(args), sizeof(args) - strlen(args), "%s ", argv[i]);
         else
             filter = argv[i];
     }
+    ktest_args = args;
     if (host_ncpu < 1 || host_ncpu > NCPU) {
         fprintf(stderr, "--cpus must be 1..%d\n", NCPU);
         return 2;
