@@ -38,7 +38,7 @@ struct fault_attr fail_page_alloc;
 
 static void add_to_free_list(struct page *page, unsigned int order)
 {
-    page->flags = PG_buddy;
+    set_page_flags(page, PG_buddy);
     page->order = order;
     list_add(&page->lru, &zone.free_area[order]);
     zone.nr_free[order]++;
@@ -47,7 +47,7 @@ static void add_to_free_list(struct page *page, unsigned int order)
 static void del_from_free_list(struct page *page, unsigned int order)
 {
     list_del(&page->lru);
-    page->flags = 0;
+    set_page_flags(page, 0);
     page->order = 0;
     zone.nr_free[order]--;
 }
@@ -61,7 +61,7 @@ static void free_block(unsigned long pfn, unsigned int order)
         if (!pfn_valid(buddy_pfn))
             break;
         struct page *buddy = pfn_to_page(buddy_pfn);
-        if (!(buddy->flags & PG_buddy) || buddy->order != order)
+        if (!(page_flags(buddy) & PG_buddy) || buddy->order != order)
             break;
         del_from_free_list(buddy, order);
         zone.stats.merges++;
@@ -125,7 +125,7 @@ static void *try_alloc(size_t n)
     if (page) {
         unsigned long pfn = page_to_pfn(page);
         free_range(pfn + n, pfn + (1UL << order)); // exact: the tail goes back
-        page->flags = PG_head;
+        set_page_flags(page, PG_head);
         page->nr_frames = n;
         mem_unpoison(page_address(page), n << PAGE_SHIFT);
         zone.free_pages -= n;
@@ -171,7 +171,7 @@ static struct page *free_block_containing(unsigned long pfn)
         if (!pfn_valid(head))
             break;
         struct page *p = pfn_to_page(head);
-        if ((p->flags & PG_buddy) && p->order >= o)
+        if ((page_flags(p) & PG_buddy) && p->order >= o)
             return p;
     }
     return NULL;
@@ -187,13 +187,13 @@ static const char *bad_free_reason(const void *addr, size_t n)
     struct page *page = virt_to_page(addr);
     if (page == NULL)
         return "outside RAM";
-    if (page->flags & PG_reserved)
+    if (page_flags(page) & PG_reserved)
         return "reserved frame";
     if (free_block_containing(page_to_pfn(page)))
         return "already free";
-    if (!(page->flags & PG_head))
+    if (!(page_flags(page) & PG_head))
         return "not the start of an allocated block";
-    if (page->flags & PG_slab)
+    if (page_flags(page) & PG_slab)
         return "frame belongs to the slab layer";
     if (page->nr_frames != n)
         return size_differs;
@@ -207,7 +207,7 @@ int free_frames(void *addr, size_t n)
     const char *why = bad_free_reason(addr, n);
     if (why) {
         struct page *page = virt_to_page(addr);
-        size_t had = (page && (page->flags & PG_head)) ? page->nr_frames : 0;
+        size_t had = (page && (page_flags(page) & PG_head)) ? page->nr_frames : 0;
         if (why != size_differs)
             had = 0; // the allocation's size only helps when the size is the problem
         zone.stats.bad_frees++;
@@ -221,7 +221,7 @@ int free_frames(void *addr, size_t n)
     }
     struct page *page = virt_to_page(addr);
     unsigned long pfn = page_to_pfn(page);
-    page->flags = 0;
+    set_page_flags(page, 0);
     page->nr_frames = 0;
     mem_poison(addr, n << PAGE_SHIFT);
     free_range(pfn, pfn + n);
@@ -256,7 +256,7 @@ static void reserve(uintptr_t base, size_t size)
     unsigned long lo = base >> PAGE_SHIFT;
     unsigned long hi = (base + size + PAGE_SIZE - 1) >> PAGE_SHIFT;
     for (unsigned long pfn = MAX(lo, min_pfn); pfn < MIN(hi, max_pfn); pfn++)
-        pfn_to_page(pfn)->flags = PG_reserved;
+        set_page_flags(pfn_to_page(pfn), PG_reserved);
 }
 
 static bool overlaps(uintptr_t a, size_t an, const struct mem_region *r, int nr)
@@ -313,12 +313,12 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
 
     // Hand every run of unreserved frames to the free lists.
     for (unsigned long pfn = min_pfn; pfn < max_pfn;) {
-        if (pfn_to_page(pfn)->flags & PG_reserved) {
+        if (page_flags(pfn_to_page(pfn)) & PG_reserved) {
             pfn++;
             continue;
         }
         unsigned long run = pfn;
-        while (run < max_pfn && !(pfn_to_page(run)->flags & PG_reserved))
+        while (run < max_pfn && !(page_flags(pfn_to_page(run)) & PG_reserved))
             run++;
         mem_poison((void *)(pfn << PAGE_SHIFT), (run - pfn) << PAGE_SHIFT);
         free_range(pfn, run);
@@ -386,14 +386,14 @@ static int check_free_block(struct page *p, unsigned int order)
 {
     int bad = 0;
     unsigned long pfn = page_to_pfn(p);
-    if (!(p->flags & PG_buddy) || p->order != order)
+    if (!(page_flags(p) & PG_buddy) || p->order != order)
         bad++;
     if (pfn & ((1UL << order) - 1))
         bad++;
     if (pfn + (1UL << order) > max_pfn)
         return bad + 1;
     for (unsigned long i = 1; i < (1UL << order); i++)
-        if (p[i].flags & (PG_buddy | PG_head | PG_reserved | PG_slab))
+        if (page_flags(&p[i]) & (PG_buddy | PG_head | PG_reserved | PG_slab))
             bad++;
     return bad;
 }
@@ -420,7 +420,7 @@ int buddy_validate(void)
         bad += n != zone.nr_free[o];
     }
     for (unsigned long pfn = min_pfn; pfn < max_pfn; pfn++)
-        heads += (pfn_to_page(pfn)->flags & PG_buddy) != 0;
+        heads += (page_flags(pfn_to_page(pfn)) & PG_buddy) != 0;
     size_t listed = 0;
     for (unsigned int o = 0; o <= MAX_ORDER; o++)
         listed += zone.nr_free[o];

@@ -27,6 +27,20 @@ enum {
     PG_large = 1 << 4,    // head of a kmalloc too large for any size class
 };
 
+// A frame's flags are read by code that does not own the frame (a bad-free
+// check looks at whatever frame it is given; the owner may be changing it on
+// another cpu), so every access is atomic. Relaxed order: the locks of the
+// owners order everything else, and on RISC-V these are plain loads/stores.
+static inline uint32_t page_flags(const struct page *p)
+{
+    return __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
+}
+
+static inline void set_page_flags(struct page *p, uint32_t flags)
+{
+    __atomic_store_n(&p->flags, flags, __ATOMIC_RELAXED);
+}
+
 extern struct page *mem_map;           // the array, one entry per frame in [min_pfn, max_pfn)
 extern unsigned long min_pfn, max_pfn; // frames of RAM the array covers
 

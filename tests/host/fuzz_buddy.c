@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     // The model: firmware (512 KiB) and mem_map are not ours to take.
     memset(used, 1, sizeof(used));
     for (size_t i = 0; i < NFRAMES; i++)
-        if (!(pfn_to_page((base >> PAGE_SHIFT) + i)->flags & PG_reserved))
+        if (!(page_flags(pfn_to_page((base >> PAGE_SHIFT) + i)) & PG_reserved))
             used[i] = 0;
     check(model_free() == start_free);
     nheld = 0;

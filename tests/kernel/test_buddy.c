@@ -40,7 +40,7 @@ static unsigned long gcd(unsigned long a, unsigned long b)
 static bool ours(unsigned long pfn)
 {
     struct page *p = pfn_to_page(pfn);
-    if ((p->flags & (PG_head | PG_slab | PG_reserved)) != PG_head || p->nr_frames != 1)
+    if ((page_flags(p) & (PG_head | PG_slab | PG_reserved)) != PG_head || p->nr_frames != 1)
         return false;
     return *(uint64_t *)page_address(p) == (MAGIC ^ pfn);
 }
