@@ -1,0 +1,169 @@
+# rvslab: make | make run | make test | make debug | make clean
+#
+#   make run  [CPUS=4] [MEM=128M]          boot, show the harts and memory, power off
+#   make test [T='glob']                  host tests, kernel self-tests, harness self-check
+#   make debug                            QEMU waits for gdb-multiarch (scripts/gdbinit)
+#   make test-harness                     only the harness self-check (fail/panic/trap/hang)
+#   make test-dtb                         boot tests with harts QEMU cannot describe
+#   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob], bench[=arg], key=value
+
+SHELL   := /bin/bash
+# Build directory (the harness self-check kernel gets its own).
+K       ?= build
+CPUS    ?= 4
+MEM     ?= 128M
+# Most cpus the kernel is built for; harts beyond it are parked.
+NCPU    ?= 8
+# ktest filter for make test: a suite, or suite.case, with * and ? (e.g. T='buddy*').
+T       ?=
+RESULTS ?= build/results
+TEST_CPUS    ?= 4
+# Seconds one kernel test run may take before it counts as hung.
+TEST_TIMEOUT ?= 120
+export RESULTS
+
+# Missing tools? scripts/deps.sh installs the Debian packages (quick no-op
+# when all is there). It runs before anything else, once per make (not in
+# sub-makes), for every goal but clean.
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifndef RVSLAB_DEPS_OK
+DEPS_STATUS := $(shell scripts/deps.sh 1>&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error scripts/deps.sh failed: install the packages it names and try again)
+endif
+export RVSLAB_DEPS_OK := 1
+endif
+endif
+
+# The cross toolchain, found the way xv6 does; CROSS_COMPILE= overrides.
+ifndef CROSS_COMPILE
+CROSS_COMPILE := $(shell if riscv64-unknown-elf-objdump -i 2>&1 | grep -q 'elf64-littleriscv'; \
+	then echo 'riscv64-unknown-elf-'; \
+	elif riscv64-linux-gnu-objdump -i 2>&1 | grep -q 'elf64-littleriscv'; \
+	then echo 'riscv64-linux-gnu-'; \
+	else echo 'riscv64-unknown-elf-'; fi)
+endif
+CC      := $(CROSS_COMPILE)gcc
+OBJDUMP := $(CROSS_COMPILE)objdump
+NM      := $(CROSS_COMPILE)nm
+
+QEMU    ?= qemu-system-riscv64
+OPENSBI ?= /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin
+GDB     ?= gdb-multiarch
+GDBPORT ?= 1234
+
+# rv64imac/lp64 is a picolibc multilib; the assembler also wants zicsr and
+# zifencei named, but the multilib is chosen by the link's -march.
+MARCH_CC   := -march=rv64imac_zicsr_zifencei -mabi=lp64 -mcmodel=medany
+MARCH_LINK := -march=rv64imac -mabi=lp64 -mcmodel=medany
+WERROR  ?= -Werror
+CFLAGS  := $(MARCH_CC) --specs=picolibc.specs -std=gnu11 -O2 -g \
+	-Wall -Wextra $(WERROR) -ffreestanding -fno-common -fno-stack-protector \
+	-fno-omit-frame-pointer -fno-pie -I. -DNCPU=$(NCPU) $(EXTRA_CFLAGS)
+ifdef KTEST_SELFCHECK
+CFLAGS  += -DKTEST_SELFCHECK
+endif
+ASFLAGS := $(MARCH_CC) -g -I.
+# Integer-only printf: no floating point in the kernel.
+LDFLAGS := $(MARCH_LINK) --specs=picolibc.specs -nostartfiles -static -no-pie \
+	-T linker/kernel.ld -DPICOLIBC_INTEGER_PRINTF_SCANF -Wl,--no-warn-rwx-segments
+
+# Every .c and .S below joins the kernel: new files in mm/ and lib/ need no edit here.
+SRCS := $(wildcard arch/riscv/*.S arch/riscv/*.c kernel/*.c lib/*.c mm/*.c tests/kernel/*.c)
+OBJS := $(patsubst %,$(K)/%.o,$(basename $(SRCS)))
+
+all: $(K)/kernel.elf $(K)/kernel.asm $(K)/kernel.sym
+
+# Rebuild everything when the flags change (CROSS_COMPILE, NCPU, KTEST_SELFCHECK, ...).
+$(K)/.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+
+$(K)/%.o: %.c $(K)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(K)/%.o: %.S $(K)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(ASFLAGS) -MMD -MP -c -o $@ $<
+
+$(K)/kernel.elf: $(OBJS) linker/kernel.ld
+	$(CC) $(LDFLAGS) -o $@ $(OBJS)
+
+$(K)/kernel.asm: $(K)/kernel.elf
+	$(OBJDUMP) -S $< > $@
+
+$(K)/kernel.sym: $(K)/kernel.elf
+	$(NM) -n $< > $@
+
+-include $(OBJS:.o=.d)
+
+# $(call qemu,KERNEL_DIR,CPUS): QEMU virt with OpenSBI, the kernel, no display.
+qemu = $(QEMU) -machine virt -bios $(OPENSBI) -kernel $(1)/kernel.elf -m $(MEM) -smp $(2) \
+	-nographic -no-reboot
+
+run: all
+	$(call qemu,$(K),$(CPUS)) $(if $(BOOTARGS),-append "$(BOOTARGS)")
+
+debug: all
+	@echo "*** QEMU waits for gdb on port $(GDBPORT); quit gdb to stop QEMU"
+	$(call qemu,$(K),$(CPUS)) -S -gdb tcp::$(GDBPORT) & qpid=$$!; \
+	$(GDB) -q -x scripts/gdbinit -ex 'target remote :$(GDBPORT)' $(K)/kernel.elf; \
+	kill $$qpid 2>/dev/null; wait $$qpid 2>/dev/null; true
+
+# ---- tests -------------------------------------------------------------------
+#
+# Every run leaves build/results/NAME.log (scripts/run-test); scripts/ktap.py
+# reads them all and prints the verdicts and the last line, "N passed, N failed".
+
+-include tests/host/host.mk
+ifeq ($(wildcard tests/host/host.mk),)
+host-test:
+	@echo "host-test: tests/host/host.mk not there yet"
+endif
+
+# Builds run as "gate" steps: a build that breaks counts as one failed case
+# (and its tests then do not run), so the summary line always appears.
+test:
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@scripts/run-test host 3600 --gate -- $(MAKE) --no-print-directory host-test || true
+	@if scripts/run-test kernel-build 900 --gate -- $(MAKE) --no-print-directory all; then \
+		scripts/run-test kernel-cpus$(TEST_CPUS) $(TEST_TIMEOUT) -- \
+			$(call qemu,$(K),$(TEST_CPUS)) -append "ktest$(if $(T),=$(T))"; \
+		$(MAKE) --no-print-directory test-dtb; \
+	fi || true
+	@$(MAKE) --no-print-directory test-harness || true
+	@python3 scripts/ktap.py $(RESULTS)
+
+# Harts QEMU itself never describes: the boot self-tests on a device tree
+# where hart 2 is disabled and hart 3 has no mmu-type (OpenSBI may disable it
+# too). Both must be skipped, not waited for.
+test-dtb: all
+	@$(QEMU) -machine virt,dumpdtb=$(K)/virt-4.dtb -smp 4 -m $(MEM) -nographic 2>/dev/null
+	@python3 scripts/dtb-variant.py $(K)/virt-4.dtb $(K)/virt-4-skip.dtb --disable 2 --no-mmu 3
+	@scripts/run-test kernel-dtb-skip-harts $(TEST_TIMEOUT) -- \
+		$(call qemu,$(K),4) -dtb $(K)/virt-4-skip.dtb -append "ktest=boot"
+
+# The harness must fail when a test fails, panics or hangs, and pass a clean
+# run. A kernel built with KTEST_SELFCHECK=1 (in build/selfcheck) has a case of
+# each; every check below boots one and asserts the verdict scripts/ktap.py
+# gives, then stands in build/results as one plain pass/fail case.
+SELFCHECK_K := build/selfcheck
+HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok \
+	panic:selfcheck.panics:FAIL:panic panic-cpu1:selfcheck.panics_on_other_cpu:FAIL:panic \
+	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout
+test-harness:
+	@$(MAKE) --no-print-directory K=$(SELFCHECK_K) KTEST_SELFCHECK=1 $(SELFCHECK_K)/kernel.elf
+	@status=0; for c in $(HARNESS_CASES); do \
+		IFS=: read name filter verdict reason <<< "$$c"; \
+		scripts/run-test harness-$$name 120 --plain -- scripts/harness-check $$verdict $$reason \
+			$(SELFCHECK_K)/results-$$name -- \
+			$(call qemu,$(SELFCHECK_K),2) -append "ktest=$$filter" || status=1; \
+	done; exit $$status
+
+clean:
+	rm -rf build
+
+FORCE:
+.PHONY: all run debug test test-dtb test-harness host-test clean FORCE
+.DELETE_ON_ERROR:

@@ -1,0 +1,62 @@
+// Traps. The kernel expects none: no user mode, no timer, interrupts off.
+// So every trap is a bug (a bad pointer, an illegal instruction, a stack
+// overflow) and the report says where it happened, then panics.
+#include "cpu.h"
+#include "riscv.h"
+
+// The registers as kernelvec saved them: x[i] is register xi (x[0] unused).
+struct trapframe {
+    unsigned long x[32];
+};
+
+static const char *const exception_names[] = {
+    [0] = "instruction address misaligned",
+    [1] = "instruction access fault",
+    [2] = "illegal instruction",
+    [3] = "breakpoint",
+    [4] = "load address misaligned",
+    [5] = "load access fault",
+    [6] = "store address misaligned",
+    [7] = "store access fault",
+    [8] = "environment call from U-mode",
+    [9] = "environment call from S-mode",
+    [12] = "instruction page fault",
+    [13] = "load page fault",
+    [15] = "store page fault",
+};
+
+static const char *const interrupt_names[] = {
+    [1] = "supervisor software interrupt",
+    [5] = "supervisor timer interrupt",
+    [9] = "supervisor external interrupt",
+};
+
+void trap_init_hart(void)
+{
+    csr_write(stvec, (uintptr_t)kernelvec);
+}
+
+void kernel_trap(struct trapframe *tf);
+
+void kernel_trap(struct trapframe *tf)
+{
+    unsigned long scause = csr_read(scause), sepc = csr_read(sepc), stval = csr_read(stval);
+    unsigned long code = scause & ~SCAUSE_INTR;
+    const char *name = NULL;
+    if (scause & SCAUSE_INTR) {
+        if (code < ARRAY_SIZE(interrupt_names))
+            name = interrupt_names[code];
+    } else if (code < ARRAY_SIZE(exception_names)) {
+        name = exception_names[code];
+    }
+    int cpu = cpu_id();
+    printk("trap: unexpected %s on hart %lu (cpu %d)\n",
+           (scause & SCAUSE_INTR) ? "interrupt" : "exception", r_tp(), cpu);
+    printk("  scause %#lx (%s)  sepc %#lx  stval %#lx\n", scause, name ? name : "reserved", sepc,
+           stval);
+    printk("  ra %#lx  sp %#lx  fp %#lx\n", tf->x[1], tf->x[2], tf->x[8]);
+    if (!stack_ok(cpu))
+        printk("  the stack of cpu %d has overflowed (a trap on a bad sp often follows)\n", cpu);
+    panic("unexpected trap: scause %#lx (%s) at sepc %#lx, stval %#lx, hart %lu", scause,
+          name ? name : "reserved", sepc, stval, r_tp());
+}

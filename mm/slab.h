@@ -1,0 +1,96 @@
+// The slab allocator (Bonwick 1994, Linux's classic mm/slab.c, the rslab
+// crate): named caches of equal-sized objects carved from page frames, with
+// a per-CPU array of free objects in front of each cache, and kmalloc on top.
+#ifndef SLAB_H
+#define SLAB_H
+
+#include "../lib/platform.h"
+
+struct kmem_cache;
+
+#define KMEM_NAME_LEN      32          // a cache name, NUL included
+#define KMALLOC_MIN_SIZE   8           // smallest kmalloc class
+#define KMALLOC_MAX_SIZE   (8UL << 20) // largest class; bigger requests go to the buddy allocator
+#define KMALLOC_NR_CLASSES 23          // 8 .. 8 MiB powers of two, plus 96 and 192
+
+// kmem_cache_create flags.
+#define SLAB_HWCACHE_ALIGN (1UL << 0) // align objects to the cache line (Linux's rule)
+// Debug options, reserved for issue 6 (accepted now, not yet acted upon).
+#define SLAB_RED_ZONE    (1UL << 8)  // Z: guard bytes before and after each object
+#define SLAB_POISON      (1UL << 9)  // P: fill freed objects, check on next alloc
+#define SLAB_STORE_USER  (1UL << 10) // U: remember the last alloc/free caller
+#define SLAB_CONSISTENCY (1UL << 11) // F: full checks on every free
+#define SLAB_DEBUG_FLAGS (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_CONSISTENCY)
+
+// Set up the slab layer: frame_size must be PAGE_SIZE, cache_line_size a power
+// of two (8..PAGE_SIZE). Builds the cache of caches and the kmalloc caches and
+// registers slab_reclaim with the buddy allocator. 0 or -EINVAL. Calling it
+// again (after buddy_init) starts over.
+int slab_init(size_t frame_size, size_t cache_line_size);
+
+// A cache of `size`-byte objects aligned to `align` (0: 8 bytes). ctor, if
+// given, runs once per object when a slab is laid out. NULL on bad arguments
+// or no memory, with a printk saying why (slab_last_error() has the -errno).
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+                                     unsigned long flags, void (*ctor)(void *));
+void *kmem_cache_alloc(struct kmem_cache *c);          // a constructed object, or NULL
+void kmem_cache_free(struct kmem_cache *c, void *obj); // NULL is ignored; bad frees reported
+size_t kmem_cache_shrink(struct kmem_cache *c); // drain arrays, free empty slabs: pages freed
+int kmem_cache_destroy(struct kmem_cache *c);   // 0, or -EBUSY while objects are live
+
+// A cache named, sized and aligned for `struct s`: KMEM_CACHE(proc, 0, proc_ctor).
+#define KMEM_CACHE(s, flags, ctor)                                                                 \
+    kmem_cache_create(#s, sizeof(struct s), __alignof__(struct s), (flags), (ctor))
+
+// Drain every per-CPU array and free every empty slab of every cache; returns
+// pages given back. Called with no slab lock held; the buddy reclaim hook.
+size_t slab_reclaim(void);
+
+void *kmalloc(size_t size);                       // NULL for size 0 or no memory
+void *kmalloc_aligned(size_t size, size_t align); // align: power of two up to KMALLOC_MAX_SIZE
+void kfree(const void *p);                        // NULL is ignored; bad frees reported
+size_t ksize(const void *p);                      // usable bytes at p (0 for NULL or a bad pointer)
+
+void slabinfo(void); // print one row per cache, like /proc/slabinfo
+
+// ---- Observation, for tests, slabinfo and the benchmarks ----
+
+// A cache's geometry and a snapshot of its counters.
+struct kmem_cache_info {
+    const char *name;
+    size_t object_size;  // as asked
+    size_t size;         // stride between objects (object_size rounded up to align)
+    size_t align;        // every object's address is a multiple of this
+    unsigned order;      // a slab is 2^order frames
+    unsigned num;        // objects per slab
+    unsigned colour;     // distinct colour offsets (>= 1)
+    unsigned colour_off; // bytes between two colour offsets
+    bool off_slab;       // slab descriptor kept outside the slab's frames
+    size_t mgmt;         // bytes of an on-slab descriptor (0 off-slab)
+    size_t waste;        // unused tail bytes per slab (room for colouring)
+    unsigned limit, batchcount, free_limit; // per-CPU array; most empty slabs kept
+    // Counts: "active" objects are with callers; objects in per-CPU arrays are "cached".
+    size_t active_objs, cached_objs, total_objs;
+    size_t active_slabs, total_slabs, free_slabs; // active: slabs with any object out
+    uint64_t allocs, frees;                       // kmem_cache_alloc/free that succeeded
+    uint64_t refills, flushes;                    // batches moved: lists -> array, array -> lists
+    uint64_t grows, reaped;     // slabs made, slabs given back to the buddy allocator
+    uint64_t lock_acquisitions; // times the cache (slab-list) lock was taken
+    uint64_t list_scans;        // walks over the slab lists (never done by alloc/free)
+    uint64_t errors;            // bad frees reported against this cache
+};
+void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *info);
+
+struct kmem_cache *kmalloc_cache(size_t size); // the cache kmalloc(size) uses; NULL if none
+struct kmem_cache *kmalloc_cache_index(int i); // class i, 0..KMALLOC_NR_CLASSES-1
+int slab_last_error(void);                     // -errno of the last failed kmem_cache_create
+uint64_t slab_error_count(void);               // bad frees reported since slab_init
+// A slab on one of c's lists covers addr (walks the lists: tests, validation).
+bool slab_on_lists(struct kmem_cache *c, const void *addr);
+
+// Called for each slab just before its frames go back to the buddy allocator,
+// after it left its list and its struct pages were cleared. Tests and the
+// debug options (issue 6) use it; NULL when unused.
+extern void (*slab_release_hook)(struct kmem_cache *c, void *base, unsigned order);
+
+#endif

@@ -1,0 +1,272 @@
+// Self-tests of kmalloc: size classes, alignment, large allocations, bad
+// frees, all cpus. Portable: kernel and host build alike.
+#include <errno.h>
+#include <string.h>
+
+#include "lib/ktest.h"
+#include "mm/buddy.h"
+#include "mm/slab.h"
+
+#define CANARY 0x6b6d616c6c6f6321ULL // "kmalloc!"
+
+static size_t settle(void)
+{
+    slab_reclaim();
+    return nr_free_pages();
+}
+
+static size_t natural_align(size_t size)
+{
+    return size & -size;
+}
+
+static unsigned expected_limit(size_t size)
+{
+    return size > 128 * 1024 ? 1 : size >= PAGE_SIZE ? 8 : size > 1024 ? 24 : size > 256 ? 54 : 120;
+}
+
+// Every class: the smallest order with a tail under 1/8, descriptor on the
+// slab below 1/8 page and off it above, colours from the tail, Linux limits.
+KTEST(slab_kmalloc, class_geometry)
+{
+    size_t prev = 0;
+    printk("# class          order  num  waste  colours  desc\n");
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+        struct kmem_cache *c = kmalloc_cache_index(i);
+        ASSERT(t, c != NULL);
+        struct kmem_cache_info in;
+        kmem_cache_get_info(c, &in);
+        size_t bytes = PAGE_SIZE << in.order;
+        EXPECT(t, in.size > prev);
+        EXPECT_EQ(t, in.size, in.object_size);
+        EXPECT_EQ(t, in.align, natural_align(in.size));
+        EXPECT(t, in.num >= 1);
+        EXPECT_EQ(t, in.mgmt + (size_t)in.num * in.size + in.waste, bytes);
+        EXPECT(t, in.waste * 8 < bytes);
+        EXPECT_EQ(t, in.off_slab, in.size >= PAGE_SIZE / 8);
+        EXPECT_EQ(t, in.off_slab, in.mgmt == 0);
+        if (in.order > 0 && in.off_slab) { // one order less would not do
+            size_t half = bytes / 2, left = half % in.size;
+            EXPECT(t, half < in.size || left * 8 >= half);
+        }
+        EXPECT_EQ(t, in.colour_off, MAX((size_t)64, in.align));
+        EXPECT_EQ(t, in.colour, in.waste / in.colour_off + 1);
+        EXPECT_EQ(t, in.limit, expected_limit(in.size));
+        EXPECT_EQ(t, in.batchcount, (in.limit + 1) / 2);
+        printk("# %-14s %5u %4u %3zu.%zu%% %8u  %s\n", in.name, in.order, in.num,
+               in.waste * 100 / bytes, in.waste * 1000 / bytes % 10, in.colour,
+               in.off_slab ? "off-slab" : "on-slab");
+        prev = in.size;
+    }
+    EXPECT_EQ(t, prev, KMALLOC_MAX_SIZE);
+}
+
+// kmalloc(n) takes the smallest class holding n, aligned to that class.
+static int check_size(struct ktest *t, size_t n)
+{
+    int bad = 0;
+    struct kmem_cache *c = kmalloc_cache(n);
+    if (c == NULL)
+        return 1;
+    struct kmem_cache_info in;
+    kmem_cache_get_info(c, &in);
+    bad += in.object_size < n;
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) { // no smaller class would do
+        struct kmem_cache_info o;
+        kmem_cache_get_info(kmalloc_cache_index(i), &o);
+        bad += o.object_size >= n && o.object_size < in.object_size;
+    }
+    char *p = kmalloc(n);
+    if (p == NULL) {
+        ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu) failed", n);
+        return 1;
+    }
+    bad += ksize(p) != in.object_size;
+    bad += (uintptr_t)p % natural_align(in.object_size) != 0;
+    p[0] = 1;
+    p[n - 1] = 2;
+    kfree(p);
+    return bad;
+}
+
+KTEST(slab_kmalloc, smallest_class_and_alignment)
+{
+    int bad = 0;
+    for (size_t n = 1; n <= 4096; n++)
+        bad += check_size(t, n);
+    for (size_t p = 8192; p <= KMALLOC_MAX_SIZE; p *= 2)
+        bad += check_size(t, p - 1) + check_size(t, p) +
+               (p < KMALLOC_MAX_SIZE ? check_size(t, p + 1) : 0);
+    EXPECT_EQ(t, bad, 0);
+    slab_reclaim();
+    EXPECT(t, kmalloc(0) == NULL);
+    EXPECT(t, kmalloc_cache(0) == NULL);
+    EXPECT(t, kmalloc_cache(KMALLOC_MAX_SIZE + 1) == NULL);
+    kfree(NULL); // does nothing
+    EXPECT_EQ(t, ksize(NULL), 0);
+}
+
+// kmalloc_aligned: every power of two from 1 byte to the largest class.
+KTEST(slab_kmalloc, aligned_up_to_largest_class)
+{
+    static const size_t sizes[] = {1, 40, 100, 700, 5000, 70000};
+    size_t before = settle();
+    uint64_t e0 = slab_error_count();
+    for (size_t align = 1; align <= KMALLOC_MAX_SIZE; align *= 2) {
+        for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+            char *p = kmalloc_aligned(sizes[s], align);
+            ASSERT(t, p != NULL);
+            EXPECT_EQ(t, (uintptr_t)p % align, 0);
+            EXPECT(t, ksize(p) >= sizes[s]);
+            p[0] = 1;
+            p[sizes[s] - 1] = 2;
+            kfree(p);
+        }
+        slab_reclaim(); // the 8 MiB objects are big: give them back each round
+    }
+    EXPECT(t, kmalloc_aligned(10, 3) == NULL);
+    EXPECT(t, kmalloc_aligned(10, 0) == NULL);
+    EXPECT(t, kmalloc_aligned(10, KMALLOC_MAX_SIZE * 2) == NULL);
+    EXPECT(t, kmalloc_aligned(KMALLOC_MAX_SIZE + 1, 2 * PAGE_SIZE) == NULL); // frames: pages only
+    EXPECT_EQ(t, slab_error_count(), e0);
+    EXPECT_EQ(t, settle(), before);
+}
+
+// Every class: fill as many objects as a few slabs hold, check, free.
+KTEST(slab_kmalloc, every_class_patterns)
+{
+    static uint64_t *objs[64];
+    size_t before = settle();
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+        struct kmem_cache_info in;
+        kmem_cache_get_info(kmalloc_cache_index(i), &in);
+        size_t n = MIN((size_t)64, 2 * (size_t)in.num + 1), words = MIN(in.size, (size_t)512) / 8;
+        if (in.size >= (1UL << 20))
+            n = 2;
+        for (size_t k = 0; k < n; k++) {
+            objs[k] = kmalloc(in.size);
+            ASSERT(t, objs[k] != NULL);
+            for (size_t w = 0; w < words; w++) // the start, and the last word
+                objs[k][w] = CANARY ^ (uintptr_t)objs[k] ^ w;
+            objs[k][in.size / 8 - 1] = CANARY ^ (uintptr_t)objs[k] ^ (in.size / 8 - 1);
+        }
+        int bad = 0;
+        for (size_t k = 0; k < n; k++) {
+            for (size_t w = 0; w < words; w++)
+                bad += objs[k][w] != (CANARY ^ (uintptr_t)objs[k] ^ w);
+            bad += objs[k][in.size / 8 - 1] != (CANARY ^ (uintptr_t)objs[k] ^ (in.size / 8 - 1));
+            kfree(objs[k]);
+        }
+        EXPECT_EQ(t, bad, 0);
+        slab_reclaim();
+    }
+    EXPECT_EQ(t, settle(), before);
+}
+
+// Above 8 MiB: frames straight from the buddy allocator, PG_large on the head.
+KTEST(slab_kmalloc, large_from_buddy)
+{
+    size_t before = settle();
+    size_t counts[MAX_ORDER + 1];
+    buddy_free_counts(counts);
+    EXPECT(t, kmalloc((1UL << MAX_ORDER) * PAGE_SIZE + 1) == NULL); // above the largest block
+    EXPECT(t, kmalloc((size_t)-1) == NULL);
+    char *p = kmalloc(KMALLOC_MAX_SIZE + 1);
+    if (counts[MAX_ORDER] == 0) { // no 16 MiB block free here: NULL is right
+        if (p)
+            kfree(p);
+        KTEST_SKIP(t, "no free block of MAX_ORDER");
+    }
+    ASSERT(t, p != NULL);
+    struct page *pg = virt_to_page(p);
+    EXPECT_EQ(t, (uintptr_t)p % PAGE_SIZE, 0);
+    EXPECT(t, (page_flags(pg) & (PG_large | PG_head)) == (PG_large | PG_head));
+    EXPECT(t, !(page_flags(pg) & PG_slab));
+    size_t frames = KMALLOC_MAX_SIZE / PAGE_SIZE + 1;
+    EXPECT_EQ(t, pg->nr_frames, frames);
+    EXPECT_EQ(t, ksize(p), frames * PAGE_SIZE);
+    EXPECT_EQ(t, nr_free_pages(), before - frames);
+    p[0] = 1;
+    p[KMALLOC_MAX_SIZE] = 2;
+    uint64_t e0 = slab_error_count();
+    kfree(p + PAGE_SIZE); // interior: reported, nothing freed
+    kfree(p + 8);
+    EXPECT_EQ(t, slab_error_count() - e0, 2);
+    EXPECT_EQ(t, nr_free_pages(), before - frames);
+    kfree(p);
+    EXPECT_EQ(t, nr_free_pages(), before);
+    kfree(p); // double free of a large block
+    EXPECT_EQ(t, slab_error_count() - e0, 3);
+    EXPECT_EQ(t, settle(), before);
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
+
+// All cpus: random sizes, objects passed between cpus and freed by others.
+#define SLOTS 128
+
+struct kctx {
+    struct ktest *t;
+    uint64_t *slots[SLOTS];
+    int iters;
+};
+
+static void stamp(uint64_t *p, size_t n)
+{
+    p[0] = CANARY ^ (uintptr_t)p;
+    p[1] = n;
+    for (size_t w = 2; w < n / 8; w++)
+        p[w] = (uintptr_t)p + w;
+}
+
+static bool stamped(const uint64_t *p)
+{
+    if (p[0] != (CANARY ^ (uintptr_t)p) || p[1] > ksize(p))
+        return false;
+    for (size_t w = 2; w < p[1] / 8; w++)
+        if (p[w] != (uintptr_t)p + w)
+            return false;
+    return true;
+}
+
+static void kmalloc_worker(void *arg)
+{
+    struct kctx *x = arg;
+    uint64_t rng = 1234567 * (cpu_id() + 1);
+    for (int it = 0; it < x->iters; it++) {
+        uint64_t r = ktest_rand(&rng);
+        size_t n = 16 + (r >> 16) % ((r & 0xf00) ? 300 : 5000);
+        uint64_t *p = NULL;
+        if (r & 1) {
+            p = kmalloc(n);
+            if (p == NULL) {
+                ktest_fail(x->t, __FILE__, __LINE__, "kmalloc(%zu) failed", n);
+                return;
+            }
+            stamp(p, n);
+        }
+        p = __atomic_exchange_n(&x->slots[(r >> 40) % SLOTS], p, __ATOMIC_ACQ_REL);
+        if (p) {
+            if (!stamped(p))
+                ktest_fail(x->t, __FILE__, __LINE__, "object %p overwritten", (void *)p);
+            kfree(p);
+        }
+    }
+}
+
+KTEST(slab_kmalloc, all_cpus_random_sizes)
+{
+    static struct kctx x;
+    size_t before = settle();
+    uint64_t e0 = slab_error_count();
+    memset(&x, 0, sizeof(x));
+    x.t = t;
+    x.iters = 20000;
+    on_each_cpu(kmalloc_worker, &x);
+    for (int s = 0; s < SLOTS; s++)
+        if (x.slots[s]) {
+            EXPECT(t, stamped(x.slots[s]));
+            kfree(x.slots[s]);
+        }
+    EXPECT_EQ(t, slab_error_count(), e0);
+    EXPECT_EQ(t, settle(), before);
+}

@@ -1,0 +1,47 @@
+// Cases that must make the harness report failure, built only into the
+// harness self-check kernel (make test-harness: KTEST_SELFCHECK=1, its own
+// build directory). Each is run alone by its filter, e.g. ktest=selfcheck.hangs.
+#include "../../lib/ktest.h"
+
+#ifdef KTEST_SELFCHECK
+
+KTEST(selfcheck, fails)
+{
+    EXPECT_EQ(t, 1 + 1, 3); // a not ok
+}
+
+KTEST(selfcheck, panics)
+{
+    panic("selfcheck: a deliberate panic");
+}
+
+static void panic_on_last_cpu(void *arg)
+{
+    (void)arg;
+    if (cpu_id() == ncpu_online() - 1 && cpu_id() != 0)
+        panic("selfcheck: a deliberate panic on cpu %d", cpu_id());
+    for (;;) // the others wait here until the panic powers the machine off
+        cpu_relax();
+}
+
+KTEST(selfcheck, panics_on_other_cpu)
+{
+    if (ncpu_online() < 2)
+        KTEST_SKIP(t, "needs 2 cpus");
+    on_each_cpu(panic_on_last_cpu, NULL);
+}
+
+KTEST(selfcheck, traps)
+{
+    uintptr_t addr = 8;   // nothing is mapped there: a load access fault
+    asm("" : "+r"(addr)); // hide the constant from the compiler's bounds checks
+    EXPECT_EQ(t, *(volatile unsigned long *)addr, 0);
+}
+
+KTEST(selfcheck, hangs)
+{
+    for (;;) // caught only by the harness timeout
+        cpu_relax();
+}
+
+#endif

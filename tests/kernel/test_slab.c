@@ -1,0 +1,741 @@
+// Self-tests of the slab caches. Portable: they run in the kernel and in the
+// host build (tests/host, under ASan/UBSan and TSan), using only lib/ and mm/.
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/ktest.h"
+#include "mm/buddy.h"
+#include "mm/slab.h"
+
+#define CANARY 0x736c616263616e79ULL // "slabcany"
+
+// Empty every per-CPU array and free slab, then count free frames: the
+// state every test starts from and must return to.
+static size_t settle(void)
+{
+    slab_reclaim();
+    return nr_free_pages();
+}
+
+static struct kmem_cache_info info_of(struct kmem_cache *c)
+{
+    struct kmem_cache_info in;
+    kmem_cache_get_info(c, &in);
+    return in;
+}
+
+static uint8_t pattern(uintptr_t obj, size_t k)
+{
+    return (uint8_t)((obj >> 3) * 31 + k * 7 + 1);
+}
+
+static void fill(void *obj, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        ((uint8_t *)obj)[k] = pattern((uintptr_t)obj, k);
+}
+
+static bool intact(const void *obj, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (((const uint8_t *)obj)[k] != pattern((uintptr_t)obj, k))
+            return false;
+    return true;
+}
+
+KTEST(slab, init_rejects_bad_args)
+{
+    EXPECT_EQ(t, slab_init(PAGE_SIZE * 2, 64), -EINVAL);
+    EXPECT_EQ(t, slab_init(PAGE_SIZE, 48), -EINVAL);
+    EXPECT_EQ(t, slab_init(PAGE_SIZE, 0), -EINVAL);
+    EXPECT_EQ(t, slab_init(PAGE_SIZE, PAGE_SIZE * 2), -EINVAL);
+    void *p = kmalloc(100); // and nothing was reset
+    EXPECT(t, p != NULL);
+    kfree(p);
+}
+
+KTEST(slab, create_rejects_bad_args)
+{
+    size_t before = settle();
+    struct kmem_cache *c = kmem_cache_create("t_dup", 32, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    EXPECT(t, kmem_cache_create("t_dup", 64, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -EEXIST);
+    EXPECT(t, kmem_cache_create("kmalloc-64", 64, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -EEXIST);
+    EXPECT(t, kmem_cache_create(NULL, 32, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -EINVAL);
+    EXPECT(t, kmem_cache_create("a_name_that_is_far_too_long_for_a_cache", 32, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -ENAMETOOLONG);
+    EXPECT(t, kmem_cache_create("t_zero", 0, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -EINVAL);
+    EXPECT(t, kmem_cache_create("t_align3", 32, 3, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -EINVAL);
+    EXPECT(t, kmem_cache_create("t_huge", KMALLOC_MAX_SIZE + 1, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -E2BIG);
+    EXPECT(t, kmem_cache_create("t_hugealign", 8, KMALLOC_MAX_SIZE * 2, 0, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -E2BIG);
+    EXPECT(t, kmem_cache_create("t_flags", 8, 0, 1UL << 30, NULL) == NULL);
+    EXPECT_EQ(t, slab_last_error(), -EINVAL);
+    EXPECT_EQ(t, kmem_cache_destroy(kmalloc_cache(64)), -EPERM); // kmalloc's own: kept
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    c = kmem_cache_create("t_dup", 64, 0, 0, NULL); // the name is free again
+    EXPECT(t, c != NULL);
+    if (c)
+        EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, settle(), before); // failed creates left nothing behind
+}
+
+struct test_proc {
+    int pid;
+    char name[20];
+    struct test_proc *parent;
+} __attribute__((aligned(64)));
+
+static int proc_ctor_calls;
+
+static void proc_ctor(void *p)
+{
+    struct test_proc *tp = p;
+    tp->pid = -1;
+    __atomic_add_fetch(&proc_ctor_calls, 1, __ATOMIC_RELAXED);
+}
+
+KTEST(slab, kmem_cache_macro)
+{
+    struct kmem_cache *c = KMEM_CACHE(test_proc, 0, proc_ctor);
+    ASSERT(t, c != NULL);
+    struct kmem_cache_info in = info_of(c);
+    EXPECT(t, strcmp(in.name, "test_proc") == 0);
+    EXPECT_EQ(t, in.object_size, sizeof(struct test_proc));
+    EXPECT_EQ(t, in.align, 64);
+    struct test_proc *p = kmem_cache_alloc(c);
+    ASSERT(t, p != NULL);
+    EXPECT_EQ(t, (uintptr_t)p % 64, 0);
+    EXPECT_EQ(t, p->pid, -1); // constructed
+    kmem_cache_free(c, p);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+}
+
+// The constructor runs once for each object laid out in a new slab, never on
+// the way through the per-CPU arrays: objects come back constructed.
+static int ctor_calls;
+
+static void pattern_ctor(void *obj)
+{
+    __atomic_add_fetch(&ctor_calls, 1, __ATOMIC_RELAXED);
+    memset(obj, 0xc7, 48);
+}
+
+KTEST(slab, ctor_once_per_object)
+{
+    ctor_calls = 0;
+    struct kmem_cache *c = kmem_cache_create("t_ctor", 48, 0, 0, pattern_ctor);
+    ASSERT(t, c != NULL);
+    unsigned num = info_of(c).num;
+    enum { MAXN = 2048 };
+    static void *objs[MAXN];
+    unsigned n = MIN(3 * num + 5, (unsigned)MAXN);
+    for (unsigned i = 0; i < n; i++) {
+        objs[i] = kmem_cache_alloc(c);
+        ASSERT(t, objs[i] != NULL);
+        uint8_t *b = objs[i];
+        EXPECT(t, b[0] == 0xc7 && b[47] == 0xc7);
+    }
+    struct kmem_cache_info in = info_of(c);
+    EXPECT_EQ(t, ctor_calls, in.grows * in.num); // every object laid out, once
+    EXPECT_EQ(t, ctor_calls, in.total_objs);
+    int calls = ctor_calls;
+    kmem_cache_free(c, objs[n - 1]);
+    void *again = kmem_cache_alloc(c); // LIFO: the same object, not constructed anew
+    EXPECT(t, again == objs[n - 1]);
+    EXPECT_EQ(t, ctor_calls, calls);
+    for (unsigned i = 0; i < n; i++)
+        kmem_cache_free(c, objs[i]);
+    in = info_of(c);
+    EXPECT_EQ(t, ctor_calls, in.grows * in.num);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+}
+
+// Every object gets its own bytes: fill all, then check all, then free half
+// in a shuffled order, reallocate, and check the survivors again.
+KTEST(slab, patterns_no_overlap)
+{
+    enum { N = 1500, SZ = 40 };
+    static uint8_t *objs[N];
+    struct kmem_cache *c = kmem_cache_create("t_pattern", SZ, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    for (int i = 0; i < N; i++) {
+        objs[i] = kmem_cache_alloc(c);
+        ASSERT(t, objs[i] != NULL);
+        struct page *pg = virt_to_page(objs[i]);
+        EXPECT(t, pg && (page_flags(pg) & PG_slab) && pg->slab_cache == c);
+        fill(objs[i], SZ);
+    }
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += !intact(objs[i], SZ);
+    EXPECT_EQ(t, bad, 0);
+    uint64_t rng = 42;
+    for (int i = N - 1; i > 0; i--) { // shuffle
+        int j = ktest_rand(&rng) % (i + 1);
+        uint8_t *x = objs[i];
+        objs[i] = objs[j];
+        objs[j] = x;
+    }
+    for (int i = 0; i < N / 2; i++)
+        kmem_cache_free(c, objs[i]);
+    for (int i = 0; i < N / 2; i++) {
+        objs[i] = kmem_cache_alloc(c);
+        ASSERT(t, objs[i] != NULL);
+        fill(objs[i], SZ);
+    }
+    bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += !intact(objs[i], SZ);
+    EXPECT_EQ(t, bad, 0);
+    EXPECT_EQ(t, info_of(c).active_objs, N);
+    for (int i = 0; i < N; i++)
+        kmem_cache_free(c, objs[i]);
+    EXPECT_EQ(t, info_of(c).active_objs, 0);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+}
+
+// Any object size: the smallest order whose tail is under 1/8 (when one
+// exists), the parts of a slab adding up, off-slab from 1/8 page.
+KTEST(slab, geometry_of_many_sizes)
+{
+    size_t before = settle();
+    int bad = 0;
+    for (size_t size = 8; size <= 3 * PAGE_SIZE; size += size < 1024 ? 24 : 200) {
+        struct kmem_cache *c = kmem_cache_create("t_geom", size, 0, 0, NULL);
+        ASSERT(t, c != NULL);
+        struct kmem_cache_info in = info_of(c);
+        size_t bytes = PAGE_SIZE << in.order;
+        bad += in.mgmt + (size_t)in.num * in.size + in.waste != bytes;
+        bad += in.off_slab != (in.size >= PAGE_SIZE / 8);
+        bad += in.waste * 8 >= bytes; // every size here has such an order
+        for (unsigned o = 0; o < in.order && in.off_slab; o++) { // no smaller order has one
+            size_t b = PAGE_SIZE << o, num = b / in.size;
+            bad += num > 0 && (b - num * in.size) * 8 < b;
+        }
+        if (bad) {
+            printk("# size %zu: order %u num %u waste %zu mgmt %zu\n", size, in.order, in.num,
+                   in.waste, in.mgmt);
+            break;
+        }
+        EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    }
+    EXPECT_EQ(t, bad, 0);
+    EXPECT_EQ(t, settle(), before);
+}
+
+// Consecutive new slabs put their first object colour_off bytes further in,
+// wrapping after `colour` slabs. Slabs are aligned to their size (buddy
+// blocks), so the slab of an object is its address rounded down.
+static void check_colours(struct ktest *t, const char *name, size_t size)
+{
+    struct kmem_cache *c = kmem_cache_create(name, size, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    struct kmem_cache_info in = info_of(c);
+    ASSERT(t, in.colour >= 3);
+    enum { MAXS = 40 };
+    uintptr_t base[MAXS], first[MAXS];
+    unsigned nslabs = MIN(2 * in.colour + 1, (unsigned)MAXS), seen = 0;
+    size_t slab_bytes = PAGE_SIZE << in.order, n = (size_t)nslabs * in.num;
+    static void *objs[4096];
+    ASSERT(t, n <= ARRAY_SIZE(objs));
+    for (size_t i = 0; i < n; i++) {
+        objs[i] = kmem_cache_alloc(c);
+        ASSERT(t, objs[i] != NULL);
+        uintptr_t b = (uintptr_t)objs[i] & ~(slab_bytes - 1), off = (uintptr_t)objs[i] - b;
+        unsigned k = 0;
+        while (k < seen && base[k] != b)
+            k++;
+        if (k == seen) { // a new slab: slabs appear in the order they were made
+            ASSERT(t, seen < MAXS);
+            base[seen] = b;
+            first[seen++] = off;
+        }
+        first[k] = MIN(first[k], off);
+    }
+    EXPECT_EQ(t, seen, nslabs);
+    for (unsigned k = 0; k < seen; k++)
+        EXPECT_EQ(t, first[k] - in.mgmt, (k % in.colour) * in.colour_off);
+    printk("# %s: %u colours of %u bytes; slab %u starts at %zu\n", name, in.colour, in.colour_off,
+           seen - 1, (size_t)first[seen - 1]);
+    for (size_t i = 0; i < n; i++)
+        kmem_cache_free(c, objs[i]);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+}
+
+KTEST(slab, colour_cycles_and_wraps)
+{
+    check_colours(t, "t_colour_off", 700); // off-slab: 11 objects in 2 pages, 448 bytes left
+    check_colours(t, "t_colour_on", 224);  // on-slab: 17 objects, 216 bytes left
+}
+
+// Every object aligned as asked, for align 1 .. 4 pages, small and big objects.
+KTEST(slab, alignment_1_to_16k)
+{
+    static const size_t sizes[] = {1, 24, 200, 600, 5000};
+    static void *objs[1024];
+    size_t before = settle();
+    for (size_t align = 1; align <= 4 * PAGE_SIZE; align *= 2) {
+        for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+            char name[32];
+            snprintf(name, sizeof(name), "t_al_%zu_%zu", align, sizes[s]);
+            struct kmem_cache *c = kmem_cache_create(name, sizes[s], align, 0, NULL);
+            ASSERT(t, c != NULL);
+            struct kmem_cache_info in = info_of(c);
+            size_t n = MIN(2 * (size_t)in.num + 3, ARRAY_SIZE(objs));
+            int misaligned = 0;
+            for (size_t i = 0; i < n; i++) {
+                objs[i] = kmem_cache_alloc(c);
+                ASSERT(t, objs[i] != NULL);
+                misaligned += (uintptr_t)objs[i] % align != 0 || (uintptr_t)objs[i] % 8 != 0;
+                fill(objs[i], sizes[s]);
+            }
+            EXPECT_EQ(t, misaligned, 0);
+            EXPECT(t, in.align >= align && in.size % in.align == 0);
+            for (size_t i = 0; i < n; i++) {
+                EXPECT(t, intact(objs[i], sizes[s]));
+                kmem_cache_free(c, objs[i]);
+            }
+            EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+        }
+    }
+    EXPECT_EQ(t, settle(), before);
+}
+
+// kfree and kmem_cache_free find the cache and slab through struct page: no
+// walk over the slab lists, however many slabs there are.
+KTEST(slab, kfree_finds_cache_through_struct_page)
+{
+    enum { N = 4000 };
+    static void *objs[N];
+    struct kmem_cache *c = kmem_cache_create("t_o1", 64, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    for (int i = 0; i < N; i++) {
+        objs[i] = kmem_cache_alloc(c);
+        ASSERT(t, objs[i] != NULL);
+        struct page *pg = virt_to_page(objs[i]);
+        EXPECT(t, pg && (page_flags(pg) & PG_slab) && pg->slab_cache == c && pg->slab != NULL);
+    }
+    struct kmem_cache_info in = info_of(c);
+    EXPECT(t, in.total_slabs >= N / in.num);
+    for (int i = 0; i < N; i++) {
+        if (i % 2)
+            kfree(objs[i]);
+        else
+            kmem_cache_free(c, objs[i]);
+    }
+    struct kmem_cache_info out = info_of(c);
+    EXPECT_EQ(t, out.list_scans, in.list_scans); // none
+    EXPECT_EQ(t, out.frees - in.frees, N);
+    EXPECT_EQ(t, out.active_objs, 0);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+}
+
+// When a slab's frames go back to the buddy allocator, the slab is on none
+// of its cache's lists and its struct pages no longer name it.
+static struct kmem_cache *watched;
+static int released, release_bad;
+static size_t released_pages;
+
+static void release_watch(struct kmem_cache *c, void *base, unsigned order)
+{
+    if (c != watched)
+        return;
+    released++;
+    released_pages += 1UL << order;
+    struct page *pg = virt_to_page(base);
+    for (size_t k = 0; k < (1UL << order); k++)
+        if ((page_flags(&pg[k]) & PG_slab) || pg[k].slab_cache || pg[k].slab)
+            release_bad++;
+    if (slab_on_lists(c, base))
+        release_bad++;
+}
+
+static void check_release(struct ktest *t, const char *name, size_t size)
+{
+    enum { N = 1000 };
+    static void *objs[N];
+    watched = kmem_cache_create(name, size, 0, 0, NULL);
+    ASSERT(t, watched != NULL);
+    released = release_bad = 0;
+    released_pages = 0;
+    slab_release_hook = release_watch;
+    size_t n = MIN((size_t)N, 12 * (size_t)info_of(watched).num);
+    for (size_t i = 0; i < n; i++)
+        ASSERT(t, (objs[i] = kmem_cache_alloc(watched)) != NULL);
+    for (size_t i = 0; i < n; i++) // some slabs go back here (beyond free_limit)
+        kmem_cache_free(watched, objs[i]);
+    size_t free_before = nr_free_pages();
+    size_t shrunk = kmem_cache_shrink(watched); // and the rest here
+    EXPECT_EQ(t, nr_free_pages() - free_before, shrunk);
+    slab_release_hook = NULL;
+    struct kmem_cache_info in = info_of(watched);
+    EXPECT_EQ(t, in.total_slabs, 0);
+    EXPECT_EQ(t, (uint64_t)released, in.grows);
+    EXPECT_EQ(t, released_pages, in.grows << in.order);
+    EXPECT_EQ(t, release_bad, 0);
+    EXPECT_EQ(t, kmem_cache_destroy(watched), 0);
+}
+
+KTEST(slab, slab_unlinked_before_release)
+{
+    check_release(t, "t_rel_on", 256);   // on-slab descriptor
+    check_release(t, "t_rel_off", 1000); // off-slab descriptor
+}
+
+KTEST(slab, destroy_refuses_live_objects)
+{
+    size_t before = settle();
+    struct kmem_cache *c = kmem_cache_create("t_busy", 100, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    void *a = kmem_cache_alloc(c), *b = kmem_cache_alloc(c), *d = kmem_cache_alloc(c);
+    ASSERT(t, a && b && d);
+    EXPECT_EQ(t, kmem_cache_destroy(c), -EBUSY);
+    EXPECT_EQ(t, info_of(c).active_objs, 3);
+    fill(a, 100);
+    void *e = kmem_cache_alloc(c); // still a working cache
+    EXPECT(t, e != NULL);
+    EXPECT(t, intact(a, 100));
+    kmem_cache_free(c, a);
+    kmem_cache_free(c, b);
+    kmem_cache_free(c, e);
+    EXPECT_EQ(t, kmem_cache_destroy(c), -EBUSY); // d is still out
+    kmem_cache_free(c, d);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, settle(), before);
+}
+
+// Each kind of bad free is reported exactly once and changes nothing.
+KTEST(slab, bad_frees_reported_once)
+{
+    struct kmem_cache *a = kmem_cache_create("t_bad_a", 64, 0, 0, NULL);
+    struct kmem_cache *b = kmem_cache_create("t_bad_b", 64, 0, 0, NULL);
+    ASSERT(t, a && b);
+    unsigned num = info_of(a).num;
+    void *x = kmem_cache_alloc(a), *y = kmem_cache_alloc(a), *z = kmem_cache_alloc(a);
+    ASSERT(t, x && y && z);
+    ASSERT(t, virt_to_page(x)->slab == virt_to_page(y)->slab); // from one refill
+    struct buddy_stats bs0, bs1;
+    buddy_get_stats(&bs0);
+    uint64_t e0 = slab_error_count();
+    int local;
+    void *page = alloc_pages(0);
+    ASSERT(t, page != NULL);
+
+    kmem_cache_free(b, x); // wrong cache
+    EXPECT_EQ(t, slab_error_count() - e0, 1);
+    kfree((char *)x + 8); // interior pointer
+    EXPECT_EQ(t, slab_error_count() - e0, 2);
+    kfree(&local); // not from the slab layer (stack)
+    EXPECT_EQ(t, slab_error_count() - e0, 3);
+    kfree(page); // a buddy page
+    EXPECT_EQ(t, slab_error_count() - e0, 4);
+    kfree((void *)((uintptr_t)x & ~(PAGE_SIZE - 1))); // the slab's own descriptor
+    EXPECT_EQ(t, slab_error_count() - e0, 5);
+    kmem_cache_free(a, z);
+    kmem_cache_free(a, z); // double free, z in this cpu's array
+    EXPECT_EQ(t, slab_error_count() - e0, 6);
+    // The first refill of a new cache takes objects 0..batch-1 of one slab and
+    // hands them out from the top: x, y, z are batch-1, -2, -3. Below z lie
+    // objects still in the array, above x one never taken from the slab.
+    // Neither was ever handed out: freeing them is as bad as a double free.
+    char *below = (char *)z - 64, *above = (char *)x + 64;
+    ASSERT(t, (char *)x - (char *)y == 64 && virt_to_page(below)->slab == virt_to_page(x)->slab);
+    kfree(below);
+    EXPECT_EQ(t, slab_error_count() - e0, 7);
+    uint64_t n_bad = 7;
+    if (info_of(a).num > info_of(a).batchcount) { // else no such object in this geometry
+        ASSERT(t, virt_to_page(above)->slab == virt_to_page(x)->slab);
+        kfree(above);
+        EXPECT_EQ(t, slab_error_count() - e0, ++n_bad);
+    }
+    kmem_cache_free(a, x);
+    kmem_cache_shrink(a); // x back in its slab, which stays (y is live)
+    kfree(x);             // double free, x on its slab's free list
+    EXPECT_EQ(t, slab_error_count() - e0, ++n_bad);
+    EXPECT_EQ(t, info_of(a).errors, n_bad - 3); // stack and buddy pointers name no cache
+    EXPECT_EQ(t, info_of(b).errors, 1);
+
+    buddy_get_stats(&bs1);
+    EXPECT_EQ(t, bs1.bad_frees, bs0.bad_frees); // nothing reached the buddy allocator
+    EXPECT_EQ(t, free_pages(page, 0), 0);
+    EXPECT_EQ(t, info_of(a).active_objs, 1); // y
+    EXPECT_EQ(t, info_of(b).active_objs, 0);
+    // Nothing handed out twice: 2*num fresh objects are all different from y.
+    enum { MAXN = 1024 };
+    static void *objs[MAXN];
+    unsigned n = MIN(2 * num, (unsigned)MAXN), dup = 0;
+    for (unsigned i = 0; i < n; i++) {
+        objs[i] = kmem_cache_alloc(a);
+        ASSERT(t, objs[i] != NULL);
+        dup += objs[i] == y;
+        *(uint64_t *)objs[i] = CANARY ^ i;
+    }
+    for (unsigned i = 0; i < n; i++)
+        dup += *(uint64_t *)objs[i] != (CANARY ^ i);
+    EXPECT_EQ(t, dup, 0);
+    for (unsigned i = 0; i < n; i++)
+        kmem_cache_free(a, objs[i]);
+    kmem_cache_free(a, y);
+    EXPECT_EQ(t, slab_error_count() - e0, n_bad);
+    EXPECT_EQ(t, kmem_cache_destroy(a), 0);
+    EXPECT_EQ(t, kmem_cache_destroy(b), 0);
+}
+
+// Freed objects stay in empty slabs only up to free_limit; the rest of the
+// pages go back to the buddy allocator without anyone calling shrink.
+KTEST(slab, free_limit_returns_pages)
+{
+    enum { N = 3000 };
+    static void *objs[N];
+    size_t before = settle();
+    struct kmem_cache *c = kmem_cache_create("t_limit", 256, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    for (int i = 0; i < N; i++)
+        ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+    for (int i = 0; i < N; i++)
+        kmem_cache_free(c, objs[i]);
+    struct kmem_cache_info in = info_of(c);
+    EXPECT(t, in.free_slabs <= in.free_limit);
+    EXPECT(t, in.reaped > 0);
+    // What is left: free slabs kept, and slabs holding this cpu's cached objects.
+    EXPECT(t, in.total_slabs <= in.free_limit + in.limit / in.num + 3);
+    EXPECT_EQ(t, in.active_objs, 0);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, settle(), before);
+}
+
+// All cpus allocate from one cache and free each other's objects.
+#define SMP_PER   400
+#define SMP_SLOTS 64
+#define SMP_WORDS 8 // 64-byte objects, all words checked
+
+struct smp_ctx {
+    struct ktest *t;
+    struct kmem_cache *c;
+    int ncpu;
+    uint64_t *objs[NCPU][SMP_PER];
+    uint64_t *slots[SMP_SLOTS];
+    int iters;
+};
+
+static void stamp(uint64_t *o, int cpu)
+{
+    for (int w = 0; w < SMP_WORDS; w++)
+        o[w] = (CANARY ^ (uintptr_t)o) + w + ((uint64_t)cpu << 56);
+}
+
+static bool stamped(const uint64_t *o, int *cpu)
+{
+    *cpu = (int)((o[0] - (CANARY ^ (uintptr_t)o)) >> 56);
+    for (int w = 0; w < SMP_WORDS; w++)
+        if (o[w] != (CANARY ^ (uintptr_t)o) + w + ((uint64_t)*cpu << 56))
+            return false;
+    return true;
+}
+
+static void smp_alloc(void *arg)
+{
+    struct smp_ctx *x = arg;
+    int me = cpu_id();
+    for (int i = 0; i < SMP_PER; i++) {
+        x->objs[me][i] = kmem_cache_alloc(x->c);
+        if (x->objs[me][i] == NULL) {
+            ktest_fail(x->t, __FILE__, __LINE__, "alloc failed");
+            return;
+        }
+        stamp(x->objs[me][i], me);
+    }
+}
+
+static void smp_free_neighbour(void *arg)
+{
+    struct smp_ctx *x = arg;
+    int from = (cpu_id() + 1) % x->ncpu, who;
+    for (int i = 0; i < SMP_PER; i++) {
+        uint64_t *o = x->objs[from][i];
+        if (o == NULL)
+            continue;
+        if (!stamped(o, &who) || who != from)
+            ktest_fail(x->t, __FILE__, __LINE__, "object %p of cpu %d overwritten", (void *)o,
+                       from);
+        kmem_cache_free(x->c, o);
+    }
+}
+
+// Pass objects between cpus through shared slots while all of them run.
+static void smp_exchange(void *arg)
+{
+    struct smp_ctx *x = arg;
+    int me = cpu_id(), who;
+    uint64_t rng = 0x9e3779b97f4a7c15ULL * (me + 1);
+    for (int it = 0; it < x->iters; it++) {
+        uint64_t r = ktest_rand(&rng);
+        uint64_t *o = NULL;
+        if (r & 1) {
+            o = kmem_cache_alloc(x->c);
+            if (o == NULL) {
+                ktest_fail(x->t, __FILE__, __LINE__, "alloc failed");
+                return;
+            }
+            stamp(o, me);
+        }
+        o = __atomic_exchange_n(&x->slots[(r >> 8) % SMP_SLOTS], o, __ATOMIC_ACQ_REL);
+        if (o) {
+            if (!stamped(o, &who))
+                ktest_fail(x->t, __FILE__, __LINE__, "object %p overwritten", (void *)o);
+            kmem_cache_free(x->c, o);
+        }
+    }
+}
+
+KTEST(slab, all_cpus_free_each_others_objects)
+{
+    static struct smp_ctx x;
+    size_t before = settle();
+    memset(&x, 0, sizeof(x));
+    x.t = t;
+    x.ncpu = ncpu_online();
+    x.iters = 20000;
+    x.c = kmem_cache_create("t_smp", SMP_WORDS * 8, 0, 0, NULL);
+    ASSERT(t, x.c != NULL);
+    on_each_cpu(smp_alloc, &x);
+    EXPECT_EQ(t, info_of(x.c).active_objs, (size_t)x.ncpu * SMP_PER);
+    on_each_cpu(smp_free_neighbour, &x);
+    EXPECT_EQ(t, info_of(x.c).active_objs, 0);
+    on_each_cpu(smp_exchange, &x);
+    int who;
+    for (int s = 0; s < SMP_SLOTS; s++)
+        if (x.slots[s]) {
+            EXPECT(t, stamped(x.slots[s], &who));
+            kmem_cache_free(x.c, x.slots[s]);
+        }
+    struct kmem_cache_info in = info_of(x.c);
+    EXPECT_EQ(t, in.active_objs, 0);
+    EXPECT_EQ(t, in.allocs, in.frees);
+    EXPECT_EQ(t, in.errors, 0);
+    printk("# %d cpus: %llu allocs, %llu refills, %llu flushes, %llu cache-lock takes\n", x.ncpu,
+           (unsigned long long)in.allocs, (unsigned long long)in.refills,
+           (unsigned long long)in.flushes, (unsigned long long)in.lock_acquisitions);
+    EXPECT_EQ(t, kmem_cache_destroy(x.c), 0);
+    EXPECT_EQ(t, settle(), before);
+}
+
+// Per-CPU arrays and empty slabs hold pages; when the buddy allocator runs
+// dry it calls slab_reclaim and gets them back.
+KTEST(slab, buddy_oom_reclaims_slab_pages)
+{
+    enum { N = 2000 };
+    static void *objs[N];
+    size_t before = settle();
+    struct kmem_cache *c = kmem_cache_create("t_oom", 512, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    for (int i = 0; i < N; i++)
+        ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+    for (int i = 0; i < N; i++)
+        kmem_cache_free(c, objs[i]);
+    ASSERT(t, info_of(c).total_slabs > 0); // cached objects and kept empty slabs
+    struct buddy_stats s0, s1;
+    buddy_get_stats(&s0);
+    void *stash = NULL, *p;
+    while ((p = alloc_pages(0)) != NULL) { // take every frame
+        *(void **)p = stash;
+        stash = p;
+    }
+    buddy_get_stats(&s1);
+    EXPECT(t, s1.reclaims > s0.reclaims);
+    EXPECT_EQ(t, info_of(c).total_slabs, 0); // the hook took them all
+    while (stash) {
+        p = *(void **)stash;
+        free_pages(stash, 0);
+        stash = p;
+    }
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, settle(), before);
+}
+
+// Honest counters: active = held by the caller; lock use falls with batching.
+KTEST(slab, stats_and_slabinfo)
+{
+    struct kmem_cache *c = kmem_cache_create("t_stats", 32, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    enum { HOLD = 200, ROUNDS = 50 };
+    static void *objs[HOLD];
+    struct kmem_cache_info in0 = info_of(c);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < HOLD; i++)
+            ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+        for (int i = 0; i < HOLD; i++)
+            kmem_cache_free(c, objs[i]);
+    }
+    for (int i = 0; i < 37; i++)
+        ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+    struct kmem_cache_info in = info_of(c);
+    EXPECT_EQ(t, in.allocs - in0.allocs, HOLD * ROUNDS + 37);
+    EXPECT_EQ(t, in.frees - in0.frees, HOLD * ROUNDS);
+    EXPECT_EQ(t, in.active_objs, 37);
+    size_t free_in_slabs = in.total_objs - in.active_objs - in.cached_objs;
+    EXPECT(t, in.cached_objs <= in.limit);
+    EXPECT(t, in.active_slabs + in.free_slabs == in.total_slabs);
+    EXPECT(t, free_in_slabs >= (size_t)in.free_slabs * in.num);
+    uint64_t ops = 2 * HOLD * ROUNDS + 37;
+    uint64_t per1000 = (in.lock_acquisitions - in0.lock_acquisitions) * 1000 / ops;
+    printk("# cache lock taken %llu times per 1000 ops (batch %u)\n", (unsigned long long)per1000,
+           in.batchcount);
+    EXPECT(t, per1000 < 1000 / in.batchcount * 2);
+    slabinfo();
+    for (int i = 0; i < 37; i++)
+        kmem_cache_free(c, objs[i]);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+}
+
+// The whole cycle: caches made and destroyed, objects of every size on every
+// cpu, all freed: after slab_reclaim not one page is missing.
+static void reclaim_worker(void *arg)
+{
+    struct ktest *t = arg;
+    static const size_t sizes[] = {8, 24, 96, 150, 500, 3000, 9000, 70000};
+    void *held[64];
+    uint64_t rng = 77 + cpu_id();
+    for (int i = 0; i < 64; i++) {
+        size_t sz = sizes[ktest_rand(&rng) % ARRAY_SIZE(sizes)];
+        held[i] = kmalloc(sz);
+        if (held[i] == NULL)
+            ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu) failed", sz);
+    }
+    for (int i = 0; i < 64; i++)
+        kfree(held[i]);
+}
+
+KTEST(slab, reclaim_returns_every_page)
+{
+    size_t before = settle();
+    struct kmem_cache *c1 = kmem_cache_create("t_cyc1", 72, 0, SLAB_HWCACHE_ALIGN, NULL);
+    struct kmem_cache *c2 = kmem_cache_create("t_cyc2", 2000, 0, 0, NULL);
+    ASSERT(t, c1 && c2);
+    void *a[100], *b[100];
+    for (int i = 0; i < 100; i++) {
+        a[i] = kmem_cache_alloc(c1);
+        b[i] = kmem_cache_alloc(c2);
+        ASSERT(t, a[i] && b[i]);
+    }
+    on_each_cpu(reclaim_worker, t);
+    EXPECT(t, nr_free_pages() < before);
+    for (int i = 0; i < 100; i++) {
+        kmem_cache_free(c1, a[i]);
+        kmem_cache_free(c2, b[i]);
+    }
+    EXPECT_EQ(t, kmem_cache_destroy(c1), 0);
+    EXPECT_EQ(t, kmem_cache_destroy(c2), 0);
+    size_t got = slab_reclaim();
+    EXPECT(t, got > 0);
+    EXPECT_EQ(t, nr_free_pages(), before);
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
