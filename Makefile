@@ -1,7 +1,7 @@
 # rvslab: make | make run | make test | make debug | make clean
 #
 #   make run  [CPUS=4] [MEM=128M]          boot, show the harts and memory, power off
-#   make test [T='glob']                  host tests, kernel self-tests, harness self-check
+#   make test [T='glob']                  host tests, kernel self-tests (4, 1 and 8 cpus), harness self-check
 #   make debug                            QEMU waits for gdb-multiarch (scripts/gdbinit)
 #   make test-harness                     only the harness self-check (fail/panic/trap/hang)
 #   make test-dtb                         boot tests with harts QEMU cannot describe
@@ -98,8 +98,8 @@ $(K)/kernel.sym: $(K)/kernel.elf
 
 -include $(OBJS:.o=.d)
 
-# $(call qemu,KERNEL_DIR,CPUS): QEMU virt with OpenSBI, the kernel, no display.
-qemu = $(QEMU) -machine virt -bios $(OPENSBI) -kernel $(1)/kernel.elf -m $(MEM) -smp $(2) \
+# $(call qemu,KERNEL_DIR,CPUS[,MEM]): QEMU virt with OpenSBI, the kernel, no display.
+qemu = $(QEMU) -machine virt -bios $(OPENSBI) -kernel $(1)/kernel.elf -m $(or $(3),$(MEM)) -smp $(2) \
 	-nographic -no-reboot
 
 run: all
@@ -130,6 +130,10 @@ test:
 	@if scripts/run-test kernel-build 900 --gate -- $(MAKE) --no-print-directory all; then \
 		scripts/run-test kernel-cpus$(TEST_CPUS) $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),$(TEST_CPUS)) -append "ktest$(if $(T),=$(T))"; \
+		scripts/run-test kernel-cpus1-64M $(TEST_TIMEOUT) -- \
+			$(call qemu,$(K),1,64M) -append "ktest$(if $(T),=$(T))"; \
+		scripts/run-test kernel-cpus8-1G $(TEST_TIMEOUT) -- \
+			$(call qemu,$(K),8,1G) -append "ktest$(if $(T),=$(T))"; \
 		$(MAKE) --no-print-directory test-dtb; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
