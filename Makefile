@@ -117,6 +117,7 @@ debug: all
 # reads them all and prints the verdicts and the last line, "N passed, N failed".
 
 -include tests/host/host.mk
+-include tests/kernel/soak.mk
 ifeq ($(wildcard tests/host/host.mk),)
 host-test:
 	@echo "host-test: tests/host/host.mk not there yet"

@@ -106,6 +106,7 @@ static void memory_init(const struct fdt_info *fi)
 
     if (buddy_init(kernel_ram.base, kernel_ram.size, reserved, nreserved) != 0)
         panic("buddy_init failed");
+    slab_debug_setup(fi->bootargs); // slab_debug=..., slab_panic_on_report=...
     if (slab_init(PAGE_SIZE, cache_line_size) != 0)
         panic("slab_init failed");
     buddy_set_reclaim_hook(slab_reclaim); // a failed page request first shrinks the caches
@@ -163,6 +164,20 @@ __attribute__((weak)) int bench_main(const char *arg)
 //   ktest | ktest=<glob>   the self-tests, all or those whose suite[.case] matches
 //   bench | bench=<arg>    the benchmarks (issue "bench" provides bench_main)
 // Anything else is an error, so that a typo does not quietly run the wrong thing.
+// "ktest", "ktest=<glob>", "bench", "bench=<arg>": the words that pick a mode.
+static bool is_mode_word(const char *w, size_t n)
+{
+    static const char *const modes[] = {"ktest", "bench"};
+    for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+        size_t m = strlen(modes[i]);
+        if (n >= m && strncmp(w, modes[i], m) == 0 && (n == m || w[m] == '='))
+            return true;
+    }
+    return false;
+}
+
+// Bootargs are at most one mode word and any number of key=value parameters
+// (slab_debug=..., soak_ops=...), in any order; no mode word means the tour.
 static int run_mode(const char *args)
 {
     char mode[128] = "";
@@ -174,27 +189,27 @@ static int run_mode(const char *args)
             w++;
             continue;
         }
-        if (mode[0] == '\0') {
-            if (n >= sizeof(mode)) {
-                printk("bootargs: first word too long\n");
+        if (is_mode_word(w, n)) {
+            if (mode[0] != '\0' || n >= sizeof(mode)) {
+                printk("bootargs: \"%.*s\": one mode only, of at most %zu characters\n", (int)n,
+                       w, sizeof(mode) - 1);
                 return EXIT_BAD_BOOTARGS;
             }
             memcpy(mode, w, n);
             mode[n] = '\0';
         } else if (memchr(w, '=', n) == NULL) {
-            printk("bootargs: \"%.*s\" is not a key=value parameter\n", (int)n, w);
+            printk("bootargs: \"%.*s\" is neither a mode (ktest[=<glob>], bench[=<arg>]) nor a "
+                   "key=value parameter\n",
+                   (int)n, w);
             return EXIT_BAD_BOOTARGS;
         }
         w += n;
     }
     if (mode[0] == '\0')
         return tour();
-    if (strcmp(mode, "ktest") == 0 || strncmp(mode, "ktest=", 6) == 0)
+    if (strncmp(mode, "ktest", 5) == 0)
         return ktest_run(mode[5] ? mode + 6 : NULL) ? EXIT_TESTS_FAILED : EXIT_OK;
-    if (strcmp(mode, "bench") == 0 || strncmp(mode, "bench=", 6) == 0)
-        return bench_main(mode[5] ? mode + 6 : NULL);
-    printk("bootargs: unknown mode \"%s\"; known: ktest, ktest=<glob>, bench[=<arg>]\n", mode);
-    return EXIT_BAD_BOOTARGS;
+    return bench_main(mode[5] ? mode + 6 : NULL);
 }
 
 void kmain(unsigned long hartid, uintptr_t dtb)

@@ -62,6 +62,12 @@ int kmalloc_init(void)
     return 0;
 }
 
+void kmalloc_reset(void)
+{
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++)
+        kmalloc_caches[i] = NULL;
+}
+
 struct kmem_cache *kmalloc_cache(size_t size)
 {
     int i = size ? kmalloc_index(size) : -1;
@@ -95,7 +101,7 @@ void *kmalloc(size_t size)
     int i = kmalloc_index(size);
     if (unlikely(i < 0))
         return kmalloc_large(size);
-    return kmem_cache_alloc(kmalloc_caches[i]);
+    return slab_alloc_caller(kmalloc_caches[i], __builtin_return_address(0));
 }
 
 void *kmalloc_aligned(size_t size, size_t align)
@@ -112,7 +118,9 @@ void *kmalloc_aligned(size_t size, size_t align)
         return align <= PAGE_SIZE ? kmalloc_large(size) : NULL;
     while (i < KMALLOC_NR_CLASSES && class_align(i) < align)
         i++; // the first class that is both big enough and aligned enough
-    return i < KMALLOC_NR_CLASSES ? kmem_cache_alloc(kmalloc_caches[i]) : NULL;
+    return i < KMALLOC_NR_CLASSES
+               ? slab_alloc_caller(kmalloc_caches[i], __builtin_return_address(0))
+               : NULL;
 }
 
 void kfree(const void *p)
@@ -126,7 +134,7 @@ void kfree(const void *p)
         free_frames((void *)p, n);
         return;
     }
-    slab_free_any((void *)p, "kfree");
+    slab_free_caller((void *)p, "kfree", __builtin_return_address(0));
 }
 
 size_t ksize(const void *p)

@@ -41,6 +41,7 @@ static size_t line_size = 64;
 static enum { DOWN, PARTIAL, UP } slab_state; // PARTIAL: kmalloc caches being made
 static int last_error;
 static uint64_t nr_reports;
+struct fault_attr failslab; // fails allocations from SLAB_FAILSLAB caches when armed
 
 void (*slab_release_hook)(struct kmem_cache *c, void *base, unsigned order);
 
@@ -72,44 +73,69 @@ uint64_t slab_error_count(void)
 // Check that obj is a live object handed out by the slab layer (of cache
 // `want`, if given). Returns its cache and slab and index, or NULL after a
 // report. O(1): struct page names the cache and slab, the bufctl its state.
+static void report_destroyed(struct kmem_cache *c, const char *who)
+{
+    report_begin(NULL, "use of a destroyed cache");
+    report_line("%s(%p): cache \"%.*s\" was destroyed", who, (void *)c, KMEM_NAME_LEN - 1, c->name);
+    report_end(NULL, "ignored");
+}
+
+// Reports are multi-line (slab_debug.c: report_begin .. report_end), one
+// printk per line, and each counts once.
 static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, const char *who,
                                      struct slab **sp, unsigned int *ip)
 {
     struct page *pg = virt_to_page(obj);
     if (pg == NULL || !(page_flags(pg) & PG_slab)) {
-        slab_report_bad(want);
-        if (want)
-            printk("slab: %s(%s, %p): not an object of the slab layer\n", who, want->name, obj);
-        else
-            printk("slab: %s(%p): not an object of the slab layer\n", who, obj);
+        report_begin(want, "free of a pointer the slab layer never handed out");
+        report_line("%s(%s%s%p): %p is not in any slab%s", who, want ? want->name : "",
+                    want ? ", " : "", obj, obj, pg ? " (a page of RAM not owned by slab)" : "");
+        report_end(want, "ignored");
         return NULL;
     }
     struct kmem_cache *c = pg->slab_cache;
     struct slab *s = pg->slab;
+    if (want && want->magic != KMEM_CACHE_MAGIC) {
+        report_destroyed(want, who);
+        return NULL;
+    }
     if (want && c != want) {
-        slab_report_bad(want);
-        printk("slab: %s(%s, %p): wrong cache: the object belongs to %s\n", who, want->name, obj,
-               c->name);
+        report_begin(want, "free into the wrong cache");
+        report_line("%s(%s, %p): the object belongs to cache %s", who, want->name, obj, c->name);
+        report_end(want, "ignored");
         return NULL;
     }
     unsigned int i = (const char *)obj >= s->s_mem ? obj_to_index(c, s, obj) : c->num;
     if (i >= c->num || index_to_obj(c, s, i) != obj) {
-        slab_report_bad(c);
-        if (i < c->num)
-            printk("slab: %s(%p): pointer into object %u of %s (starts at %p, offset %zu)\n", who,
-                   obj, i, c->name, index_to_obj(c, s, i),
-                   (size_t)((const char *)obj - (char *)index_to_obj(c, s, i)));
-        else
-            printk("slab: %s(%p): not an object: slab header or tail of a slab of %s\n", who, obj,
-                   c->name);
+        report_begin(c, i < c->num ? "pointer into an object" : "pointer into slab metadata");
+        if (i < c->num) {
+            report_line("%s(%p): offset %zu into object %u at %p", who, obj,
+                        (size_t)((const char *)obj - (char *)index_to_obj(c, s, i)), i,
+                        index_to_obj(c, s, i));
+            report_object(c, s, i);
+        } else {
+            report_line("%s(%p): the slab's descriptor, a red zone or its unused tail", who, obj);
+        }
+        report_end(c, "ignored");
         return NULL;
+    }
+    // A debug cache's frees check the state under the cache lock
+    // (debug_on_free), where no racing free can slip between check and mark.
+    if ((c->flags & SLAB_SLOW_FLAGS) && strcmp(who, "ksize") != 0) {
+        *sp = s;
+        *ip = i;
+        return c;
     }
     bufctl_t st = s->bufctl[i];
     if (st != BUFCTL_ACTIVE) {
-        slab_report_bad(c);
-        printk("slab: %s(%p): %s: object %u of %s is already free (%s)\n", who, obj,
-               strcmp(who, "ksize") ? "double free" : "use after free", i, c->name,
-               st == BUFCTL_CACHED ? "in a per-CPU array" : "in its slab's free list");
+        bool uaf = strcmp(who, "ksize") == 0;
+        report_begin(c, uaf ? "use after free (ksize of a free object)" : "double free");
+        report_line("%s(%p): object %u is %s", who, obj, i,
+                    st == BUFCTL_CACHED       ? "already free, in a per-CPU array"
+                    : st == BUFCTL_QUARANTINE ? "quarantined (never handed out)"
+                                              : "already free, in its slab's free list");
+        report_object(c, s, i);
+        report_end(c, "ignored");
         return NULL;
     }
     *sp = s;
@@ -117,23 +143,33 @@ static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, c
     return c;
 }
 
+struct kmem_cache *kmem_cache_of(const void *obj)
+{
+    struct page *pg = virt_to_page(obj);
+    return pg && (page_flags(pg) & PG_slab) ? pg->slab_cache : NULL;
+}
+
 // ---- Geometry ----
 
 // Objects, descriptor bytes and tail left over in a slab of 2^order frames.
+// A debug cache's first object needs its left red zone in front of it: that
+// lead (c->red_left, a multiple of align) counts as descriptor bytes.
 static unsigned int estimate(const struct kmem_cache *c, unsigned int order, bool off_slab,
                              size_t *mgmt, size_t *left)
 {
-    size_t bytes = PAGE_SIZE << order, num, m = 0;
+    size_t bytes = PAGE_SIZE << order, num, m = c->red_left;
+    if (bytes <= m)
+        return *mgmt = 0, *left = bytes, 0;
     if (off_slab) {
-        num = MIN(bytes / c->size, (size_t)SLAB_MAX_OBJS);
+        num = MIN((bytes - m) / c->size, (size_t)SLAB_MAX_OBJS);
     } else {
-        num = (bytes - sizeof(struct slab)) / (c->size + sizeof(bufctl_t));
+        num = (bytes - m - sizeof(struct slab)) / (c->size + sizeof(bufctl_t));
         num = MIN(num, (size_t)SLAB_MAX_OBJS);
-        while (num > 0 &&
-               ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align) + num * c->size >
-                   bytes)
+        while (num > 0 && ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align) +
+                                  c->red_left + num * c->size >
+                              bytes)
             num--;
-        m = ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align);
+        m += ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align);
     }
     *mgmt = num ? m : 0;
     *left = bytes - *mgmt - num * c->size;
@@ -226,6 +262,11 @@ static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size
     memset(c, 0, sizeof(*c));
     strcpy(c->name, name); // length checked by the caller
     c->object_size = size;
+    // Poison would destroy what the ctor built, and objects must come back
+    // constructed (Bonwick's contract), so P is dropped, as Linux does.
+    // Red zones and tracks still apply.
+    if (ctor)
+        flags &= ~SLAB_POISON;
     c->flags = flags;
     c->ctor = ctor;
     size_t a = MAX(align, (size_t)SLAB_MIN_ALIGN);
@@ -237,6 +278,8 @@ static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size
     }
     c->align = a;
     c->size = (unsigned int)ALIGN_UP(size, a);
+    if (flags & (SLAB_RED_ZONE | SLAB_STORE_USER))
+        debug_layout(c); // grows size; sets red_left, red_end, track_off
     c->reciprocal = (uint32_t)(((1ULL << 32) + c->size - 1) / c->size);
     if (!cache_geometry(c))
         return -E2BIG;
@@ -255,6 +298,7 @@ static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size
     // slabs, but never more than FREE_SLAB_PAGES: big slabs go straight back.
     unsigned int keep = ((1 + NCPU) * batch + 2 * c->num - 1) / c->num;
     c->free_limit = MIN(keep, (unsigned int)FREE_SLAB_PAGES >> MIN(c->order, 31U));
+    c->magic = KMEM_CACHE_MAGIC;
     return alloc_arrays(c, limit);
 }
 
@@ -304,7 +348,10 @@ static NOINLINE bool cache_grow(struct kmem_cache *c)
     if (c->ctor) // once per object, now: objects are handed out constructed
         for (unsigned int i = 0; i < c->num; i++)
             c->ctor(index_to_obj(c, s, i));
-    mem_poison(s->s_mem, (size_t)c->num * c->size); // free objects are off limits
+    if (c->flags & SLAB_DEBUG_FLAGS)
+        debug_init_slab(c, s); // red zones and poison; no ASan poison: the checks read them
+    else if (c != &cache_cache)
+        mem_poison(s->s_mem, (size_t)c->num * c->size); // free objects are off limits
 
     flags = irq_save();
     spin_lock(&c->lock);
@@ -344,6 +391,59 @@ static NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *rel
     return pages;
 }
 
+// Quarantine a slab whose free chain is corrupt: a stray write reached its
+// bufctl array (on-slab, it lies just below object 0). The chain cannot be
+// trusted, and neither can telling free objects from live ones by their
+// bufctl (the write may have hit a live one's marker), so rather than risk
+// handing an object out twice every object not known to be out is marked
+// BUFCTL_QUARANTINE and never handed out; the slab counts as full. Frees of
+// its live objects still work. Destroy does not count quarantined objects as
+// live, so the slab's pages go back then. c->lock held.
+static NOINLINE void slab_quarantine(struct kmem_cache *c, struct slab *s, unsigned int bad)
+{
+    unsigned int lost = 0;
+    for (unsigned int i = 0; i < c->num; i++) {
+        if (s->bufctl[i] != BUFCTL_ACTIVE && s->bufctl[i] != BUFCTL_CACHED &&
+            s->bufctl[i] != BUFCTL_QUARANTINE) {
+            s->bufctl[i] = BUFCTL_QUARANTINE;
+            lost++;
+        }
+    }
+    report_begin(c, "corrupted free chain (slab metadata overwritten)");
+    report_line("slab %p (objects at %p): free chain %s %u: not a free object (0..%u)",
+                (void *)(s->s_mem - s->colouroff), (void *)s->s_mem,
+                bad == s->free ? "starts at" : "links to", bad, c->num - 1);
+    report_line("%u free objects quarantined; the slab is never used for allocation again", lost);
+    report_end(c, "quarantined");
+    c->free_objects -= c->num - s->inuse;
+    c->quarantined += lost;
+    s->inuse = (uint16_t)c->num;
+    s->free = BUFCTL_END;
+}
+
+// Take s's first free object, with the index checked before it is used: a
+// free chain in range and acyclic never hands out memory outside the slab
+// nor an object twice (a revisited index carries ACTIVE/CACHED, not a link).
+// False after quarantining s. c->lock held; the caller marks bufctl[*ip].
+static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *ip)
+{
+    unsigned int i = s->free;
+    if (unlikely(i >= c->num)) {
+        slab_quarantine(c, s, i);
+        return false;
+    }
+    bufctl_t next = s->bufctl[i];
+    if (unlikely(next >= c->num && next != BUFCTL_END)) {
+        slab_quarantine(c, s, next);
+        return false;
+    }
+    s->free = next;
+    s->inuse++;
+    c->free_objects--;
+    *ip = i;
+    return true;
+}
+
 // Fill an empty array with up to batchcount objects from the slab lists,
 // fullest slabs first. ac->lock held. Returns the number moved.
 static NOINLINE unsigned int cache_refill(struct kmem_cache *c, struct array_cache *ac)
@@ -361,16 +461,15 @@ static NOINLINE unsigned int cache_refill(struct kmem_cache *c, struct array_cac
         }
         struct slab *s = list_first_entry(l, struct slab, list);
         while (s->inuse < c->num && got < want) {
-            unsigned int i = s->free;
-            s->free = s->bufctl[i];
+            unsigned int i;
+            if (!slab_pop(c, s, &i))
+                break; // quarantined: s now counts as full
             s->bufctl[i] = BUFCTL_CACHED;
-            s->inuse++;
             ac->entry[ac->avail++] = index_to_obj(c, s, i);
             got++;
         }
         list_move(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
     }
-    c->free_objects -= got;
     spin_unlock(&c->lock);
     ac->refills += got > 0;
     return got;
@@ -378,10 +477,9 @@ static NOINLINE unsigned int cache_refill(struct kmem_cache *c, struct array_cac
 
 // Put n objects back into their slabs. A slab that becomes empty goes on the
 // free list, or onto `release` once the cache keeps free_limit empty slabs.
-static void free_block(struct kmem_cache *c, void **objs, unsigned int n, struct list_head *release)
+static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
+                              struct list_head *release)
 {
-    spin_lock(&c->lock);
-    c->lock_count++;
     for (unsigned int k = 0; k < n; k++) {
         struct slab *s = obj_slab(objs[k]);
         unsigned int i = obj_to_index(c, s, objs[k]);
@@ -402,6 +500,13 @@ static void free_block(struct kmem_cache *c, void **objs, unsigned int n, struct
             c->reaped++;
         }
     }
+}
+
+static void free_block(struct kmem_cache *c, void **objs, unsigned int n, struct list_head *release)
+{
+    spin_lock(&c->lock);
+    c->lock_count++;
+    free_block_locked(c, objs, n, release);
     spin_unlock(&c->lock);
 }
 
@@ -450,23 +555,81 @@ static void cache_drain(struct kmem_cache *c, struct list_head *release)
 
 // ---- The fast paths ----
 
-// Debug hook points (issue 6): taken only when c->flags has a debug bit, so
-// they cost one predictable branch when debugging is off.
-static void *debug_alloc_hook(struct kmem_cache *c, void *obj)
+// ---- The debug path ----
+//
+// Caches with a debug option (or the failslab mark, or destroyed) leave the
+// fast path at one unlikely() branch and come here. They bypass the per-CPU
+// arrays, as SLUB debug does: an object parked in an array is out of sight
+// of the checks (its poison could be checked only when some cpu takes it
+// again, a double free of it only when the array drains) and of
+// slab_validate. Here every alloc and free works on the slab lists under the
+// cache lock, so each is checked, and check-then-mark is atomic: two cpus
+// freeing one object at the same instant are serialized and the second is
+// reported. It is slow, and meant to be.
+
+static NOINLINE void *debug_alloc(struct kmem_cache *c, const void *caller)
 {
-    (void)c;
-    return obj;
+    if (c->magic != KMEM_CACHE_MAGIC) {
+        report_destroyed(c, "kmem_cache_alloc");
+        return NULL;
+    }
+    if ((c->flags & SLAB_FAILSLAB) && should_fail(&failslab))
+        return NULL;
+    for (;;) {
+        unsigned long flags = irq_save();
+        spin_lock(&c->lock);
+        c->lock_count++;
+        struct slab *s = NULL;
+        unsigned int i = 0;
+        while (s == NULL && !(list_empty(&c->slabs_partial) && list_empty(&c->slabs_free))) {
+            struct list_head *l =
+                list_empty(&c->slabs_partial) ? &c->slabs_free : &c->slabs_partial;
+            s = list_first_entry(l, struct slab, list);
+            if (l == &c->slabs_free)
+                c->nr_free_slabs--;
+            bool ok = slab_pop(c, s, &i);
+            list_move(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
+            if (!ok)
+                s = NULL; // quarantined; try the next slab
+        }
+        if (s) {
+            s->bufctl[i] = BUFCTL_ACTIVE;
+            c->dbg_allocs++;
+            debug_on_alloc(c, s, i, caller);
+        }
+        spin_unlock(&c->lock);
+        irq_restore(flags);
+        if (s)
+            return index_to_obj(c, s, i);
+        if (!cache_grow(c)) // no lock held
+            return NULL;
+    }
 }
 
-static bool debug_free_hook(struct kmem_cache *c, void *obj)
+static NOINLINE void debug_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned int i,
+                                const void *caller)
 {
-    (void)c;
-    (void)obj;
-    return true; // false: the free was bad and has been reported
+    struct list_head release;
+    INIT_LIST_HEAD(&release);
+    unsigned long flags = irq_save();
+    spin_lock(&c->lock);
+    c->lock_count++;
+    if (debug_on_free(c, s, i, caller)) { // false: reported, not freed
+        free_block_locked(c, &obj, 1, &release);
+        c->dbg_frees++;
+    }
+    spin_unlock(&c->lock);
+    irq_restore(flags);
+    slabs_release(c, &release);
 }
 
-void *kmem_cache_alloc(struct kmem_cache *c)
+// ---- The fast paths ----
+
+static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache *c,
+                                                              const void *caller)
 {
+    if (unlikely(c->flags & SLAB_SLOW_FLAGS))
+        return debug_alloc(c, caller);
     void *obj;
     for (;;) {
         unsigned long flags = irq_save();
@@ -487,19 +650,41 @@ void *kmem_cache_alloc(struct kmem_cache *c)
             return NULL;
     }
     mem_unpoison(obj, c->size);
-    if (unlikely(c->flags & SLAB_DEBUG_FLAGS))
-        obj = debug_alloc_hook(c, obj);
     return obj;
 }
 
-// Free a checked object: push it on this cpu's array, flushing first if full.
-static void cache_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned int i)
+static NOINLINE void *null_cache(const char *who)
 {
+    report_begin(NULL, "NULL cache");
+    report_line("%s(NULL)", who);
+    report_end(NULL, "ignored");
+    return NULL;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c)
+{
+    if (unlikely(c == NULL))
+        return null_cache("kmem_cache_alloc");
+    return slab_alloc(c, __builtin_return_address(0));
+}
+
+void *slab_alloc_caller(struct kmem_cache *c, const void *caller)
+{
+    return slab_alloc(c, caller);
+}
+
+// Free a checked object: push it on this cpu's array, flushing first if full.
+static inline __attribute__((always_inline)) void
+cache_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned int i, const void *caller)
+{
+    if (unlikely(c->flags & SLAB_SLOW_FLAGS)) {
+        debug_free(c, obj, s, i, caller);
+        return;
+    }
     struct list_head release;
     INIT_LIST_HEAD(&release);
-    if (unlikely(c->flags & SLAB_DEBUG_FLAGS) && !debug_free_hook(c, obj))
-        return;
-    mem_poison(obj, c->size);
+    if (c != &cache_cache) // freed caches stay readable: a destroyed one is recognised
+        mem_poison(obj, c->size);
     unsigned long flags = irq_save();
     struct array_cache *ac = c->array[cpu_id()];
     spin_lock(&ac->lock);
@@ -518,17 +703,26 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
     struct slab *s;
     unsigned int i;
+    if (unlikely(c == NULL)) {
+        null_cache("kmem_cache_free");
+        return;
+    }
     if (obj && obj_lookup(c, obj, "kmem_cache_free", &s, &i))
-        cache_free(c, obj, s, i);
+        cache_free(c, obj, s, i, __builtin_return_address(0));
 }
 
-void slab_free_any(void *obj, const char *who)
+void slab_free_caller(void *obj, const char *who, const void *caller)
 {
     struct slab *s;
     unsigned int i;
     struct kmem_cache *c = obj_lookup(NULL, obj, who, &s, &i);
     if (c)
-        cache_free(c, obj, s, i);
+        cache_free(c, obj, s, i, caller);
+}
+
+void slab_free_any(void *obj, const char *who)
+{
+    slab_free_caller(obj, who, __builtin_return_address(0));
 }
 
 size_t slab_obj_size(const void *obj)
@@ -541,8 +735,26 @@ size_t slab_obj_size(const void *obj)
 
 // ---- Shrink, reclaim, create, destroy ----
 
+// The public functions other than alloc and free check their cache: NULL,
+// or destroyed. A destroyed cache is recognised by its cleared magic for as
+// long as its struct kmem_cache is not reused (see kmem_cache_destroy).
+static bool cache_ok(struct kmem_cache *c, const char *who)
+{
+    if (c == NULL) {
+        null_cache(who);
+        return false;
+    }
+    if (c->magic != KMEM_CACHE_MAGIC) {
+        report_destroyed(c, who);
+        return false;
+    }
+    return true;
+}
+
 size_t kmem_cache_shrink(struct kmem_cache *c)
 {
+    if (!cache_ok(c, "kmem_cache_shrink"))
+        return 0;
     struct list_head release;
     INIT_LIST_HEAD(&release);
     cache_drain(c, &release);
@@ -599,7 +811,7 @@ static const char *bad_args(const char *name, size_t size, size_t align, unsigne
         return "size is 0";
     if (align != 0 && !IS_POWER_OF_2(align))
         return "align is not a power of two";
-    if (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_DEBUG_FLAGS))
+    if (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_DEBUG_FLAGS | SLAB_FAILSLAB))
         return "unknown flags";
     *err = -E2BIG;
     if (size > KMALLOC_MAX_SIZE)
@@ -619,8 +831,16 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
     struct kmem_cache *c = NULL;
     const char *why = bad_args(name, size, align, flags, &err);
     if (why == NULL) {
+        unsigned long boot = slab_debug_boot_flags(name) & ~flags; // slab_debug= adds these
         c = kmem_cache_alloc(&cache_cache); // no lock held: this may grow or reclaim
-        err = c ? cache_setup(c, name, size, align, flags, ctor) : -ENOMEM;
+        err = c ? cache_setup(c, name, size, align, flags | boot, ctor) : -ENOMEM;
+        if (err == -E2BIG && (boot & (SLAB_RED_ZONE | SLAB_STORE_USER))) {
+            // Red zones and tracks do not fit (kmalloc-8M: a zone as big as
+            // its alignment): the cache was asked for, the options were not.
+            printk("slab: %s: no room for red zones and tracks; checked without them\n", name);
+            boot &= ~(SLAB_RED_ZONE | SLAB_STORE_USER);
+            err = cache_setup(c, name, size, align, flags | boot, ctor);
+        }
         why = err == -E2BIG ? "no slab order fits the object" : err ? "out of memory" : NULL;
     }
     if (why == NULL) { // link it, unless the name was taken meanwhile
@@ -662,9 +882,28 @@ int slab_last_error(void)
     return last_error;
 }
 
+unsigned slab_nr_caches(void)
+{
+    unsigned n = 0;
+    unsigned long flags = irq_save();
+    spin_lock(&chain_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+        n++;
+    spin_unlock(&chain_lock);
+    irq_restore(flags);
+    return n;
+}
+
+// A destroyed cache's struct kmem_cache goes back to the cache of caches
+// with its magic cleared and SLAB_DESTROYED in its flags, so a later
+// kmem_cache_alloc/free on it takes the slow path and is reported instead of
+// touching freed per-CPU arrays. The limit: this holds only while that memory
+// is not reused -- the next kmem_cache_create is likely to get the very same
+// struct (LIFO), and then the stale pointer names the new cache; reclaim may
+// also give the slab holding it back to the buddy allocator.
 int kmem_cache_destroy(struct kmem_cache *c)
 {
-    if (c == NULL)
+    if (!cache_ok(c, "kmem_cache_destroy"))
         return -EINVAL;
     if (c->permanent) {
         printk("slab: kmem_cache_destroy(%s): a cache the slab layer needs; kept\n", c->name);
@@ -677,7 +916,13 @@ int kmem_cache_destroy(struct kmem_cache *c)
     spin_lock(&chain_lock);
     cache_drain(c, &release);
     spin_lock(&c->lock);
-    size_t live = (size_t)c->nr_slabs * c->num - c->free_objects;
+    size_t live = (size_t)c->nr_slabs * c->num - c->free_objects - c->quarantined;
+    if (live == 0 && c->quarantined) { // slabs kept only by quarantined objects go too
+        while (!list_empty(&c->slabs_partial))
+            list_move(c->slabs_partial.next, &release);
+        while (!list_empty(&c->slabs_full))
+            list_move(c->slabs_full.next, &release);
+    }
     spin_unlock(&c->lock);
     if (live == 0)
         list_del(&c->next);
@@ -689,11 +934,35 @@ int kmem_cache_destroy(struct kmem_cache *c)
         return -EBUSY;
     }
     free_frames(c->array_frames, c->array_nframes);
+    c->magic = 0;
+    __atomic_or_fetch(&c->flags, SLAB_DESTROYED, __ATOMIC_RELAXED);
     kmem_cache_free(&cache_cache, c);
     return 0;
 }
 
 // ---- Start ----
+
+// slab_init failed making the kmalloc caches: give back every page taken so
+// far -- the caches made (newest first: their off-slab descriptors live in
+// older ones), then the cache of caches -- and leave the layer DOWN, so a
+// failed init leaves no half-built state behind.
+static void slab_unwind(void)
+{
+    while (cache_chain.prev != &cache_cache.next) {
+        struct kmem_cache *c = list_entry(cache_chain.prev, struct kmem_cache, next);
+        c->permanent = false;
+        kmem_cache_destroy(c); // empty: nothing was allocated from it
+    }
+    list_del(&cache_cache.next);
+    struct list_head release;
+    INIT_LIST_HEAD(&release);
+    cache_drain(&cache_cache, &release);
+    slabs_release(&cache_cache, &release);
+    free_frames(cache_cache.array_frames, cache_cache.array_nframes);
+    cache_cache.magic = 0;
+    kmalloc_reset();
+    slab_state = DOWN;
+}
 
 int slab_init(size_t frame_size, size_t cache_line_size)
 {
@@ -715,13 +984,16 @@ int slab_init(size_t frame_size, size_t cache_line_size)
     nr_reports = 0;
     int err = cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache), 0,
                           SLAB_HWCACHE_ALIGN, NULL);
-    if (err)
+    if (err) {
+        printk("slab: slab_init: no memory for the cache of caches\n");
         return err;
+    }
     cache_cache.permanent = true;
     list_add(&cache_cache.next, &cache_chain);
     slab_state = PARTIAL;
     if (kmalloc_init() != 0) {
         printk("slab: slab_init: could not make the kmalloc caches\n");
+        slab_unwind();
         return -ENOMEM;
     }
     slab_state = UP;

@@ -4,6 +4,7 @@
 #ifndef SLAB_H
 #define SLAB_H
 
+#include "../lib/fault_inject.h"
 #include "../lib/platform.h"
 
 struct kmem_cache;
@@ -15,12 +16,16 @@ struct kmem_cache;
 
 // kmem_cache_create flags.
 #define SLAB_HWCACHE_ALIGN (1UL << 0) // align objects to the cache line (Linux's rule)
-// Debug options, reserved for issue 6 (accepted now, not yet acted upon).
+// Debug options (mm/slab_debug.c; README "Debugging the allocator"). A cache
+// with any of them skips the per-CPU arrays: every alloc and free is checked
+// under the cache lock. Also for all caches, or some, from the boot command
+// line: slab_debug=FZPU[,name,prefix*,...].
 #define SLAB_RED_ZONE    (1UL << 8)  // Z: guard bytes before and after each object
-#define SLAB_POISON      (1UL << 9)  // P: fill freed objects, check on next alloc
+#define SLAB_POISON      (1UL << 9)  // P: fill freed objects, check on next alloc (not with a ctor)
 #define SLAB_STORE_USER  (1UL << 10) // U: remember the last alloc/free caller
-#define SLAB_CONSISTENCY (1UL << 11) // F: full checks on every free
+#define SLAB_CONSISTENCY (1UL << 11) // F: full checks of the object's slab on every free
 #define SLAB_DEBUG_FLAGS (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_CONSISTENCY)
+#define SLAB_FAILSLAB    (1UL << 12) // A: allocations may fail when `failslab` is armed
 
 // Set up the slab layer: frame_size must be PAGE_SIZE, cache_line_size a power
 // of two (8..PAGE_SIZE). Builds the cache of caches and the kmalloc caches and
@@ -53,6 +58,26 @@ size_t ksize(const void *p);                      // usable bytes at p (0 for NU
 
 void slabinfo(void); // print one row per cache, like /proc/slabinfo
 
+// ---- Debugging (mm/slab_debug.c) ----
+
+// Read "slab_debug=FLAGS[,name...]" and "slab_panic_on_report=0|1" from a
+// boot command line (other words ignored); affects caches created later.
+// FLAGS: letters F Z P U A. 0, or -EINVAL (nothing changed) for a bad value.
+int slab_debug_setup(const char *cmdline);
+extern bool slab_panic_on_report; // panic after any report instead of repairing and going on
+// Walk every structure of a cache (or of all) and check every invariant:
+// counts vs lists, free chains in range and acyclic, struct pages, per-CPU
+// arrays, red zones and poison. Problems are printed (debug-zone damage is
+// reported, counted and repaired). Returns the number found; -EINVAL for a
+// NULL or destroyed cache.
+int slab_validate(struct kmem_cache *c);
+int slab_validate_all(void);
+unsigned slab_nr_caches(void); // caches that exist now
+// Fault injection for the slab layer (Linux's failslab): when armed (see
+// lib/fault_inject.h), allocations from caches created with SLAB_FAILSLAB
+// (or marked with slab_debug=A) fail as if memory had run out.
+extern struct fault_attr failslab;
+
 // ---- Observation, for tests, slabinfo and the benchmarks ----
 
 // A cache's geometry and a snapshot of its counters.
@@ -77,14 +102,16 @@ struct kmem_cache_info {
     uint64_t grows, reaped;     // slabs made, slabs given back to the buddy allocator
     uint64_t lock_acquisitions; // times the cache (slab-list) lock was taken
     uint64_t list_scans;        // walks over the slab lists (never done by alloc/free)
-    uint64_t errors;            // bad frees reported against this cache
+    uint64_t errors;            // reports against this cache (bad frees, debug checks)
+    unsigned long flags;        // SLAB_* in effect (P is dropped for a cache with a ctor)
+    unsigned red_left;          // debug: red zone bytes before each object (0 without Z)
 };
 void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *info);
 
 struct kmem_cache *kmalloc_cache(size_t size); // the cache kmalloc(size) uses; NULL if none
 struct kmem_cache *kmalloc_cache_index(int i); // class i, 0..KMALLOC_NR_CLASSES-1
 int slab_last_error(void);                     // -errno of the last failed kmem_cache_create
-uint64_t slab_error_count(void);               // bad frees reported since slab_init
+uint64_t slab_error_count(void);               // reports since slab_init
 // A slab on one of c's lists covers addr (walks the lists: tests, validation).
 bool slab_on_lists(struct kmem_cache *c, const void *addr);
 

@@ -3,6 +3,7 @@
 #ifndef SLAB_INTERNAL_H
 #define SLAB_INTERNAL_H
 
+#include "../lib/fault_inject.h"
 #include "../lib/spinlock.h"
 #include "page.h"
 #include "slab.h"
@@ -12,10 +13,11 @@
 // object that is not free in its slab carries a marker instead, so a double
 // free is caught in O(1) wherever the first free put the object.
 typedef uint16_t bufctl_t;
-#define BUFCTL_END    ((bufctl_t)0xffff) // end of the free chain
-#define BUFCTL_ACTIVE ((bufctl_t)0xfffe) // with a caller
-#define BUFCTL_CACHED ((bufctl_t)0xfffd) // in some cpu's array_cache
-#define SLAB_MAX_OBJS 0xfffc
+#define BUFCTL_END        ((bufctl_t)0xffff) // end of the free chain
+#define BUFCTL_ACTIVE     ((bufctl_t)0xfffe) // with a caller
+#define BUFCTL_CACHED     ((bufctl_t)0xfffd) // in some cpu's array_cache
+#define BUFCTL_QUARANTINE ((bufctl_t)0xfffc) // lost to a corrupted free chain: never handed out
+#define SLAB_MAX_OBJS     0xfffc
 
 // One slab: 2^order frames. On-slab, this descriptor sits at the start of the
 // frames (after the colour offset); off-slab it comes from a kmalloc cache.
@@ -39,6 +41,20 @@ struct array_cache {
     unsigned int batchcount;                  // objects moved per refill or flush
     uint64_t allocs, frees, refills, flushes; // statistics, under lock
     void *entry[];
+};
+
+// Flags that send alloc and free off the fast path: the debug options, the
+// failslab mark, and a destroyed cache (so using one costs the fast path
+// nothing to catch). Tested with one unlikely() branch at alloc and at free.
+#define SLAB_DESTROYED   (1UL << 20) // set by kmem_cache_destroy (internal)
+#define SLAB_SLOW_FLAGS  (SLAB_DEBUG_FLAGS | SLAB_FAILSLAB | SLAB_DESTROYED)
+#define KMEM_CACHE_MAGIC 0x6b6d656dU // "kmem": a live cache; cleared by destroy
+
+// SLAB_STORE_USER: who last allocated and freed an object.
+struct slab_track {
+    const void *addr; // return address of the public entry (kmalloc, kmem_cache_free, ...)
+    int cpu;          // -1: never
+    uint32_t seq;     // a global event count: which of alloc and free came last
 };
 
 struct kmem_cache {
@@ -73,6 +89,14 @@ struct kmem_cache {
     struct list_head next; // on cache_chain
     void *array_frames;    // the frames holding array[]
     size_t array_nframes;
+
+    // Debug (slab_debug.c). Offsets are from an object's first byte.
+    uint32_t magic;                 // KMEM_CACHE_MAGIC while the cache exists
+    unsigned int red_left;          // Z: red zone bytes before each object (a multiple of align)
+    unsigned int red_end;           // Z: the right red zone is [object_size, red_end)
+    unsigned int track_off;         // U: two struct slab_track (alloc, free) here
+    uint64_t dbg_allocs, dbg_frees; // allocs/frees that went through the debug path, under lock
+    size_t quarantined;             // objects lost to corrupted free chains, under lock
 };
 
 // The slab holding obj and obj's index in it: O(1) through struct page.
@@ -94,8 +118,26 @@ extern struct spinlock chain_lock;
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align);
 void slab_free_any(void *obj, const char *who); // kfree of a slab object: cache from struct page
 size_t slab_obj_size(const void *obj);          // ksize of a slab object; 0 (reported) if bad
-void slab_report_bad(struct kmem_cache *c);     // count one bad-free report
+void slab_report_bad(struct kmem_cache *c);     // count one report
+void *slab_alloc_caller(struct kmem_cache *c, const void *caller); // kmem_cache_alloc for kmalloc
+void slab_free_caller(void *obj, const char *who, const void *caller); // slab_free_any, with caller
+struct kmem_cache *kmem_cache_of(const void *obj); // the cache of a slab object, or NULL
+
+// slab_debug.c, for slab.c (c->lock held where it says so).
+unsigned long slab_debug_boot_flags(const char *name);      // slab_debug= flags for this cache
+void debug_layout(struct kmem_cache *c);                    // red zones and tracks into c->size
+void debug_init_slab(struct kmem_cache *c, struct slab *s); // fresh slab: zones, poison
+void debug_on_alloc(struct kmem_cache *c, struct slab *s, unsigned i, const void *caller);
+bool debug_on_free(struct kmem_cache *c, struct slab *s, unsigned i, const void *caller);
+// Reports: begin (takes the report lock), lines, end (counts, may panic).
+void report_begin(struct kmem_cache *c, const char *title);
+void report_object(struct kmem_cache *c, struct slab *s, unsigned i);
+void report_end(struct kmem_cache *c, const char *action);
+#define report_line(fmt, ...) printk("slab: " fmt "\n", ##__VA_ARGS__)
+int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair); // c->lock held
+
 // kmalloc.c, for slab.c
-int kmalloc_init(void); // make the kmalloc caches; 0 or -ENOMEM
+int kmalloc_init(void);   // make the kmalloc caches; 0 or -ENOMEM
+void kmalloc_reset(void); // forget them (a failed slab_init)
 
 #endif

@@ -9,7 +9,13 @@
 void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
 {
     memset(in, 0, sizeof(*in));
+    if (c == NULL || c->magic != KMEM_CACHE_MAGIC) { // all zero; name says why
+        in->name = c ? "(destroyed)" : "(null)";
+        return;
+    }
     in->name = c->name;
+    in->flags = c->flags;
+    in->red_left = c->red_left;
     in->object_size = c->object_size;
     in->size = c->size;
     in->align = c->align;
@@ -47,6 +53,8 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->reaped = c->reaped;
     in->lock_acquisitions = c->lock_count;
     in->list_scans = c->list_scans;
+    in->allocs += c->dbg_allocs; // the debug path bypasses the arrays
+    in->frees += c->dbg_frees;
     spin_unlock(&c->lock);
     irq_restore(flags);
     in->errors = __atomic_load_n(&c->errors, __ATOMIC_RELAXED);

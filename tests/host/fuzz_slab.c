@@ -132,6 +132,8 @@ static void op_create(void)
     unsigned a = next();
     size_t align = (a & 0x80) ? 3 : (a & 0x40) ? 0 : 1UL << (a % 15); // 3: invalid
     bool with_ctor = next() & 1, dup = false;
+    unsigned d = next(); // debug options: Z P U F from the low bits, when bit 7 is set
+    unsigned long flags = (d & 0x80) ? (d & 0xf) * SLAB_RED_ZONE : 0;
     char name[16];
     int other = next() % NCACHES;
     if (caches[other].c && (a & 0x20)) { // reuse a live name: must fail
@@ -143,7 +145,7 @@ static void op_create(void)
     if (with_ctor && size < 8)
         size = 8;
     forget_freed();
-    struct kmem_cache *c = kmem_cache_create(name, size, align, 0, with_ctor ? ctor : NULL);
+    struct kmem_cache *c = kmem_cache_create(name, size, align, flags, with_ctor ? ctor : NULL);
     bool valid = size > 0 && align != 3 && !dup;
     check((c != NULL) == valid);
     if (!c)
@@ -284,6 +286,7 @@ static void op_bad_free(void)
 static void op_reclaim(void)
 {
     slab_reclaim();
+    check(slab_validate_all() == 0);
 }
 
 // One input byte picks the next operation; allocs and frees come twice as often.
@@ -295,6 +298,37 @@ static void run(void)
 {
     while (in_len > 0)
         ops[next() % ARRAY_SIZE(ops)]();
+}
+
+// slab_init running out of memory at each of its page requests must fail
+// cleanly: -ENOMEM, every page back, and a later slab_init works.
+static void slab_init_fails_cleanly(void)
+{
+    host_quiet = true;
+    for (unsigned long n = 1;; n++) {
+        host_ram_init(RAM_SIZE);
+        size_t start = nr_free_pages();
+        fault_fail_nth(&fail_page_alloc, n);
+        int r = slab_init(PAGE_SIZE, 64);
+        unsigned long injected = fail_page_alloc.injected;
+        fault_disarm(&fail_page_alloc);
+        if (r == 0) {
+            check(injected == 0 && n > 10);
+            return;
+        }
+        check(r == -ENOMEM && injected == 1);
+        check(nr_free_pages() == start);
+        check(buddy_validate() == 0);
+        check(kmem_cache_create("after", 32, 0, 0, NULL) == NULL); // the layer is down
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    slab_init_fails_cleanly();
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -318,6 +352,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (caches[k].c)
             check(kmem_cache_destroy(caches[k].c) == 0);
     check(slab_error_count() == expected_reports);
+    check(slab_validate_all() == 0);
     slab_reclaim();
     check(nr_free_pages() == start);
     check(buddy_validate() == 0);

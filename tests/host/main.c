@@ -38,6 +38,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     host_ram_init(mem_mib << 20);
 #ifdef HAVE_SLAB
+    slab_debug_setup(args); // slab_debug=FZPU[,names] as on the kernel command line
     if (slab_init(PAGE_SIZE, 64) != 0) {
         printk("panic: slab_init failed\n");
         return 1;

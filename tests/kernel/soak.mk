@@ -1,0 +1,25 @@
+# make soak: the soak self-test (tests/kernel/test_soak.c) at full size on
+# every cpu, twice: under multi-threaded TCG (real parallelism, whatever
+# interleaving the host gives) and under -icount (single-threaded TCG, a
+# deterministic interleaving: the same SOAK_SEED replays the same run).
+# Included by the top-level Makefile; results in build/soak-results/.
+#
+#   make soak [SOAK_OPS=1000000] [SOAK_SEED=n] [SOAK_CPUS=8] [SOAK_BOOTARGS='slab_debug=FZPU']
+
+SOAK_OPS     ?= 1000000
+SOAK_SEED    ?= $(shell date +%s)
+SOAK_CPUS    ?= 8
+SOAK_TIMEOUT ?= 900
+SOAK_RESULTS := build/soak-results
+SOAK_ARGS     = ktest=soak soak_ops=$(SOAK_OPS) soak_seed=$(SOAK_SEED) $(SOAK_BOOTARGS)
+
+soak: all
+	@rm -rf $(SOAK_RESULTS) && mkdir -p $(SOAK_RESULTS)
+	@echo "soak: seed $(SOAK_SEED), $(SOAK_OPS) ops on $(SOAK_CPUS) cpus (replay: make soak SOAK_SEED=$(SOAK_SEED))"
+	-@RESULTS=$(SOAK_RESULTS) scripts/run-test soak-mttcg $(SOAK_TIMEOUT) -- \
+		$(call qemu,$(K),$(SOAK_CPUS)) -append "$(SOAK_ARGS)"
+	-@RESULTS=$(SOAK_RESULTS) scripts/run-test soak-icount $(SOAK_TIMEOUT) -- \
+		$(call qemu,$(K),$(SOAK_CPUS)) -icount shift=0,sleep=off -append "$(SOAK_ARGS)"
+	@python3 scripts/ktap.py $(SOAK_RESULTS)
+
+.PHONY: soak
