@@ -59,7 +59,7 @@ MARCH_LINK := -march=rv64imac -mabi=lp64 -mcmodel=medany
 WERROR  ?= -Werror
 CFLAGS  := $(MARCH_CC) --specs=picolibc.specs -std=gnu11 -O2 -g \
 	-Wall -Wextra $(WERROR) -ffreestanding -fno-common -fno-stack-protector \
-	-fno-omit-frame-pointer -fno-pie -I. -DNCPU=$(NCPU) $(EXTRA_CFLAGS)
+	-fno-omit-frame-pointer -fno-pie -I. -Iarch/riscv/include -DNCPU=$(NCPU) $(EXTRA_CFLAGS)
 ifdef KTEST_SELFCHECK
 CFLAGS  += -DKTEST_SELFCHECK
 endif
@@ -118,6 +118,8 @@ debug: all
 
 -include tests/host/host.mk
 -include tests/kernel/soak.mk
+-include tests/host/bench.mk
+-include bench/kernel.mk
 ifeq ($(wildcard tests/host/host.mk),)
 host-test:
 	@echo "host-test: tests/host/host.mk not there yet"
@@ -138,6 +140,7 @@ test:
 		$(MAKE) --no-print-directory test-dtb; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
+	@$(MAKE) --no-print-directory bench-quick || true
 	@python3 scripts/ktap.py $(RESULTS)
 
 # Harts QEMU itself never describes: the boot self-tests on a device tree

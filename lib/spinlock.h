@@ -19,10 +19,30 @@ struct spinlock {
     }
 
 void spin_lock_init(struct spinlock *lk, const char *name);
-void spin_lock(struct spinlock *lk);
-bool spin_trylock(struct spinlock *lk);
-void spin_unlock(struct spinlock *lk);
 bool spin_is_locked(struct spinlock *lk); // held by anyone (a snapshot)
+void spin_lock_slow(struct spinlock *lk); // spin_lock's waiting part
+
+// Taking and dropping a free lock is a handful of instructions and happens
+// on every slab alloc and free, so it is inline; only waiting is a call.
+static inline bool spin_trylock(struct spinlock *lk)
+{
+    if (__atomic_exchange_n(&lk->locked, 1, __ATOMIC_ACQUIRE) != 0)
+        return false;
+    __atomic_store_n(&lk->cpu, cpu_id(), __ATOMIC_RELAXED);
+    return true;
+}
+
+static inline void spin_lock(struct spinlock *lk)
+{
+    if (unlikely(!spin_trylock(lk)))
+        spin_lock_slow(lk);
+}
+
+static inline void spin_unlock(struct spinlock *lk)
+{
+    __atomic_store_n(&lk->cpu, -1, __ATOMIC_RELAXED);
+    __atomic_store_n(&lk->locked, 0, __ATOMIC_RELEASE);
+}
 
 #define spin_lock_irqsave(lk, flags)                                                               \
     do {                                                                                           \

@@ -1,0 +1,66 @@
+# make bench: issue 5's benchmarks, kernel side here, host side in
+# tests/host/bench.mk. Included by the top-level Makefile.
+#
+#   make bench               everything (a few minutes): the kernel runs below, then
+#                            host-bench; writes bench/results/ and prints the tables
+#   make kernel-bench        only the kernel: bench/results/kernel.md + kernel-*.png
+#   make bench-quick         each bench once at a tiny size, and preload-test
+#                            (make test runs this)
+#
+# The kernel runs, all on 8 harts (BENCH_CPUS), logs in build/bench/:
+#   kernel-icount-{1,2}   bootargs "bench" under -icount, twice: counts must repeat
+#   kernel-wall-{1..3}    bootargs "bench=wall", multi-threaded TCG, wall clock
+#   hotpath.md            bench/hotpath.py: the hot pair traced, per function
+# A run is never a test: no time is asserted anywhere.
+
+BENCH_CPUS     ?= 8
+BENCH_OUT      ?= bench/results
+BENCH_LOGS     ?= build/bench
+BENCH_WALL_RUNS ?= 3
+# Exact, repeatable instruction counts (../shared/design.md, "Measuring").
+ICOUNT         := -icount shift=0,sleep=off
+BENCH_QEMU      = $(call qemu,$(K),$(1)) -append "$(2)" </dev/null
+
+# gnuplot draws the plots: Debian's gnuplot-nox if it is missing.
+kernel-bench-deps:
+	@command -v gnuplot >/dev/null 2>&1 || { echo "bench: installing gnuplot-nox" >&2; \
+		s=; [ "$$(id -u)" = 0 ] || s=sudo; \
+		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq --no-install-recommends \
+			gnuplot-nox </dev/null || { $$s apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq --no-install-recommends \
+			gnuplot-nox </dev/null; }; }
+
+kernel-bench: all kernel-bench-deps
+	@mkdir -p $(BENCH_LOGS) $(BENCH_OUT)
+	@for n in 1 2; do echo "bench: kernel, -icount, $(BENCH_CPUS) harts (run $$n of 2)"; \
+		timeout 300 $(call BENCH_QEMU,$(BENCH_CPUS),bench) $(ICOUNT) \
+			> $(BENCH_LOGS)/kernel-icount-$$n.log 2>&1 || \
+			{ tail -20 $(BENCH_LOGS)/kernel-icount-$$n.log; exit 1; }; done
+	@for n in $$(seq $(BENCH_WALL_RUNS)); do \
+		echo "bench: kernel, wall clock, $(BENCH_CPUS) harts (run $$n of $(BENCH_WALL_RUNS))"; \
+		timeout 300 $(call BENCH_QEMU,$(BENCH_CPUS),bench=wall) \
+			> $(BENCH_LOGS)/kernel-wall-$$n.log 2>&1 || \
+			{ tail -20 $(BENCH_LOGS)/kernel-wall-$$n.log; exit 1; }; done
+	@echo "bench: kernel, hot-path trace"
+	@python3 bench/hotpath.py $(K) --qemu $(QEMU) --bios $(OPENSBI) \
+		--out $(BENCH_LOGS)/hotpath.md >/dev/null
+	@python3 bench/kernel_report.py $(BENCH_LOGS) $(BENCH_OUT) --qemu $(QEMU) >/dev/null
+	@echo "bench: wrote $(BENCH_OUT)/kernel.md and its plots"
+
+# The host part only when tests/host/bench.mk is there to provide it.
+BENCH_HOST := $(if $(wildcard tests/host/bench.mk),host-bench,)
+
+bench: kernel-bench
+	@$(if $(BENCH_HOST),$(MAKE) --no-print-directory $(BENCH_HOST),echo "bench: no host bench (tests/host/bench.mk) yet")
+	@echo; echo "================ make bench: results ================"; echo
+	@cat $(BENCH_OUT)/kernel.md
+	@if [ -n "$(BENCH_HOST)" ] && [ -f $(BENCH_OUT)/host.md ]; then echo; cat $(BENCH_OUT)/host.md; fi
+
+# For make test: prove each bench runs, at a tiny size. bench=quick does every
+# kernel part (-icount and wall-clock code paths) in well under a second.
+bench-quick: all
+	-scripts/run-test kernel-bench-quick 120 --plain -- \
+		$(call qemu,$(K),4) $(ICOUNT) -append "bench=quick"
+	$(if $(BENCH_HOST),-@$(MAKE) --no-print-directory host-bench-quick preload-test)
+
+.PHONY: bench kernel-bench kernel-bench-deps bench-quick

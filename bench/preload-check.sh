@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Real programs on rvslab's malloc: python3 (bench/preload/alloc_heavy.py) and
+# sqlite3 (bench/preload/sqlite.sql) each run on glibc's malloc and again with
+# LD_PRELOAD=librvslab.so; the outputs must be the same. Exits nonzero on a
+# mismatch, a crash, or a preload that did not take (ld.so only warns).
+#
+#   bench/preload-check.sh [build/host/librvslab.so]
+set -uo pipefail
+
+shim=$(realpath "${1:-build/host/librvslab.so}") || exit 1
+here=$(dirname "$0")/preload
+# The real interpreter, not a version manager's shell-script shim.
+py=/usr/bin/python3
+[[ -x $py ]] || py=$(command -v python3)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+
+# check NAME CMD...: run CMD without and with the preload, compare stdout+stderr.
+check() {
+    local name=$1
+    shift
+    rm -f "$tmp/db"
+    if ! "$@" >"$tmp/$name.ref" 2>&1; then
+        echo "not ok $name: fails even without the preload"; cat "$tmp/$name.ref"
+        failed=1
+        return
+    fi
+    rm -f "$tmp/db"
+    LD_PRELOAD=$shim "$@" >"$tmp/$name.out" 2>&1
+    local rc=$?
+    if ((rc != 0)); then
+        echo "not ok $name: exit $rc on librvslab.so"; tail -20 "$tmp/$name.out"
+        failed=1
+    elif ! cmp -s "$tmp/$name.ref" "$tmp/$name.out"; then
+        echo "not ok $name: output differs on librvslab.so"
+        diff "$tmp/$name.ref" "$tmp/$name.out" | head -20
+        failed=1
+    else
+        echo "ok $name: $(wc -l <"$tmp/$name.out") lines, same as on glibc ($(tail -1 "$tmp/$name.out" | cut -c1-60))"
+    fi
+}
+
+# The preload must really be there: the process sees rvslab's own symbol.
+if ! LD_PRELOAD=$shim $py -c 'import ctypes; ctypes.CDLL(None).rvslab_held_bytes' 2>/dev/null; then
+    echo "not ok preload: $shim did not load into $py"
+    exit 1
+fi
+check python env PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
+    $py "$here/alloc_heavy.py"
+check sqlite3 sqlite3 "$tmp/db" -init /dev/null -batch -bail -cmd ".read $here/sqlite.sql" .quit
+exit $failed

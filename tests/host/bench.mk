@@ -1,0 +1,56 @@
+# The host side of issue 5: rvslab's mm/ as a malloc replacement and one
+# malloc benchmark harness, run side by side with glibc, mimalloc, jemalloc
+# and tcmalloc. Included by the top-level Makefile (after host.mk).
+#
+#   build/host/librvslab.so  lib/ + mm/ + tests/host/{malloc,platform}_shim.c:
+#                            LD_PRELOAD=build/host/librvslab.so any-program
+#   build/host/malloc_bench  the harness (bench/malloc_bench.c)
+#   host-bench               full run (~4 min): table, host.json and PNGs in bench/results/
+#   host-bench-quick         tiny run into build/bench/: proves it all runs (for make test)
+#   preload-test             python3 and sqlite3 on librvslab.so, output compared (for make test)
+#   bench-deps               bench/deps.sh: install missing Debian packages
+#
+# The two test targets go through scripts/run-test as plain cases (pass iff
+# exit 0); without scripts/run-test they just run the command.
+
+HOST_OUT   ?= build/host
+BENCH_CC   ?= gcc
+BENCH_WARN := -Wall -Wextra
+# Same sources as the host tests, built like a release libc: optimised, no
+# sanitizers, no asserts. Hidden visibility: a preloaded library interposes
+# every symbol it exports, so only the malloc family and rvslab_* leave it.
+# RVSLAB_HEAP_MB (default 1024) sizes its heap at run time.
+SHIM_CFLAGS := -std=gnu11 -O2 -g -fPIC -DNDEBUG -DRVSLAB_HOST -fvisibility=hidden \
+	-ftls-model=initial-exec $(BENCH_WARN) -I.
+SHIM_SRCS  := $(filter-out lib/ktest.c,$(wildcard lib/*.c)) $(wildcard mm/*.c) \
+	tests/host/platform_shim.c tests/host/malloc_shim.c
+SHIM_HDRS  := $(wildcard lib/*.h mm/*.h)
+# -fno-builtin: the compiler must not pair up and delete a malloc and its free.
+BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-builtin $(BENCH_WARN)
+BENCH_SRCS := bench/malloc_bench.c bench/bench_util.c
+
+$(HOST_OUT)/librvslab.so: $(SHIM_SRCS) $(SHIM_HDRS) tests/host/bench.mk
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(SHIM_CFLAGS) -shared -Wl,--no-undefined -Wl,-z,now -o $@ $(SHIM_SRCS)
+
+$(HOST_OUT)/malloc_bench: $(BENCH_SRCS) bench/bench.h tests/host/bench.mk
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS) -lpthread -ldl
+
+# $(call bench_case,NAME,SECONDS): scripts/run-test as a plain case, if there.
+bench_case = $(if $(wildcard scripts/run-test),-scripts/run-test $(1) $(2) --plain --,)
+
+bench-deps:
+	@bench/deps.sh
+
+host-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/malloc_bench
+	python3 bench/run.py --bench $(HOST_OUT)/malloc_bench --shim $(HOST_OUT)/librvslab.so
+
+host-bench-quick: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/malloc_bench
+	$(call bench_case,host-bench-quick,300) env BENCH_QUICK=1 \
+		python3 bench/run.py --bench $(HOST_OUT)/malloc_bench --shim $(HOST_OUT)/librvslab.so
+
+preload-test: bench-deps $(HOST_OUT)/librvslab.so
+	$(call bench_case,preload,300) bench/preload-check.sh $(HOST_OUT)/librvslab.so
+
+.PHONY: bench-deps host-bench host-bench-quick preload-test

@@ -1,0 +1,304 @@
+// librvslab.so: the C library's malloc family served by rvslab's own mm/
+// (buddy frames + slab caches + kmalloc), so any program can run on it:
+//
+//   LD_PRELOAD=build/host/librvslab.so python3 script.py
+//
+// "RAM" is one big mmap reservation (RVSLAB_HEAP_MB, default 1024) made with
+// MAP_NORESERVE: the host commits a page only when it is touched, so a large
+// heap costs nothing until used. It is set up on the first call, without
+// calling malloc (we are malloc). Requests kmalloc cannot serve because they
+// are larger than the buddy allocator's biggest block get their own mmap,
+// with a header in front; they are the only pointers outside the heap.
+//
+// Everything is built with -fvisibility=hidden: a preloaded library
+// interposes every symbol it exports, and a program may well have its own
+// panic() or list_add(). Only the functions marked EXPORT leave the library.
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mm/buddy.h"
+#include "mm/slab.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static uintptr_t heap_base;
+static size_t heap_bytes;
+static int heap_state;   // 0 not set up, 1 being set up, 2 ready, 3 failed
+static size_t big_bytes; // bytes in live big (own mmap) blocks
+
+static size_t env_heap_mb(void)
+{
+    // getenv and hand-parsing only: strtoul and friends may touch locale data.
+    const char *s = getenv("RVSLAB_HEAP_MB");
+    size_t mb = 0;
+    while (s && *s >= '0' && *s <= '9')
+        mb = mb * 10 + (size_t)(*s++ - '0');
+    return mb ? mb : 1024;
+}
+
+static void heap_setup(void)
+{
+    size_t align = PAGE_SIZE << MAX_ORDER; // buddy blocks are naturally aligned
+    size_t size = env_heap_mb() << 20;
+    void *p = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // buddy_init puts mem_map (48 bytes a frame: 12 MiB for 1 GiB) at the
+    // start of RAM and clears it: in 2 MiB pages that is a few faults, not
+    // thousands, and start-up stays cheap. Only a hint; ignored without THP.
+    if (p != MAP_FAILED)
+        madvise((void *)ALIGN_UP((uintptr_t)p, align),
+                ALIGN_UP((size / PAGE_SIZE) * sizeof(struct page), 2 << 20), MADV_HUGEPAGE);
+    if (p == MAP_FAILED || buddy_init(ALIGN_UP((uintptr_t)p, align), size, NULL, 0) != 0 ||
+        slab_init(PAGE_SIZE, 64) != 0) {
+        printk("cannot set up a %zu MiB heap (RVSLAB_HEAP_MB); malloc fails\n", size >> 20);
+        __atomic_store_n(&heap_state, 3, __ATOMIC_RELEASE);
+        return;
+    }
+    buddy_set_reclaim_hook(slab_reclaim);
+    heap_base = ALIGN_UP((uintptr_t)p, align);
+    heap_bytes = size;
+    __atomic_store_n(&heap_state, 2, __ATOMIC_RELEASE);
+}
+
+// True once the heap is usable. The first caller sets it up; threads that
+// arrive meanwhile wait (a program's first malloc is rarely contended).
+static bool heap_ready(void)
+{
+    int s = __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE);
+    if (likely(s == 2))
+        return true;
+    if (s == 0 &&
+        __atomic_compare_exchange_n(&heap_state, &s, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        heap_setup();
+    while ((s = __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE)) == 1)
+        sched_yield();
+    return s == 2;
+}
+
+static bool in_heap(const void *p)
+{
+    return (uintptr_t)p - heap_base < heap_bytes;
+}
+
+// ---- big blocks: their own mapping, a header just below the pointer ----
+
+#define BIG_MAGIC 0x7276736c6162ULL // "rvslab"
+
+struct big_hdr {
+    size_t magic;
+    size_t map_bytes; // the whole mapping
+    size_t offset;    // from the mapping's start to the user pointer
+    size_t size;      // usable bytes from the user pointer
+};
+
+static void *big_alloc(size_t size, size_t align)
+{
+    align = MAX(align, 16);
+    size_t len = ALIGN_UP(sizeof(struct big_hdr) + align + size, PAGE_SIZE);
+    if (len < size)
+        return NULL; // overflow
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    // mmap aligns to a page only: bigger alignments come from the slack.
+    size_t off = ALIGN_UP((uintptr_t)m + sizeof(struct big_hdr), align) - (uintptr_t)m;
+    struct big_hdr *h = (struct big_hdr *)(m + off) - 1;
+    *h = (struct big_hdr){BIG_MAGIC, len, off, len - off};
+    __atomic_add_fetch(&big_bytes, len, __ATOMIC_RELAXED);
+    return m + off;
+}
+
+static struct big_hdr *big_of(const void *p)
+{
+    struct big_hdr *h = (struct big_hdr *)p - 1;
+    return h->magic == BIG_MAGIC ? h : NULL;
+}
+
+// ---- the malloc family ----
+
+// kmalloc, then a big block if kmalloc has no class for it. errno on failure.
+static void *alloc(size_t size, size_t align)
+{
+    if (!heap_ready()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (size == 0)
+        size = 1; // malloc(0) returns a unique pointer, as glibc's does
+    void *p = NULL;
+    if (align > KMALLOC_MAX_SIZE) // kmalloc_aligned would refuse (and say so)
+        p = big_alloc(size, align);
+    else if ((p = align <= 16 ? kmalloc(size) : kmalloc_aligned(size, align)) == NULL &&
+             size > KMALLOC_MAX_SIZE) // beyond the largest class: the buddy allocator was short
+        p = big_alloc(size, align);
+    if (p == NULL)
+        errno = ENOMEM;
+    return p;
+}
+
+EXPORT void free(void *p)
+{
+    if (p == NULL)
+        return;
+    if (likely(in_heap(p))) {
+        kfree(p);
+        return;
+    }
+    struct big_hdr *h = big_of(p);
+    if (h == NULL) {
+        printk("free(%p): not allocated by rvslab; ignored\n", p);
+        return;
+    }
+    size_t len = h->map_bytes;
+    __atomic_sub_fetch(&big_bytes, len, __ATOMIC_RELAXED);
+    munmap((char *)p - h->offset, len);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+    if (p == NULL)
+        return 0;
+    if (in_heap(p))
+        return ksize(p);
+    struct big_hdr *h = big_of(p);
+    return h ? h->size : 0;
+}
+
+// The common case straight to kmalloc; alloc() sorts out the rest.
+EXPORT void *malloc(size_t size)
+{
+    void *p;
+    if (likely(__atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) == 2) &&
+        likely(size - 1 < KMALLOC_MAX_SIZE) && likely((p = kmalloc(size)) != NULL))
+        return p;
+    return alloc(size, 0);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = alloc(bytes, 0);
+    if (p && in_heap(p)) // big blocks are fresh mappings: already zero
+        memset(p, 0, bytes);
+    return p;
+}
+
+// Stays in place while the block still fits, unless it shrinks below half
+// (then moving lets a smaller class take it and the big one go back).
+EXPORT void *realloc(void *p, size_t size)
+{
+    if (p == NULL)
+        return alloc(size, 0);
+    if (size == 0) { // as glibc: free and return NULL
+        free(p);
+        return NULL;
+    }
+    size_t have = malloc_usable_size(p);
+    if (size <= have && size > have / 2)
+        return p;
+    void *q = alloc(size, 0);
+    if (q == NULL)
+        return NULL; // the old block stays valid, as C requires
+    memcpy(q, p, MIN(have, size));
+    free(p);
+    return q;
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, bytes);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    if (!IS_POWER_OF_2(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno; // posix_memalign reports through its result, not errno
+    void *p = alloc(size, align);
+    errno = saved;
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+// glibc rounds an alignment that is not a power of two up to one; so do we.
+EXPORT void *memalign(size_t align, size_t size)
+{
+    if (align > ((size_t)1 << 62)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = 1;
+    while (a < align)
+        a <<= 1;
+    return alloc(size, a);
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    return memalign(align, size);
+}
+
+EXPORT void *valloc(size_t size)
+{
+    return alloc(size, PAGE_SIZE);
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+    size_t bytes = ALIGN_UP(size, PAGE_SIZE);
+    if (bytes < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc(bytes ? bytes : PAGE_SIZE, PAGE_SIZE);
+}
+
+// ---- for the bench (found with dlsym) ----
+
+// Bytes taken from the frame allocator now (frames held by slabs and large
+// kmallocs) plus big blocks. RSS would not do: the heap is never returned
+// to the host, so it only grows.
+EXPORT size_t rvslab_held_bytes(void)
+{
+    if (!heap_ready())
+        return 0;
+    size_t frames = nr_managed_pages() - nr_free_pages();
+    return frames * PAGE_SIZE + __atomic_load_n(&big_bytes, __ATOMIC_RELAXED);
+}
+
+// Give empty slabs (and per-CPU arrays' objects) back to the buddy allocator.
+EXPORT size_t rvslab_reclaim(void)
+{
+    return heap_ready() ? slab_reclaim() : 0;
+}
+
+// The named-cache API, exported under our prefix (kmem_cache_* stay hidden).
+EXPORT struct kmem_cache *rvslab_cache_create(const char *name, size_t size, size_t align)
+{
+    return heap_ready() ? kmem_cache_create(name, size, align, 0, NULL) : NULL;
+}
+
+EXPORT void *rvslab_cache_alloc(struct kmem_cache *c)
+{
+    return kmem_cache_alloc(c);
+}
+
+EXPORT void rvslab_cache_free(struct kmem_cache *c, void *p)
+{
+    kmem_cache_free(c, p);
+}
