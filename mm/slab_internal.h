@@ -112,10 +112,19 @@ static inline void *index_to_obj(const struct kmem_cache *c, const struct slab *
     return s->s_mem + (size_t)i * c->size;
 }
 
-// slab.c, for kmalloc.c and slabinfo.c
-extern struct list_head cache_chain; // every cache, oldest first, under chain_lock
+// slab_common.c, for the rest of mm/
+extern struct kmem_cache cache_cache; // the cache of struct kmem_cache
+extern struct list_head cache_chain;  // every cache, oldest first, under chain_lock
 extern struct spinlock chain_lock;
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align);
+
+// slab.c, for slab_common.c
+extern uint64_t slab_nr_reports;                      // reports of bad use since slab_init
+bool cache_ok(struct kmem_cache *c, const char *who); // not NULL, not destroyed (else reported)
+void cache_drain(struct kmem_cache *c, struct list_head *release);     // arrays and free slabs out
+size_t slabs_release(struct kmem_cache *c, struct list_head *release); // frames back; pages
+
+// slab.c, for kmalloc.c and slabinfo.c
 void slab_free_any(void *obj, const char *who); // kfree of a slab object: cache from struct page
 size_t slab_obj_size(const void *obj);          // ksize of a slab object; 0 (reported) if bad
 void slab_report_bad(struct kmem_cache *c);     // count one report

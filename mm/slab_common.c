@@ -1,0 +1,415 @@
+// The life of a cache: its geometry (page order, objects per slab,
+// colours, on- or off-slab descriptor), kmem_cache_create and
+// kmem_cache_destroy, slab_reclaim over every cache, and slab_init, which
+// builds the cache of caches and the kmalloc caches. As Linux splits
+// mm/slab.c from mm/slab_common.c: the object paths are in slab.c.
+
+#include "slab_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "buddy.h"
+
+#define SLAB_MIN_ALIGN  8  // every object can hold a pointer
+#define FREE_SLAB_PAGES 32 // empty slabs a cache may keep, counted in pages
+
+struct kmem_cache cache_cache; // the cache of struct kmem_cache, itself static
+struct list_head cache_chain;  // every cache, in creation order
+struct spinlock chain_lock;
+static size_t line_size = 64;
+static enum { DOWN, PARTIAL, UP } slab_state; // PARTIAL: kmalloc caches being made
+static int last_error;
+
+// ---- Geometry ----
+
+// Objects, descriptor bytes and tail left over in a slab of 2^order frames.
+// A debug cache's first object needs its left red zone in front of it: that
+// lead (c->red_left, a multiple of align) counts as descriptor bytes.
+static unsigned int estimate(const struct kmem_cache *c, unsigned int order, bool off_slab,
+                             size_t *mgmt, size_t *left)
+{
+    size_t bytes = PAGE_SIZE << order, num, m = c->red_left;
+    if (bytes <= m)
+        return *mgmt = 0, *left = bytes, 0;
+    if (off_slab) {
+        num = MIN((bytes - m) / c->size, (size_t)SLAB_MAX_OBJS);
+    } else {
+        num = (bytes - m - sizeof(struct slab)) / (c->size + sizeof(bufctl_t));
+        num = MIN(num, (size_t)SLAB_MAX_OBJS);
+        while (num > 0 && ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align) +
+                                  c->red_left + num * c->size >
+                              bytes)
+            num--;
+        m += ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align);
+    }
+    *mgmt = num ? m : 0;
+    *left = bytes - *mgmt - num * c->size;
+    return (unsigned int)num;
+}
+
+// The smallest order whose unused tail is under 1/8 of the slab; failing
+// that, the order with the smallest wasted fraction. False if none fits.
+static bool choose_order(struct kmem_cache *c, bool off_slab)
+{
+    size_t best_bytes = 0, best_left = 0;
+    for (unsigned int order = 0; order <= MAX_ORDER; order++) {
+        size_t bytes = PAGE_SIZE << order, mgmt, left;
+        unsigned int num = estimate(c, order, off_slab, &mgmt, &left);
+        if (num == 0)
+            continue;
+        if (best_bytes == 0 || left * best_bytes < best_left * bytes) {
+            c->order = order;
+            c->num = num;
+            c->mgmt = (unsigned int)mgmt;
+            c->left_over = (unsigned int)left;
+            best_bytes = bytes;
+            best_left = left;
+        }
+        if (left * 8 < bytes)
+            break;
+    }
+    return best_bytes != 0;
+}
+
+// Off-slab for objects of 1/8 page or more, so big objects do not leave most
+// of a slab's first page to a small descriptor. The descriptor then comes
+// from a kmalloc cache that is itself on-slab (no recursion); before kmalloc
+// exists, or if the descriptor is too big, the cache stays on-slab.
+static bool cache_geometry(struct kmem_cache *c)
+{
+    if (c->size >= PAGE_SIZE / 8 && slab_state != DOWN && choose_order(c, true)) {
+        struct kmem_cache *d = kmalloc_cache(sizeof(struct slab) + c->num * sizeof(bufctl_t));
+        if (d && !d->off_slab) {
+            c->off_slab = true;
+            c->slab_desc_cache = d;
+            return true;
+        }
+    }
+    c->off_slab = false;
+    return choose_order(c, false);
+}
+
+// Per-CPU array sizes, as Linux's enable_cpucache.
+static unsigned int cpu_limit(size_t size)
+{
+    if (size > 128 * 1024)
+        return 1;
+    if (size >= PAGE_SIZE)
+        return 8;
+    if (size > 1024)
+        return 24;
+    if (size > 256)
+        return 54;
+    return 120;
+}
+
+// One array_cache per possible cpu, in frames of their own straight from the
+// frame allocator, each array starting on its own cache line. (Linux kmallocs
+// them and needs a bootstrap dance for kmalloc's own caches; this is simpler
+// at the cost of a page or two per cache.)
+static int alloc_arrays(struct kmem_cache *c, unsigned int limit)
+{
+    size_t stride = ALIGN_UP(sizeof(struct array_cache) + limit * sizeof(void *), line_size);
+    size_t n = (NCPU * stride + PAGE_SIZE - 1) / PAGE_SIZE;
+    char *p = alloc_frames(n);
+    if (p == NULL)
+        return -ENOMEM;
+    c->array_frames = p;
+    c->array_nframes = n;
+    for (int cpu = 0; cpu < NCPU; cpu++) {
+        struct array_cache *ac = (struct array_cache *)(p + cpu * stride);
+        memset(ac, 0, sizeof(*ac));
+        spin_lock_init(&ac->lock, "array_cache");
+        ac->limit = limit;
+        ac->batchcount = (limit + 1) / 2;
+        c->array[cpu] = ac;
+    }
+    return 0;
+}
+
+static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
+                       unsigned long flags, void (*ctor)(void *))
+{
+    memset(c, 0, sizeof(*c));
+    strcpy(c->name, name); // length checked by the caller
+    c->object_size = size;
+    // Poison would destroy what the ctor built, and objects must come back
+    // constructed (Bonwick's contract), so P is dropped, as Linux does.
+    // Red zones and tracks still apply.
+    if (ctor)
+        flags &= ~SLAB_POISON;
+    c->flags = flags;
+    c->ctor = ctor;
+    size_t a = MAX(align, (size_t)SLAB_MIN_ALIGN);
+    if (flags & SLAB_HWCACHE_ALIGN) { // a line, or a fraction of one for small objects
+        size_t r = line_size;
+        while (size <= r / 2 && r > SLAB_MIN_ALIGN)
+            r /= 2;
+        a = MAX(a, r);
+    }
+    c->align = a;
+    c->size = (unsigned int)ALIGN_UP(size, a);
+    if (flags & (SLAB_RED_ZONE | SLAB_STORE_USER))
+        debug_layout(c); // grows size; sets red_left, red_end, track_off
+    c->reciprocal = (uint32_t)(((1ULL << 32) + c->size - 1) / c->size);
+    if (!cache_geometry(c))
+        return -E2BIG;
+    // Colouring: slab k starts its objects (k mod colour) * colour_off bytes in,
+    // so equal objects of different slabs fall on different cache lines. The
+    // offsets must keep objects aligned, so the step is at least align.
+    c->colour_off = (unsigned int)MAX(line_size, a);
+    c->colour = c->left_over / c->colour_off + 1;
+    spin_lock_init(&c->lock, "kmem_cache");
+    INIT_LIST_HEAD(&c->slabs_full);
+    INIT_LIST_HEAD(&c->slabs_partial);
+    INIT_LIST_HEAD(&c->slabs_free);
+    INIT_LIST_HEAD(&c->next);
+    unsigned int limit = cpu_limit(c->size), batch = (limit + 1) / 2;
+    // Keep about what Linux keeps ((1 + cpus) * batch + num objects) in empty
+    // slabs, but never more than FREE_SLAB_PAGES: big slabs go straight back.
+    unsigned int keep = ((1 + NCPU) * batch + 2 * c->num - 1) / c->num;
+    c->free_limit = MIN(keep, (unsigned int)FREE_SLAB_PAGES >> MIN(c->order, 31U));
+    c->magic = KMEM_CACHE_MAGIC;
+    return alloc_arrays(c, limit);
+}
+
+size_t slab_reclaim(void)
+{
+    size_t pages = 0;
+    unsigned long flags = irq_save();
+    spin_lock(&chain_lock);
+    // Newest first: an off-slab cache frees its descriptors into an older
+    // kmalloc cache, which is then shrunk after it.
+    for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev)
+        pages += kmem_cache_shrink(list_entry(pos, struct kmem_cache, next));
+    spin_unlock(&chain_lock);
+    irq_restore(flags);
+    return pages;
+}
+
+static struct kmem_cache *find_cache(const char *name) // chain_lock held
+{
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next) {
+        struct kmem_cache *c = list_entry(pos, struct kmem_cache, next);
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static bool name_taken(const char *name)
+{
+    unsigned long flags = irq_save();
+    spin_lock(&chain_lock);
+    bool taken = find_cache(name) != NULL;
+    spin_unlock(&chain_lock);
+    irq_restore(flags);
+    return taken;
+}
+
+static const char *bad_args(const char *name, size_t size, size_t align, unsigned long flags,
+                            int *err)
+{
+    *err = -EINVAL;
+    if (slab_state == DOWN)
+        return "slab_init has not run";
+    if (name == NULL)
+        return "name is NULL";
+    if (strlen(name) >= KMEM_NAME_LEN || name[0] == '\0') {
+        *err = -ENAMETOOLONG;
+        return "name empty or longer than 31 characters";
+    }
+    if (size == 0)
+        return "size is 0";
+    if (align != 0 && !IS_POWER_OF_2(align))
+        return "align is not a power of two";
+    if (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_DEBUG_FLAGS | SLAB_FAILSLAB))
+        return "unknown flags";
+    *err = -E2BIG;
+    if (size > KMALLOC_MAX_SIZE)
+        return "size above KMALLOC_MAX_SIZE (8 MiB)";
+    if (align > KMALLOC_MAX_SIZE)
+        return "align above KMALLOC_MAX_SIZE (8 MiB)";
+    *err = -EEXIST;
+    if (name_taken(name))
+        return "a cache of that name exists";
+    return NULL;
+}
+
+static struct kmem_cache *create(const char *name, size_t size, size_t align, unsigned long flags,
+                                 void (*ctor)(void *), bool permanent)
+{
+    int err;
+    struct kmem_cache *c = NULL;
+    const char *why = bad_args(name, size, align, flags, &err);
+    if (why == NULL) {
+        unsigned long boot = slab_debug_boot_flags(name) & ~flags; // slab_debug= adds these
+        c = kmem_cache_alloc(&cache_cache); // no lock held: this may grow or reclaim
+        err = c ? cache_setup(c, name, size, align, flags | boot, ctor) : -ENOMEM;
+        if (err == -E2BIG && (boot & (SLAB_RED_ZONE | SLAB_STORE_USER))) {
+            // Red zones and tracks do not fit (kmalloc-8M: a zone as big as
+            // its alignment): the cache was asked for, the options were not.
+            printk("slab: %s: no room for red zones and tracks; checked without them\n", name);
+            boot &= ~(SLAB_RED_ZONE | SLAB_STORE_USER);
+            err = cache_setup(c, name, size, align, flags | boot, ctor);
+        }
+        why = err == -E2BIG ? "no slab order fits the object" : err ? "out of memory" : NULL;
+    }
+    if (why == NULL) { // link it, unless the name was taken meanwhile
+        c->permanent = permanent;
+        unsigned long fl = irq_save();
+        spin_lock(&chain_lock);
+        if (find_cache(name) == NULL)
+            list_add_tail(&c->next, &cache_chain);
+        else
+            why = "a cache of that name exists", err = -EEXIST;
+        spin_unlock(&chain_lock);
+        irq_restore(fl);
+    }
+    if (why == NULL)
+        return c;
+    if (c) {
+        if (c->array_frames)
+            free_frames(c->array_frames, c->array_nframes);
+        kmem_cache_free(&cache_cache, c);
+    }
+    last_error = err;
+    printk("slab: kmem_cache_create(%s, %zu, %zu): %s\n", name ? name : "NULL", size, align, why);
+    return NULL;
+}
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+                                     unsigned long flags, void (*ctor)(void *))
+{
+    return create(name, size, align, flags, ctor, false);
+}
+
+struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align)
+{
+    return create(name, size, align, 0, NULL, true);
+}
+
+int slab_last_error(void)
+{
+    return last_error;
+}
+
+unsigned slab_nr_caches(void)
+{
+    unsigned n = 0;
+    unsigned long flags = irq_save();
+    spin_lock(&chain_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+        n++;
+    spin_unlock(&chain_lock);
+    irq_restore(flags);
+    return n;
+}
+
+// A destroyed cache's struct kmem_cache goes back to the cache of caches
+// with its magic cleared and SLAB_DESTROYED in its flags, so a later
+// kmem_cache_alloc/free on it takes the slow path and is reported instead of
+// touching freed per-CPU arrays. The limit: this holds only while that memory
+// is not reused -- the next kmem_cache_create is likely to get the very same
+// struct (LIFO), and then the stale pointer names the new cache; reclaim may
+// also give the slab holding it back to the buddy allocator.
+int kmem_cache_destroy(struct kmem_cache *c)
+{
+    if (!cache_ok(c, "kmem_cache_destroy"))
+        return -EINVAL;
+    if (c->permanent) {
+        printk("slab: kmem_cache_destroy(%s): a cache the slab layer needs; kept\n", c->name);
+        return -EPERM;
+    }
+    struct list_head release;
+    INIT_LIST_HEAD(&release);
+    // Under chain_lock, so reclaim cannot be working on the cache meanwhile.
+    unsigned long flags = irq_save();
+    spin_lock(&chain_lock);
+    cache_drain(c, &release);
+    spin_lock(&c->lock);
+    size_t live = (size_t)c->nr_slabs * c->num - c->free_objects - c->quarantined;
+    if (live == 0 && c->quarantined) { // slabs kept only by quarantined objects go too
+        while (!list_empty(&c->slabs_partial))
+            list_move(c->slabs_partial.next, &release);
+        while (!list_empty(&c->slabs_full))
+            list_move(c->slabs_full.next, &release);
+    }
+    spin_unlock(&c->lock);
+    if (live == 0)
+        list_del(&c->next);
+    spin_unlock(&chain_lock);
+    irq_restore(flags);
+    slabs_release(c, &release);
+    if (live) {
+        printk("slab: kmem_cache_destroy(%s): %zu objects still live; cache kept\n", c->name, live);
+        return -EBUSY;
+    }
+    free_frames(c->array_frames, c->array_nframes);
+    c->magic = 0;
+    __atomic_or_fetch(&c->flags, SLAB_DESTROYED, __ATOMIC_RELAXED);
+    kmem_cache_free(&cache_cache, c);
+    return 0;
+}
+
+// ---- Start ----
+
+// slab_init failed making the kmalloc caches: give back every page taken so
+// far -- the caches made (newest first: their off-slab descriptors live in
+// older ones), then the cache of caches -- and leave the layer DOWN, so a
+// failed init leaves no half-built state behind.
+static void slab_unwind(void)
+{
+    while (cache_chain.prev != &cache_cache.next) {
+        struct kmem_cache *c = list_entry(cache_chain.prev, struct kmem_cache, next);
+        c->permanent = false;
+        kmem_cache_destroy(c); // empty: nothing was allocated from it
+    }
+    list_del(&cache_cache.next);
+    struct list_head release;
+    INIT_LIST_HEAD(&release);
+    cache_drain(&cache_cache, &release);
+    slabs_release(&cache_cache, &release);
+    free_frames(cache_cache.array_frames, cache_cache.array_nframes);
+    cache_cache.magic = 0;
+    kmalloc_reset();
+    slab_state = DOWN;
+}
+
+int slab_init(size_t frame_size, size_t cache_line_size)
+{
+    if (frame_size != PAGE_SIZE) {
+        printk("slab: slab_init: frame size %zu is not PAGE_SIZE (%lu)\n", frame_size, PAGE_SIZE);
+        return -EINVAL;
+    }
+    if (!IS_POWER_OF_2(cache_line_size) || cache_line_size < 8 || cache_line_size > PAGE_SIZE) {
+        printk("slab: slab_init: cache line size %zu is not a power of two in 8..%lu\n",
+               cache_line_size, PAGE_SIZE);
+        return -EINVAL;
+    }
+    // Forget any previous run first: its caches lived in frames buddy_init took back.
+    slab_state = DOWN;
+    spin_lock_init(&chain_lock, "cache_chain");
+    INIT_LIST_HEAD(&cache_chain);
+    line_size = cache_line_size;
+    last_error = 0;
+    slab_nr_reports = 0;
+    int err = cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache), 0,
+                          SLAB_HWCACHE_ALIGN, NULL);
+    if (err) {
+        printk("slab: slab_init: no memory for the cache of caches\n");
+        return err;
+    }
+    cache_cache.permanent = true;
+    list_add(&cache_cache.next, &cache_chain);
+    slab_state = PARTIAL;
+    if (kmalloc_init() != 0) {
+        printk("slab: slab_init: could not make the kmalloc caches\n");
+        slab_unwind();
+        return -ENOMEM;
+    }
+    slab_state = UP;
+    buddy_set_reclaim_hook(slab_reclaim);
+    return 0;
+}
