@@ -21,14 +21,9 @@ BENCH_WALL_RUNS ?= 3
 ICOUNT         := -icount shift=0,sleep=off
 BENCH_QEMU      = $(call qemu,$(K),$(1)) -append "$(2)" </dev/null
 
-# gnuplot draws the plots: Debian's gnuplot-nox if it is missing.
+# gnuplot draws the plots: scripts/deps.sh installs it if it is missing.
 kernel-bench-deps:
-	@command -v gnuplot >/dev/null 2>&1 || { echo "bench: installing gnuplot-nox" >&2; \
-		s=; [ "$$(id -u)" = 0 ] || s=sudo; \
-		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq --no-install-recommends \
-			gnuplot-nox </dev/null || { $$s apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq --no-install-recommends \
-			gnuplot-nox </dev/null; }; }
+	@scripts/deps.sh bench
 
 kernel-bench: all kernel-bench-deps
 	@mkdir -p $(BENCH_LOGS) $(BENCH_OUT)

@@ -8,7 +8,7 @@
 #   host-bench               full run (~4 min): table, host.json and PNGs in bench/results/
 #   host-bench-quick         tiny run into build/bench/: proves it all runs (for make test)
 #   preload-test             python3 and sqlite3 on librvslab.so, output compared (for make test)
-#   bench-deps               bench/deps.sh: install missing Debian packages
+#   bench-deps               scripts/deps.sh bench: install missing Debian packages
 #
 # The two test targets go through scripts/run-test as plain cases (pass iff
 # exit 0); without scripts/run-test they just run the command.
@@ -41,7 +41,7 @@ $(HOST_OUT)/malloc_bench: $(BENCH_SRCS) bench/bench.h tests/host/bench.mk
 bench_case = $(if $(wildcard scripts/run-test),-scripts/run-test $(1) $(2) --plain --,)
 
 bench-deps:
-	@bench/deps.sh
+	@scripts/deps.sh bench
 
 host-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/malloc_bench
 	python3 bench/run.py --bench $(HOST_OUT)/malloc_bench --shim $(HOST_OUT)/librvslab.so
