@@ -137,6 +137,8 @@ test:
 			$(call qemu,$(K),1,64M) -append "ktest$(if $(T),=$(T))"; \
 		scripts/run-test kernel-cpus8-1G $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),8,1G) -append "ktest$(if $(T),=$(T))"; \
+		scripts/run-test kernel-cpus4-slab-debug $(TEST_TIMEOUT) -- \
+			$(call qemu,$(K),4,256M) -append "ktest$(if $(T),=$(T)) slab_debug=FZPU"; \
 		$(MAKE) --no-print-directory test-dtb; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
