@@ -351,8 +351,8 @@ def main():
               [f"| {fn} | {v:.1f} |" for fn, v in rows] + [""]
     md += [f"![ns per op](host-ns.png)" if "host-ns.png" in pngs else "",
            f"![ratio to {BASE}](host-ratio.png)" if "host-ratio.png" in pngs else "",
-           "", f"Took {time.time() - t0:.0f} s; load average {load0} before, {loadavg()} after "
-          "(anything above 0 means other work shared the 2 cores: instr/op is exact regardless, "
+           "", f"Took {time.time() - t0:.0f} s. Load average just before the run: {load0} "
+          "(well above 0 means other work shared the cores: instr/op is exact regardless, "
           "ns/op is not)."]
     text = "\n".join(md) + "\n"
     open(os.path.join(o.out, "host.md"), "w").write(text)

@@ -5,7 +5,7 @@
 #   build/host/librvslab.so  lib/ + mm/ + tests/host/{malloc,platform}_shim.c:
 #                            LD_PRELOAD=build/host/librvslab.so any-program
 #   build/host/malloc_bench  the harness (bench/malloc_bench.c)
-#   host-bench               full run (~4 min): table, host.json and PNGs in bench/results/
+#   host-bench               full run (~1 min): table, host.json and PNGs in bench/results/
 #   host-bench-quick         tiny run into build/bench/: proves it all runs (for make test)
 #   preload-test             python3 and sqlite3 on librvslab.so, output compared (for make test)
 #   bench-deps               scripts/deps.sh bench: install missing Debian packages
@@ -19,12 +19,13 @@ BENCH_WARN := -Wall -Wextra
 # Same sources as the host tests, built like a release libc: optimised, no
 # sanitizers, no asserts. Hidden visibility: a preloaded library interposes
 # every symbol it exports, so only the malloc family and rvslab_* leave it.
-# RVSLAB_HEAP_MB (default 1024) sizes its heap at run time.
+# tests/host/shim/platform_inline.h makes cpu_id & co. inline, as the
+# kernel's are. RVSLAB_HEAP_MB (default 1024) sizes its heap at run time.
 SHIM_CFLAGS := -std=gnu11 -O2 -g -fPIC -DNDEBUG -DRVSLAB_HOST -fvisibility=hidden \
-	-ftls-model=initial-exec $(BENCH_WARN) -I.
+	-ftls-model=initial-exec $(BENCH_WARN) -I. -Itests/host/shim
 SHIM_SRCS  := $(filter-out lib/ktest.c,$(wildcard lib/*.c)) $(wildcard mm/*.c) \
 	tests/host/platform_shim.c tests/host/malloc_shim.c
-SHIM_HDRS  := $(wildcard lib/*.h mm/*.h)
+SHIM_HDRS  := $(wildcard lib/*.h mm/*.h) tests/host/shim/platform_inline.h
 # -fno-builtin: the compiler must not pair up and delete a malloc and its free.
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-builtin $(BENCH_WARN)
 BENCH_SRCS := bench/malloc_bench.c bench/bench_util.c

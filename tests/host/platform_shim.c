@@ -8,48 +8,28 @@
 // off on the hart do that job); sharing only costs contention.
 //
 // Nothing here may call malloc: we ARE malloc. printk formats on the stack
-// and write(2)s; the cpu index is initial-exec TLS, which never allocates
-// (the general-dynamic model may call malloc inside __tls_get_addr).
+// and write(2)s. cpu_id, irq_save/restore and cpu_relax are inline, in
+// tests/host/shim/platform_inline.h.
 #include "lib/platform.h"
 
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static __thread int this_cpu __attribute__((tls_model("initial-exec"))); // index + 1; 0 = none yet
+__thread int shim_this_cpu; // see shim/platform_inline.h: cpu_id() is inline there
 static int next_cpu;
 
-int cpu_id(void)
+int shim_first_cpu(void)
 {
-    int c = this_cpu;
-    if (unlikely(c == 0)) {
-        c = __atomic_fetch_add(&next_cpu, 1, __ATOMIC_RELAXED) % NCPU + 1;
-        this_cpu = c;
-    }
-    return c - 1;
+    int c = __atomic_fetch_add(&next_cpu, 1, __ATOMIC_RELAXED) % NCPU;
+    shim_this_cpu = c + 1;
+    return c;
 }
 
 // Every index may be in use by some thread, so reclaim must visit them all.
 int ncpu_online(void)
 {
     return NCPU;
-}
-
-unsigned long irq_save(void)
-{
-    return 0;
-}
-
-void irq_restore(unsigned long flags)
-{
-    (void)flags;
-}
-
-// Yield rather than spin: a lock holder may be preempted (2 cores, many threads).
-void cpu_relax(void)
-{
-    sched_yield();
 }
 
 static int vprintk(const char *prefix, const char *fmt, va_list ap)
@@ -86,10 +66,10 @@ void panic(const char *fmt, ...)
 // own array" still reaches every array. The per-array locks make this safe.
 void on_each_cpu(void (*fn)(void *arg), void *arg)
 {
-    int me = this_cpu;
+    int me = shim_this_cpu;
     for (int c = 0; c < NCPU; c++) {
-        this_cpu = c + 1;
+        shim_this_cpu = c + 1;
         fn(arg);
     }
-    this_cpu = me;
+    shim_this_cpu = me;
 }
