@@ -421,7 +421,7 @@ static struct result run_harts(int k, enum pattern pat, unsigned long rounds)
     // on the run before.
     kmem_cache_shrink(c64);
     kmem_cache_get_info(c64, &before);
-    on_each_cpu(run_on_cpu, NULL);
+    run_on_all_cpus(run_on_cpu, NULL);
     kmem_cache_get_info(c64, &after);
     int producers = pat == PRODCON && k > 1 ? k / 2 : k;
     return (struct result){run.t1 - run.t0, (uint64_t)producers * rounds * BATCH,

@@ -15,6 +15,8 @@
 #include "../arch/riscv/power.h"
 #include "../arch/riscv/riscv.h"
 #include "../arch/riscv/sbi.h"
+#include "../arch/riscv/smp.h"
+#include "../arch/riscv/timer.h"
 #include "../lib/ktest.h"
 #include "../mm/buddy.h"
 #include "../mm/slab.h"
@@ -139,15 +141,36 @@ static void hello(void *arg)
         __atomic_add_fetch(ok, 1, __ATOMIC_RELAXED);
 }
 
+static void count_call(void *arg)
+{
+    __atomic_add_fetch((int *)arg, 1, __ATOMIC_RELAXED);
+}
+
+// Until every cpu has taken n more ticks (interrupts are on: they come).
+static void wait_ticks(uint64_t n)
+{
+    uint64_t start[NCPU];
+    for (int c = 0; c < ncpu_online(); c++)
+        start[c] = __atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED);
+    for (int c = 0; c < ncpu_online(); c++)
+        while (__atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED) < start[c] + n)
+            cpu_relax();
+}
+
 static int tour(void)
 {
     buddyinfo();
-    int ok = 0;
-    on_each_cpu(hello, &ok);
-    printk("on_each_cpu: %d of %d cpus done\n", ok, ncpu_online());
+    int ok = 0, n = ncpu_online(), calls = 0;
+    run_on_all_cpus(hello, &ok);
+    printk("run_on_all_cpus: %d of %d cpus done\n", ok, n);
+    for (int i = 0; i < 10; i++)
+        on_each_cpu(count_call, &calls);
+    printk("on_each_cpu: 10 cross-calls to all %d cpus ran %d functions\n", n, calls);
+    wait_ticks(3);
+    irqinfo();
     slabinfo();
     buddyinfo();
-    return ok == ncpu_online() ? EXIT_OK : EXIT_TESTS_FAILED;
+    return ok == n && calls == 10 * n ? EXIT_OK : EXIT_TESTS_FAILED;
 }
 
 // The bench mode hook: issue "bench" supplies a strong bench_main().
@@ -212,6 +235,27 @@ static int run_mode(const char *args)
     return bench_main(mode[5] ? mode + 6 : NULL);
 }
 
+// hz=N on the command line: the tick rate, 1..HZ_MAX (default HZ_DEFAULT).
+static unsigned boot_hz(const char *args)
+{
+    for (const char *w = args ? args : ""; *w; w += strcspn(w, " ")) {
+        while (*w == ' ')
+            w++;
+        if (strncmp(w, "hz=", 3) != 0)
+            continue;
+        unsigned long v = 0;
+        const char *p = w + 3;
+        while (*p >= '0' && *p <= '9' && v <= HZ_MAX)
+            v = v * 10 + (unsigned long)(*p++ - '0');
+        if (p == w + 3 || (*p != ' ' && *p != '\0') || v < 1 || v > HZ_MAX) {
+            printk("bootargs: \"%.*s\": want hz=1..%d\n", (int)strcspn(w, " "), w, HZ_MAX);
+            power_off(EXIT_BAD_BOOTARGS);
+        }
+        return (unsigned)v;
+    }
+    return HZ_DEFAULT;
+}
+
 void kmain(unsigned long hartid, uintptr_t dtb)
 {
     stacks_init();
@@ -238,6 +282,7 @@ void kmain(unsigned long hartid, uintptr_t dtb)
         printk("bootargs: %s\n", fi->bootargs);
 
     memory_init(fi);
+    timer_init(fi, boot_hz(fi->bootargs));
     smp_boot(fi, hartid);
     printk("%d cpus online\n", ncpu_online());
 

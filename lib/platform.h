@@ -1,8 +1,33 @@
-// The platform as the portable code in lib/ and mm/ sees it.
-// The kernel implements it in arch/riscv/ (include/platform_inline.h,
-// console.c, smp.c); the host test
-// build implements it in tests/host/platform.c. Nothing in mm/ or lib/
-// includes an arch/ header: this file is the whole contract.
+// The platform as the portable code in lib/ and mm/ sees it: this file is the
+// whole contract. The kernel implements it in arch/riscv/ (include/
+// platform_inline.h, smp.c, smp_call.c, console.c); the host test build in
+// tests/host/platform.c, where each thread is a cpu; librvslab.so in
+// tests/host/platform_shim.c. Nothing in mm/ or lib/ includes an arch/ header.
+//
+// ---- Interrupt rules (the kernel; the host has no interrupts) -------------
+//
+//  1. Code runs with interrupts on, except inside a critical section: a spin
+//     lock held, a per-CPU section, or an interrupt handler (the trap entry
+//     turns them off and the handler never turns them back on).
+//  2. Every spin lock holder has interrupts off: spin_lock() calls push_off()
+//     and spin_unlock() pop_off() (xv6's discipline). So an interrupt handler
+//     can take any lock: the cpu it interrupts holds none.
+//  3. A per-CPU section (local_lock_irqsave) is interrupts off and nothing
+//     else: the owning cpu alone touches its per-CPU data there (the slab
+//     layer's array_cache), so an interrupt handler that allocates cannot
+//     find an array half-changed. Other cpus never touch that data: they ask
+//     the owner with a cross-call (on_each_cpu), whose function runs in the
+//     owner's section.
+//  4. Nobody waits for a cross-call while holding a spin lock or inside a
+//     per-CPU section (the kernel panics if a lock is held). A cpu waiting
+//     for a cross-call runs the calls queued for it meanwhile, and a cpu
+//     spinning for its outermost lock lets interrupts in while it waits if
+//     they were on before; so two cpus calling each other cannot deadlock,
+//     and every lock holder gets to finish, since it waits for no one.
+//  5. Lock order: chain_lock (the list of caches) -> a cache's lock -> the
+//     buddy zone lock. The slab layer never holds a lock while it asks the
+//     buddy allocator for frames: a failed request calls slab_reclaim, which
+//     drains every cpu by cross-call.
 #ifndef PLATFORM_H
 #define PLATFORM_H
 
@@ -18,27 +43,6 @@
 #define PAGE_SHIFT 12
 #define PAGE_SIZE  (1UL << PAGE_SHIFT)
 
-// cpu_id, irq_save/irq_restore and cpu_relax run on every slab alloc and
-// free, so a build may provide them inline: a <platform_inline.h> on its
-// include path (the kernel's is arch/riscv/include/platform_inline.h).
-// Without one they are ordinary functions (the host build: tests/host/).
-#if __has_include(<platform_inline.h>)
-#include <platform_inline.h>
-#else
-int cpu_id(void);             // dense index of the calling cpu, 0..NCPU-1
-unsigned long irq_save(void); // interrupts off on this cpu; returns the old state
-void irq_restore(unsigned long flags);
-void cpu_relax(void); // hint inside a spin loop
-#endif
-int ncpu_online(void);           // how many cpus are running
-int printk(const char *fmt, ...) // whole lines never interleave between cpus
-    __attribute__((format(printf, 1, 2)));
-_Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-// Run fn(arg) on every online cpu (the caller's too) and return when all
-// have finished. Used by the self-tests and by reclaim.
-void on_each_cpu(void (*fn)(void *arg), void *arg);
-
 #define likely(x)        __builtin_expect(!!(x), 1)
 #define unlikely(x)      __builtin_expect(!!(x), 0)
 #define ARRAY_SIZE(a)    (sizeof(a) / sizeof((a)[0]))
@@ -46,5 +50,58 @@ void on_each_cpu(void (*fn)(void *arg), void *arg);
 #define IS_POWER_OF_2(x) ((x) != 0 && ((x) & ((x)-1)) == 0)
 #define MIN(a, b)        ((a) < (b) ? (a) : (b))
 #define MAX(a, b)        ((a) > (b) ? (a) : (b))
+
+// The primitives below that run on every slab alloc and free may be inline:
+// a build puts a <platform_inline.h> on its include path that defines them
+// and PLATFORM_INLINE (the kernel's is arch/riscv/include/platform_inline.h).
+// Without one they are ordinary functions (the host test build).
+#if __has_include(<platform_inline.h>)
+#include <platform_inline.h>
+#endif
+#ifndef PLATFORM_INLINE
+int cpu_id(void);                      // dense index of the calling cpu, 0..NCPU-1
+unsigned long irq_save(void);          // interrupts off on this cpu; returns the old state
+void irq_restore(unsigned long flags); // back to the state irq_save returned
+void push_off(void); // interrupts off, nested: the first push remembers if they were on
+void pop_off(void);  // undo one push_off; the last one turns them back on if they were
+// The per-CPU section, Linux's local_lock_irqsave: until the matching
+// unlock, this cpu's per-CPU data is the caller's alone. Kernel: interrupts
+// off, nothing more. Host: the cpu slot's lock (threads stand for cpus and
+// may be preempted). Sections do not nest.
+unsigned long local_lock_irqsave(void);
+void local_unlock_irqrestore(unsigned long flags);
+long lock_owner_self(void); // who takes a spin lock: the cpu (kernel), the thread (host)
+#endif
+// The fast paths are leaf functions; a build may drop their frame set-up.
+#ifndef FAST_LEAF
+#define FAST_LEAF
+#endif
+
+void cpu_relax(void);            // a hint inside a spin loop; may run cross-calls (rule 4)
+int ncpu_online(void);           // how many cpus are running: indices 0..ncpu_online()-1
+int printk(const char *fmt, ...) // whole lines never interleave between cpus
+    __attribute__((format(printf, 1, 2)));
+_Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// ---- Running code on other cpus ----
+
+// Cross-calls (Linux's on_each_cpu and smp_call_function_single, with
+// wait): fn(arg) runs on the cpu(s) inside their per-CPU section and may
+// touch their per-CPU data; keep it short. The caller holds no lock and is
+// in no section (rule 4). Kernel: an IPI and a per-CPU call queue. Host:
+// the caller runs fn itself as that cpu, holding the cpu slot's lock.
+void on_each_cpu(void (*fn)(void *arg), void *arg); // every online cpu, the caller's too
+int smp_call_function_single(int cpu, void (*fn)(void *arg), void *arg); // 0, -EINVAL offline
+
+// fn(arg) runs on this cpu while every other online cpu waits outside any
+// per-CPU section and lock (Linux's stop_machine): no array_cache changes
+// meanwhile. For slab_validate. Same caller rules as on_each_cpu.
+void stop_machine(void (*fn)(void *arg), void *arg);
+
+// For the self-tests and benchmarks: fn(arg) runs on every online cpu as
+// ordinary code (interrupts on, no section), all starting together; returns
+// when all have finished. fn may run long and may allocate, spin and wait
+// for other cpus. Unlike on_each_cpu, it is not for mm/.
+void run_on_all_cpus(void (*fn)(void *arg), void *arg);
 
 #endif

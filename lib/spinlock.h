@@ -1,7 +1,11 @@
 // Spin locks built on compiler atomics, so the same code runs on RISC-V
 // (amoswap with acquire/release ordering) and on the host under TSan.
-// A lock does not touch interrupts: callers that can race with an
-// interrupt handler on the same cpu take spin_lock_irqsave().
+//
+// A holder always has interrupts off (lib/platform.h, rule 2): spin_lock
+// calls push_off() before it takes the lock and spin_unlock pop_off() after
+// it lets go, as xv6 does, so no caller can forget and locks nest freely.
+// Taking a lock this cpu already holds panics with the lock's name (it would
+// spin forever otherwise).
 #ifndef SPINLOCK_H
 #define SPINLOCK_H
 
@@ -9,7 +13,7 @@
 
 struct spinlock {
     int locked;       // 0 free, 1 held
-    int cpu;          // holder's cpu index, for holding() and debugging
+    long owner;       // lock_owner_self() of the holder, -1 if none: for the recursion check
     const char *name; // for messages
 };
 
@@ -20,39 +24,35 @@ struct spinlock {
 
 void spin_lock_init(struct spinlock *lk, const char *name);
 bool spin_is_locked(struct spinlock *lk); // held by anyone (a snapshot)
-void spin_lock_slow(struct spinlock *lk); // spin_lock's waiting part
+bool spin_holding(struct spinlock *lk);   // held by this cpu (the host: this thread)
+void spin_lock_slow(struct spinlock *lk); // spin_lock's waiting part (push_off done)
 
-// Taking and dropping a free lock is a handful of instructions and happens
-// on every slab alloc and free, so it is inline; only waiting is a call.
+// Taking and dropping a free lock is a handful of instructions, so it is
+// inline; only waiting is a call.
 static inline bool spin_trylock(struct spinlock *lk)
 {
-    if (__atomic_exchange_n(&lk->locked, 1, __ATOMIC_ACQUIRE) != 0)
+    push_off();
+    if (__atomic_exchange_n(&lk->locked, 1, __ATOMIC_ACQUIRE) != 0) {
+        pop_off();
         return false;
-    __atomic_store_n(&lk->cpu, cpu_id(), __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&lk->owner, lock_owner_self(), __ATOMIC_RELAXED);
     return true;
 }
 
 static inline void spin_lock(struct spinlock *lk)
 {
-    if (unlikely(!spin_trylock(lk)))
+    push_off();
+    if (unlikely(__atomic_exchange_n(&lk->locked, 1, __ATOMIC_ACQUIRE) != 0))
         spin_lock_slow(lk);
+    __atomic_store_n(&lk->owner, lock_owner_self(), __ATOMIC_RELAXED);
 }
 
 static inline void spin_unlock(struct spinlock *lk)
 {
-    __atomic_store_n(&lk->cpu, -1, __ATOMIC_RELAXED);
+    __atomic_store_n(&lk->owner, -1L, __ATOMIC_RELAXED);
     __atomic_store_n(&lk->locked, 0, __ATOMIC_RELEASE);
+    pop_off();
 }
-
-#define spin_lock_irqsave(lk, flags)                                                               \
-    do {                                                                                           \
-        (flags) = irq_save();                                                                      \
-        spin_lock(lk);                                                                             \
-    } while (0)
-#define spin_unlock_irqrestore(lk, flags)                                                          \
-    do {                                                                                           \
-        spin_unlock(lk);                                                                           \
-        irq_restore(flags);                                                                        \
-    } while (0)
 
 #endif

@@ -119,8 +119,7 @@ static unsigned int order_for(size_t n)
 static void *try_alloc(size_t n)
 {
     unsigned int order = order_for(n);
-    unsigned long flags;
-    spin_lock_irqsave(&zone.lock, flags);
+    spin_lock(&zone.lock);
     struct page *page = take_block(order);
     if (page) {
         unsigned long pfn = page_to_pfn(page);
@@ -131,7 +130,7 @@ static void *try_alloc(size_t n)
         zone.free_pages -= n;
         zone.stats.allocs++;
     }
-    spin_unlock_irqrestore(&zone.lock, flags);
+    spin_unlock(&zone.lock);
     return page ? page_address(page) : NULL;
 }
 
@@ -202,8 +201,7 @@ static const char *bad_free_reason(const void *addr, size_t n)
 
 int free_frames(void *addr, size_t n)
 {
-    unsigned long flags;
-    spin_lock_irqsave(&zone.lock, flags);
+    spin_lock(&zone.lock);
     const char *why = bad_free_reason(addr, n);
     if (why) {
         struct page *page = virt_to_page(addr);
@@ -211,7 +209,7 @@ int free_frames(void *addr, size_t n)
         if (why != size_differs)
             had = 0; // the allocation's size only helps when the size is the problem
         zone.stats.bad_frees++;
-        spin_unlock_irqrestore(&zone.lock, flags);
+        spin_unlock(&zone.lock);
         if (had)
             printk("buddy: bad free of %p (%zu frames): %s (allocated as %zu frames)\n", addr, n,
                    why, had);
@@ -227,7 +225,7 @@ int free_frames(void *addr, size_t n)
     free_range(pfn, pfn + n);
     zone.free_pages += n;
     zone.stats.frees++;
-    spin_unlock_irqrestore(&zone.lock, flags);
+    spin_unlock(&zone.lock);
     return 0;
 }
 
@@ -332,10 +330,9 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
 
 void buddy_get_stats(struct buddy_stats *st)
 {
-    unsigned long flags;
-    spin_lock_irqsave(&zone.lock, flags);
+    spin_lock(&zone.lock);
     *st = zone.stats;
-    spin_unlock_irqrestore(&zone.lock, flags);
+    spin_unlock(&zone.lock);
 }
 
 size_t nr_free_pages(void)
@@ -350,10 +347,9 @@ size_t nr_managed_pages(void)
 
 void buddy_free_counts(size_t count[MAX_ORDER + 1])
 {
-    unsigned long flags;
-    spin_lock_irqsave(&zone.lock, flags);
+    spin_lock(&zone.lock);
     memcpy(count, zone.nr_free, sizeof(zone.nr_free));
-    spin_unlock_irqrestore(&zone.lock, flags);
+    spin_unlock(&zone.lock);
 }
 
 void buddyinfo(void)
@@ -402,8 +398,7 @@ int buddy_validate(void)
 {
     int bad = 0;
     size_t free = 0, heads = 0;
-    unsigned long flags;
-    spin_lock_irqsave(&zone.lock, flags);
+    spin_lock(&zone.lock);
     for (unsigned int o = 0; o <= MAX_ORDER; o++) {
         size_t n = 0;
         struct list_head *pos;
@@ -426,7 +421,7 @@ int buddy_validate(void)
         listed += zone.nr_free[o];
     bad += heads != listed;
     bad += free != zone.free_pages;
-    spin_unlock_irqrestore(&zone.lock, flags);
+    spin_unlock(&zone.lock);
     if (bad)
         printk("buddy: validate found %d problems\n", bad);
     return bad;

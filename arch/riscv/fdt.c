@@ -48,7 +48,7 @@ struct node {
     int addr_cells, size_cells; // for the node's children (spec defaults 2 and 1)
     const uint8_t *reg;
     uint32_t reg_len;
-    const char *status, *device_type, *mmu_type;
+    const char *status, *device_type, *mmu_type, *isa;
     const char *compatible; // a list of NUL-terminated strings
     uint32_t compatible_len;
 };
@@ -120,6 +120,8 @@ static void prop(struct walker *w, struct node *n, const char *name, const uint8
         n->device_type = prop_string(val, len);
     else if (strcmp(name, "mmu-type") == 0)
         n->mmu_type = prop_string(val, len);
+    else if (strcmp(name, "riscv,isa") == 0)
+        n->isa = prop_string(val, len);
     else if (strcmp(name, "compatible") == 0 && prop_string(val, len))
         n->compatible = (const char *)val, n->compatible_len = len;
     else if (strcmp(name, "model") == 0 && n->kind == K_ROOT)
@@ -153,6 +155,7 @@ static void finish(struct walker *w, const struct node *n, const struct node *pa
             h->enabled =
                 n->status == NULL || strcmp(n->status, "okay") == 0 || strcmp(n->status, "ok") == 0;
             h->has_mmu = n->mmu_type != NULL && strcmp(n->mmu_type, "riscv,none") != 0;
+            h->isa = n->isa;
         }
     }
     // The test finisher sits on /soc, whose "ranges" is empty on QEMU virt

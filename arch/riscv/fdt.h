@@ -21,6 +21,7 @@ struct fdt_hart {
     unsigned long hartid; // the cpu node's reg
     bool enabled;         // status absent, "okay" or "ok"
     bool has_mmu;         // mmu-type present and not "riscv,none": can run S-mode
+    const char *isa;      // riscv,isa (points into the DTB), or NULL
 };
 
 struct fdt_info {

@@ -1,7 +1,8 @@
-// The S-mode trap vector. Every trap in this kernel is unexpected (no user
-// mode, no timer, interrupts stay off), so the handler only has to save the
-// registers for the report; it restores them and returns anyway, so that a
-// handler that one day fixes something up can simply return.
+// The S-mode trap vector: interrupts (the tick, IPIs) and exceptions alike.
+// There is no user mode, so a trap always comes from the kernel and lands on
+// the interrupted code's own stack: save every register there (x0 and sp
+// need no slot; sp is kept for reports), call kernel_trap (trap.c), restore
+// them all and sret, which resumes the interrupted code with SIE as it was.
         .section .text
         .globl kernelvec
         .align  4                       // stvec direct mode: 4-byte aligned base

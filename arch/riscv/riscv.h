@@ -26,7 +26,16 @@
 #define SSTATUS_SIE (1UL << 1) // interrupts on in S-mode
 #define SIE_SSIE    (1UL << 1) // supervisor software interrupt (the IPI) enabled
 #define SIP_SSIP    (1UL << 1) // ... and pending
+#define SIE_STIE    (1UL << 5) // supervisor timer interrupt enabled
+#define SIP_STIP    (1UL << 5) // ... and pending
 #define SCAUSE_INTR (1UL << 63)
+#define IRQ_S_SOFT  1 // scause codes of the interrupts the kernel takes
+#define IRQ_S_TIMER 5
+#define EXC_ILLEGAL 2 // scause: illegal instruction
+
+// Sstc's supervisor timer compare register. By number: binutils 2.40 may
+// not know its name.
+#define CSR_STIMECMP 0x14d
 
 // tp holds this hart's id from its first instruction (entry.S) on.
 static inline unsigned long r_tp(void)

@@ -40,6 +40,7 @@ void sbi_init(void)
     sbi.hsm = probe(SBI_EXT_HSM);
     sbi.ipi = probe(SBI_EXT_IPI);
     sbi.srst = probe(SBI_EXT_SRST);
+    sbi.time = probe(SBI_EXT_TIME);
 }
 
 const char *sbi_impl_name(void)
@@ -95,4 +96,12 @@ void sbi_system_reset(uint32_t type, uint32_t reason)
 void sbi_legacy_shutdown(void)
 {
     sbi_legacy(SBI_EXT_LEGACY_SHUTDOWN, 0);
+}
+
+void sbi_set_timer(uint64_t when)
+{
+    if (sbi.time)
+        sbi_ecall(SBI_EXT_TIME, 0, when, 0, 0);
+    else
+        sbi_legacy(SBI_EXT_LEGACY_SET_TIMER, when);
 }

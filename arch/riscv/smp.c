@@ -1,17 +1,18 @@
-// Bringing up the other harts, their idle loop, and on_each_cpu().
+// Bringing up the other harts, their idle loop, run_on_all_cpus(), and the
+// spin-loop hint cpu_relax().
 //
 // The boot hart numbers the usable harts of /cpus densely (itself 0, then
 // device-tree order) and starts them one at a time with SBI HSM, passing the
-// cpu index as HSM's opaque argument. A started hart runs secondary_main()
-// and waits in idle_loop() for work, asleep in wfi; on_each_cpu() posts the
-// work and wakes it with an IPI (a supervisor software interrupt). Interrupts
-// stay off (sstatus.SIE = 0): with sie.SSIE set, a pending IPI still ends
-// wfi, and no trap is ever taken, so there is no interrupt handler at all.
+// cpu index as HSM's opaque argument. A started hart runs secondary_main(),
+// turns its interrupts on and waits in idle_loop(), asleep in wfi, for an
+// interrupt: its tick, or an IPI (cross-calls, smp_call.c).
 #include "../../lib/spinlock.h"
 #include "cpu.h"
 #include "fdt.h"
 #include "riscv.h"
 #include "sbi.h"
+#include "smp.h"
+#include "timer.h"
 
 #define START_TIMEOUT_MS 3000                 // per hart; TCG on a busy host can be slow
 #define STACK_MAGIC      0x5ac0ffee5ac0ffeeUL // at the lowest address of every stack
@@ -23,7 +24,7 @@ static int nr_online;
 // Initialised, so in .data: the BSS clear does not touch them.
 unsigned long hsm_starting_hartid = -1UL;
 long hsm_starting_cpu = -1;
-static int stopping; // set by panic: idle harts park
+static int stopping; // set by panic: the other harts park
 
 int ncpu_online(void)
 {
@@ -35,99 +36,35 @@ bool stack_ok(int cpu)
     return cpu >= 0 && cpu < NCPU && *(uint64_t *)cpu_stacks[cpu] == STACK_MAGIC;
 }
 
+void pop_off_panic(int noff)
+{
+    panic("pop_off on cpu %d without a matching push_off (depth %d)", cpu_id(), noff);
+}
+
+bool irqs_enabled(void)
+{
+    return (csr_read(sstatus) & SSTATUS_SIE) != 0;
+}
+
+// The tick and IPIs reach this hart from now on.
+void irq_enable_hart(void)
+{
+    csr_set(sie, SIE_SSIE);
+    timer_start_hart();
+    csr_set(sstatus, SSTATUS_SIE);
+}
+
 void smp_park(void)
 {
+    csr_clear(sstatus, SSTATUS_SIE);
     csr_write(sie, 0);
     for (;;)
         wfi();
 }
 
-// ---- on_each_cpu ----------------------------------------------------------
-//
-// One call at a time (oec_lock). The caller fills in the work and bumps
-// oec_gen; each cpu notices the new generation (idle cpus after the IPI),
-// waits at the start barrier until all n have arrived, runs fn, and counts
-// itself done; the caller returns when all n are done.
-
-static struct spinlock oec_lock = SPINLOCK_INIT("on_each_cpu");
-static void (*oec_fn)(void *);
-static void *oec_arg;
-static int oec_n; // cpus taking part in this call
-static int oec_started, oec_done;
-static unsigned long oec_gen; // bumped by each call
-static unsigned long seen_gen[NCPU];
-static bool in_oec[NCPU]; // running an on_each_cpu function now
-
-static void oec_run(int cpu)
+bool smp_stopping(void)
 {
-    int n = oec_n;
-    in_oec[cpu] = true;
-    __atomic_add_fetch(&oec_started, 1, __ATOMIC_ACQ_REL);
-    while (__atomic_load_n(&oec_started, __ATOMIC_ACQUIRE) < n) // start barrier
-        cpu_relax();
-    oec_fn(oec_arg);
-    in_oec[cpu] = false;
-    if (!stack_ok(cpu))
-        panic("cpu %d overflowed its %d-byte stack", cpu, KSTACK_SIZE);
-    __atomic_add_fetch(&oec_done, 1, __ATOMIC_RELEASE); // done barrier, counted by the caller
-}
-
-// Run the posted work if this cpu has not yet run this generation.
-static void oec_poll(int cpu)
-{
-    unsigned long gen = __atomic_load_n(&oec_gen, __ATOMIC_ACQUIRE);
-    if (gen != seen_gen[cpu]) {
-        seen_gen[cpu] = gen;
-        oec_run(cpu);
-    }
-}
-
-void on_each_cpu(void (*fn)(void *), void *arg)
-{
-    int me = cpu_id();
-    // fn runs with the other cpus inside the same call: a nested call would
-    // wait for cpus that are busy in the outer one, forever.
-    if (in_oec[me])
-        panic("on_each_cpu called from inside an on_each_cpu function (cpu %d)", me);
-    // Another cpu may be posting work meanwhile: run it while we wait, or it
-    // would wait for us while we wait for it.
-    while (!spin_trylock(&oec_lock)) {
-        oec_poll(me);
-        cpu_relax();
-    }
-    int n = ncpu_online();
-    oec_fn = fn;
-    oec_arg = arg;
-    oec_n = n;
-    oec_started = 0;
-    oec_done = 0;
-    seen_gen[me] = oec_gen + 1; // we run it here, not from our idle loop
-    __atomic_store_n(&oec_gen, oec_gen + 1, __ATOMIC_RELEASE);
-    for (int c = 0; c < n; c++)
-        if (c != me)
-            sbi_send_ipi_to(cpus[c].hartid);
-    oec_run(me);
-    while (__atomic_load_n(&oec_done, __ATOMIC_ACQUIRE) < n)
-        cpu_relax();
-    spin_unlock(&oec_lock);
-}
-
-// ---- idle and bring-up ------------------------------------------------------
-
-static _Noreturn void idle_loop(int cpu)
-{
-    for (;;) {
-        // Clear the IPI before looking for work: an IPI sent after the check
-        // leaves SSIP set, and wfi then returns at once instead of sleeping.
-        csr_clear(sip, SIP_SSIP);
-        if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
-            smp_park();
-        oec_poll(cpu);
-        if (sbi.ipi)
-            wfi();
-        else
-            cpu_relax(); // no IPI extension: nothing would wake us, so poll
-    }
+    return __atomic_load_n(&stopping, __ATOMIC_ACQUIRE) != 0;
 }
 
 void smp_stop_others(void)
@@ -138,10 +75,128 @@ void smp_stop_others(void)
             sbi_send_ipi_to(cpus[c].hartid);
 }
 
+// A hint inside a spin loop, and a yield. Zihintpause "pause" first (an
+// ordinary fence on harts without it). Then wfi on our own software
+// interrupt, made pending so that wfi returns at once: under QEMU -icount
+// (make bench) one thread runs all harts, and QEMU 7.2 lets the running
+// hart use the whole slice up to the next timer; a hart spinning on a flag
+// that another hart must set would starve that hart (QEMU 8.0 fixed the
+// scheduler). wfi ends the slice. The pending bit is a doorbell shared with
+// real IPIs: clear it, and ring it again if an IPI has a reason waiting
+// (smp_ipi_reason), so that one is not lost. If interrupts were on, that
+// IPI is taken right here, at irq_restore; if they were off, later. Until
+// sie.SSIE is set (early boot) nothing would end the wfi: skip it then.
+void cpu_relax(void)
+{
+    asm volatile(".4byte 0x0100000f" ::: "memory");
+    if (!(csr_read(sie) & SIE_SSIE))
+        return;
+    unsigned long flags = irq_save();
+    csr_set(sip, SIP_SSIP);
+    wfi();
+    csr_clear(sip, SIP_SSIP);
+    if (smp_ipi_reason())
+        csr_set(sip, SIP_SSIP);
+    irq_restore(flags);
+}
+
+// ---- run_on_all_cpus ------------------------------------------------------
+//
+// One call at a time (task_busy). The caller fills in the task and bumps
+// task_gen; every other cpu, idle or woken by an IPI, sees the new
+// generation, waits at the start barrier until all n have arrived, runs fn
+// with interrupts on, and counts itself done; the caller returns when all n
+// are done. The tests and benchmarks use this; fn is ordinary code.
+
+static int task_busy;
+static void (*task_fn)(void *);
+static void *task_arg;
+static int task_n; // cpus taking part in this call
+static int task_started, task_done;
+static unsigned long task_gen; // bumped by each call
+static unsigned long seen_gen[NCPU];
+static bool in_task[NCPU]; // running a task function now
+
+static void task_run(int cpu)
+{
+    int n = task_n;
+    in_task[cpu] = true;
+    __atomic_add_fetch(&task_started, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&task_started, __ATOMIC_ACQUIRE) < n) // start barrier
+        cpu_relax();
+    task_fn(task_arg);
+    in_task[cpu] = false;
+    if (!stack_ok(cpu))
+        panic("cpu %d overflowed its %d-byte stack", cpu, KSTACK_SIZE);
+    if (cpus[cpu].noff != 0 || !irqs_enabled())
+        panic("cpu %d: a task returned with %s", cpu,
+              cpus[cpu].noff ? "a spin lock held" : "interrupts off");
+    __atomic_add_fetch(&task_done, 1, __ATOMIC_RELEASE); // done barrier, counted by the caller
+}
+
+// A new task for this cpu? Interrupts off (the idle loop's check).
+static bool task_posted(int cpu)
+{
+    return __atomic_load_n(&task_gen, __ATOMIC_ACQUIRE) != seen_gen[cpu];
+}
+
+static void wake(void *arg)
+{
+    (void)arg; // the IPI itself is the message: the idle loop looks for the task
+}
+
+void run_on_all_cpus(void (*fn)(void *), void *arg)
+{
+    int me = cpu_id();
+    // fn runs with the other cpus inside the same call: a nested call would
+    // wait for cpus that are busy in the outer one, forever.
+    if (in_task[me])
+        panic("run_on_all_cpus called from inside a run_on_all_cpus function (cpu %d)", me);
+    int expected = 0;
+    while (!__atomic_compare_exchange_n(&task_busy, &expected, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+        expected = 0;
+        cpu_relax();
+    }
+    int n = ncpu_online();
+    task_fn = fn;
+    task_arg = arg;
+    task_n = n;
+    task_started = 0;
+    task_done = 0;
+    seen_gen[me] = task_gen + 1; // we run it here, not from our idle loop
+    __atomic_store_n(&task_gen, task_gen + 1, __ATOMIC_RELEASE);
+    smp_call_function(cpu_online_mask() & ~CPU_BIT(me), wake, NULL, false);
+    task_run(me);
+    while (__atomic_load_n(&task_done, __ATOMIC_ACQUIRE) < n)
+        cpu_relax();
+    __atomic_store_n(&task_busy, 0, __ATOMIC_RELEASE);
+}
+
+// ---- idle and bring-up ------------------------------------------------------
+
+// Interrupts off while looking for work, so that an interrupt arriving
+// after the look still ends the wfi (it stays pending; wfi wakes on a
+// pending interrupt even with SIE off), and is taken when SIE comes back.
+static _Noreturn void idle_loop(int cpu)
+{
+    for (;;) {
+        irq_save();
+        if (task_posted(cpu)) {
+            seen_gen[cpu] = __atomic_load_n(&task_gen, __ATOMIC_ACQUIRE);
+            irq_restore(SSTATUS_SIE);
+            task_run(cpu);
+            continue;
+        }
+        wfi();
+        irq_restore(SSTATUS_SIE);
+    }
+}
+
 void secondary_main(unsigned long hartid, int cpu)
 {
     trap_init_hart();
-    csr_write(sie, SIE_SSIE); // the IPI may end wfi; sstatus.SIE stays off
+    irq_enable_hart();
     printk("hart %lu online as cpu %d\n", hartid, cpu);
     __atomic_store_n(&cpus[cpu].online, 1, __ATOMIC_RELEASE);
     idle_loop(cpu);
@@ -158,12 +213,21 @@ void stacks_init(void)
         *(uint64_t *)cpu_stacks[c] = STACK_MAGIC;
 }
 
+static const char *hart_isa(const struct fdt_info *fi, unsigned long hartid)
+{
+    for (int i = 0; i < fi->nharts; i++)
+        if (fi->harts[i].hartid == hartid)
+            return fi->harts[i].isa;
+    return NULL;
+}
+
 void smp_boot(const struct fdt_info *fi, unsigned long boot_hartid)
 {
     cpus[0].hartid = boot_hartid;
+    cpus[0].isa = hart_isa(fi, boot_hartid);
     cpus[0].online = 1;
     nr_online = 1;
-    csr_write(sie, SIE_SSIE);
+    irq_enable_hart();
     printk("hart %lu online as cpu 0 (boot hart)\n", boot_hartid);
 
     if (!sbi.hsm) {
@@ -191,7 +255,8 @@ void smp_boot(const struct fdt_info *fi, unsigned long boot_hartid)
         }
         int cpu = next;
         cpus[cpu].hartid = h->hartid;
-        seen_gen[cpu] = oec_gen; // past work is not for it
+        cpus[cpu].isa = h->isa;
+        seen_gen[cpu] = task_gen; // past work is not for it
         hsm_starting_cpu = cpu;
         __atomic_store_n(&hsm_starting_hartid, h->hartid, __ATOMIC_SEQ_CST);
         long err = sbi_hart_start(h->hartid, (uintptr_t)secondary_entry, (unsigned long)cpu);
@@ -215,4 +280,17 @@ void smp_boot(const struct fdt_info *fi, unsigned long boot_hartid)
     if (fi->nharts_dropped)
         printk("smp: %d more cpu nodes than FDT_MAX_HARTS=%d were ignored\n", fi->nharts_dropped,
                FDT_MAX_HARTS);
+}
+
+// Like /proc/interrupts: what each cpu took and sent.
+void irqinfo(void)
+{
+    printk("interrupts: %u Hz tick; per cpu: ticks taken, IPIs sent, IPIs taken, cross-call "
+           "functions run for others\n",
+           timer_hz());
+    for (int c = 0; c < ncpu_online(); c++)
+        printk("  cpu %d (hart %lu): %llu ticks, %llu IPIs sent, %llu IPIs taken, %llu calls run\n",
+               c, cpus[c].hartid, (unsigned long long)cpus[c].ticks,
+               (unsigned long long)cpus[c].ipis_sent, (unsigned long long)cpus[c].ipis,
+               (unsigned long long)cpus[c].calls_run);
 }

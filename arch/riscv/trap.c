@@ -1,8 +1,16 @@
-// Traps. The kernel expects none: no user mode, no timer, interrupts off.
-// So every trap is a bug (a bad pointer, an illegal instruction, a stack
-// overflow) and the report says where it happened, then panics.
+// Traps. Two interrupts are expected: the supervisor timer (the tick,
+// timer.c) and the supervisor software interrupt (an IPI: cross-calls,
+// smp_call.c). Every exception is a bug (a bad pointer, an illegal
+// instruction, a stack overflow) and the report says where it happened,
+// then panics; the one exception kept is a probe (trap_probe below).
+//
+// kernelvec (kernelvec.S) saved every register on the interrupted code's
+// stack; sstatus still has SIE off, and the handler never turns it on, so
+// interrupts do not nest. sret turns SIE back to what it was (SPIE).
 #include "cpu.h"
 #include "riscv.h"
+#include "smp.h"
+#include "timer.h"
 
 // The registers as kernelvec saved them: x[i] is register xi (x[0] unused).
 struct trapframe {
@@ -38,9 +46,9 @@ void trap_init_hart(void)
 
 void kernel_trap(struct trapframe *tf);
 
-void kernel_trap(struct trapframe *tf)
+static _Noreturn void unexpected(struct trapframe *tf, unsigned long scause)
 {
-    unsigned long scause = csr_read(scause), sepc = csr_read(sepc), stval = csr_read(stval);
+    unsigned long sepc = csr_read(sepc), stval = csr_read(stval);
     unsigned long code = scause & ~SCAUSE_INTR;
     const char *name = NULL;
     if (scause & SCAUSE_INTR) {
@@ -59,4 +67,31 @@ void kernel_trap(struct trapframe *tf)
         printk("  the stack of cpu %d has overflowed (a trap on a bad sp often follows)\n", cpu);
     panic("unexpected trap: scause %#lx (%s) at sepc %#lx, stval %#lx, hart %lu", scause,
           name ? name : "reserved", sepc, stval, r_tp());
+}
+
+void kernel_trap(struct trapframe *tf)
+{
+    // A handler may itself trap (a probe), which overwrites these: keep them.
+    unsigned long scause = csr_read(scause), sepc = csr_read(sepc), sstatus = csr_read(sstatus);
+    struct cpu *me = mycpu();
+    if (scause == (SCAUSE_INTR | IRQ_S_TIMER) || scause == (SCAUSE_INTR | IRQ_S_SOFT)) {
+        // Interrupts were on, so the interrupted code held no lock (rule 2).
+        if (me->noff != 0)
+            panic("interrupt on cpu %d while it holds %d spin lock(s)", cpu_id(), me->noff);
+        me->in_irq++;
+        if (scause == (SCAUSE_INTR | IRQ_S_TIMER))
+            timer_interrupt();
+        else
+            smp_ipi_interrupt();
+        me->in_irq--;
+    } else if (scause == EXC_ILLEGAL && me->probing == 1) {
+        // trap_probe: the instruction is not allowed here. Skip it (CSR
+        // instructions are 4 bytes) and say so.
+        me->probing = 2;
+        sepc += 4;
+    } else {
+        unexpected(tf, scause);
+    }
+    csr_write(sepc, sepc);
+    csr_write(sstatus, sstatus);
 }

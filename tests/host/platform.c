@@ -1,16 +1,26 @@
-// lib/platform.h for the host build: each thread is a cpu.
-// on_each_cpu() runs the function on ncpu threads (the caller is cpu 0),
-// interrupts are a no-op, printk writes whole lines to stdout.
+// lib/platform.h for the host test build: each thread is a cpu.
+//
+// There are no interrupts. What interrupts-off gives the kernel, a lock per
+// cpu slot gives here: the per-CPU section (local_lock_irqsave) takes this
+// cpu's slot lock, and a cross-call to cpu N is run by the caller itself,
+// as cpu N (cpu_id() answers N meanwhile), holding N's slot lock; so the
+// slab layer's owner-only rule for array_caches holds with no IPIs.
+// run_on_all_cpus starts one thread per cpu (the caller is cpu 0); printk
+// writes whole lines to stdout.
 #include "lib/platform.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "host.h"
+#include "lib/spinlock.h"
 
 static __thread int this_cpu;
+static __thread int noff; // push_off depth (no interrupts to turn off, but the rules still hold)
+static struct spinlock slot[NCPU];
 int host_ncpu = 4;
 bool host_quiet;
 
@@ -39,10 +49,84 @@ void irq_restore(unsigned long flags)
     (void)flags;
 }
 
+void push_off(void)
+{
+    noff++;
+}
+
+void pop_off(void)
+{
+    if (--noff < 0)
+        panic("pop_off without a matching push_off");
+}
+
+// A thread is a holder of its own: threads of the LD_PRELOAD build may share
+// a cpu index, and the tests' threads are told apart the same way.
+long lock_owner_self(void)
+{
+    return (long)(uintptr_t)&this_cpu;
+}
+
+unsigned long local_lock_irqsave(void)
+{
+    spin_lock(&slot[this_cpu]);
+    return 0;
+}
+
+void local_unlock_irqrestore(unsigned long flags)
+{
+    (void)flags;
+    spin_unlock(&slot[this_cpu]);
+}
+
 // Yield rather than spin: the host may have fewer cores than test threads.
 void cpu_relax(void)
 {
     sched_yield();
+}
+
+static void no_lock_held(const char *who)
+{
+    if (noff != 0)
+        panic("%s: called holding %d spin lock(s) or inside a per-CPU section", who, noff);
+}
+
+static void call_as(int cpu, void (*fn)(void *), void *arg)
+{
+    int me = this_cpu;
+    spin_lock(&slot[cpu]);
+    this_cpu = cpu;
+    fn(arg);
+    this_cpu = me;
+    spin_unlock(&slot[cpu]);
+}
+
+void on_each_cpu(void (*fn)(void *), void *arg)
+{
+    no_lock_held("on_each_cpu");
+    for (int c = 0; c < host_ncpu; c++)
+        call_as(c, fn, arg);
+}
+
+int smp_call_function_single(int cpu, void (*fn)(void *), void *arg)
+{
+    no_lock_held("smp_call_function_single");
+    if (cpu < 0 || cpu >= host_ncpu)
+        return -EINVAL;
+    call_as(cpu, fn, arg);
+    return 0;
+}
+
+// Every slot locked, in index order (two stoppers cannot deadlock): no
+// array_cache can change until fn returns.
+void stop_machine(void (*fn)(void *), void *arg)
+{
+    no_lock_held("stop_machine");
+    for (int c = 0; c < host_ncpu; c++)
+        spin_lock(&slot[c]);
+    fn(arg);
+    for (int c = host_ncpu - 1; c >= 0; c--)
+        spin_unlock(&slot[c]);
 }
 
 int printk(const char *fmt, ...)
@@ -88,7 +172,7 @@ static void *cpu_thread(void *p)
     return NULL;
 }
 
-void on_each_cpu(void (*fn)(void *), void *arg)
+void run_on_all_cpus(void (*fn)(void *), void *arg)
 {
     pthread_t tid[NCPU];
     struct cpu_work work[NCPU];
@@ -98,7 +182,7 @@ void on_each_cpu(void (*fn)(void *), void *arg)
     for (int i = 1; i < n; i++) {
         work[i] = (struct cpu_work){fn, arg, i, &start};
         if (pthread_create(&tid[i], NULL, cpu_thread, &work[i]) != 0)
-            panic("on_each_cpu: pthread_create failed");
+            panic("run_on_all_cpus: pthread_create failed");
     }
     int me = this_cpu;
     this_cpu = 0;
@@ -108,4 +192,11 @@ void on_each_cpu(void (*fn)(void *), void *arg)
         pthread_join(tid[i], NULL);
     this_cpu = me;
     pthread_barrier_destroy(&start);
+}
+
+// Before main: the slot locks, named for messages.
+__attribute__((constructor)) static void slots_init(void)
+{
+    for (int c = 0; c < NCPU; c++)
+        spin_lock_init(&slot[c], "cpu slot");
 }

@@ -145,7 +145,7 @@ KTEST(slab_stress, all_cpus_alloc_free_reclaim)
     x.caches[K_MID] = kmem_cache_create("t_st_mid", cache_size[K_MID], 0, 0, NULL);
     x.caches[K_BIG] = kmem_cache_create("t_st_big", cache_size[K_BIG], 0, 0, NULL);
     ASSERT(t, x.caches[0] && x.caches[1] && x.caches[2]);
-    on_each_cpu(stress_worker, &x);
+    run_on_all_cpus(stress_worker, &x);
     for (int s = 0; s < NSLOTS; s++)
         if (x.slots[s])
             check_and_free(&x, x.slots[s]);

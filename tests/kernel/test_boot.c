@@ -44,7 +44,7 @@ static const struct fdt_hart *fdt_hart(unsigned long hartid)
 KTEST(boot, tp_is_hartid)
 {
     memset(seen, 0, sizeof(seen));
-    on_each_cpu(record, NULL);
+    run_on_all_cpus(record, NULL);
     for (int c = 0; c < ncpu_online(); c++) {
         EXPECT_EQ(t, seen[c].runs, 1);
         EXPECT_EQ(t, seen[c].tp, cpus[c].hartid); // the id HSM started it as
@@ -57,7 +57,7 @@ KTEST(boot, tp_is_hartid)
 KTEST(boot, cpu_ids_unique)
 {
     memset(seen, 0, sizeof(seen));
-    on_each_cpu(record, NULL);
+    run_on_all_cpus(record, NULL);
     int n = ncpu_online();
     ASSERT(t, n >= 1 && n <= NCPU);
     for (int c = 0; c < NCPU; c++) {
@@ -260,8 +260,10 @@ static void cpu_node(struct fdt_writer *w, uint32_t hartid, const char *status, 
         prop_str(w, "status", status);
     if (mmu)
         prop_str(w, "mmu-type", mmu);
-    if (hartid == 5)
+    if (hartid == 5) {
         CELLS(w, "riscv,cbom-block-size", 128);
+        prop_str(w, "riscv,isa", "rv64imac_zicsr_sstc");
+    }
     begin(w, "interrupt-controller"); // a child of a cpu: not a hart
     prop_str(w, "compatible", "riscv,cpu-intc");
     end(w);
@@ -362,12 +364,16 @@ KTEST(fdt, parses_a_made_up_machine)
     EXPECT_EQ(t, fi.cbom_block_size, 128);
     EXPECT_EQ(t, fi.finisher, 0x100000);
     ASSERT_EQ(t, fi.nharts, 4); // not cpu-map, not the interrupt controllers
-    static const struct fdt_hart want[] = {
-        {5, true, true}, {9, false, true}, {12, true, false}, {16, true, false}};
+    static const struct fdt_hart want[] = {{5, true, true, "rv64imac_zicsr_sstc"},
+                                            {9, false, true, NULL},
+                                            {12, true, false, NULL},
+                                            {16, true, false, NULL}};
     for (int i = 0; i < 4; i++) {
         EXPECT_EQ(t, fi.harts[i].hartid, want[i].hartid);
         EXPECT_EQ(t, fi.harts[i].enabled, want[i].enabled);
         EXPECT_EQ(t, fi.harts[i].has_mmu, want[i].has_mmu);
+        EXPECT(t, want[i].isa ? fi.harts[i].isa && strcmp(fi.harts[i].isa, want[i].isa) == 0
+                              : fi.harts[i].isa == NULL);
     }
 }
 

@@ -212,7 +212,7 @@ KTEST(buddy, smp_alloc_free_all_cpus)
     struct snapshot before;
     snap(&before);
     struct smp_ctx c = {t, 3000};
-    on_each_cpu(smp_worker, &c);
+    run_on_all_cpus(smp_worker, &c);
     EXPECT(t, same_as(&before));
     EXPECT_EQ(t, buddy_validate(), 0);
 }

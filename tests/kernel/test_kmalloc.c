@@ -267,7 +267,7 @@ KTEST(slab_kmalloc, all_cpus_random_sizes)
     memset(&x, 0, sizeof(x));
     x.t = t;
     x.iters = 20000;
-    on_each_cpu(kmalloc_worker, &x);
+    run_on_all_cpus(kmalloc_worker, &x);
     for (int s = 0; s < SLOTS; s++)
         if (x.slots[s]) {
             EXPECT(t, stamped(x.slots[s]));

@@ -28,7 +28,7 @@ KTEST(selfcheck, panics_on_other_cpu)
 {
     if (ncpu_online() < 2)
         KTEST_SKIP(t, "needs 2 cpus");
-    on_each_cpu(panic_on_last_cpu, NULL);
+    run_on_all_cpus(panic_on_last_cpu, NULL);
 }
 
 KTEST(selfcheck, traps)

@@ -619,11 +619,11 @@ KTEST(slab, all_cpus_free_each_others_objects)
     x.iters = 20000;
     x.c = kmem_cache_create("t_smp", SMP_WORDS * 8, 0, 0, NULL);
     ASSERT(t, x.c != NULL);
-    on_each_cpu(smp_alloc, &x);
+    run_on_all_cpus(smp_alloc, &x);
     EXPECT_EQ(t, info_of(x.c).active_objs, (size_t)x.ncpu * SMP_PER);
-    on_each_cpu(smp_free_neighbour, &x);
+    run_on_all_cpus(smp_free_neighbour, &x);
     EXPECT_EQ(t, info_of(x.c).active_objs, 0);
-    on_each_cpu(smp_exchange, &x);
+    run_on_all_cpus(smp_exchange, &x);
     int who;
     for (int s = 0; s < SMP_SLOTS; s++)
         if (x.slots[s]) {
@@ -743,7 +743,7 @@ KTEST(slab, reclaim_returns_every_page)
         b[i] = kmem_cache_alloc(c2);
         ASSERT(t, a[i] && b[i]);
     }
-    on_each_cpu(reclaim_worker, t);
+    run_on_all_cpus(reclaim_worker, t);
     EXPECT(t, nr_free_pages() < before);
     for (int i = 0; i < 100; i++) {
         kmem_cache_free(c1, a[i]);

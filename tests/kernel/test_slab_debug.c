@@ -284,7 +284,7 @@ KTEST(slab_debug, concurrent_double_free)
     static struct race r;
     r = (struct race){kmem_cache_create("t_dbg_race", 64, 0, SLAB_CONSISTENCY, NULL), NULL, 0, 0};
     ASSERT(t, r.c != NULL);
-    on_each_cpu(race_free, &r);
+    run_on_all_cpus(race_free, &r);
     EXPECT_EQ(t, reports_since(&st), 20 * (ncpu_online() - 1));
     struct kmem_cache_info in;
     kmem_cache_get_info(r.c, &in);

@@ -141,7 +141,7 @@ KTEST(soak, random_mix_all_cpus)
     s.plain = kmem_cache_create("t_soak", PLAIN_SZ, 0, 0, NULL);
     s.debug = kmem_cache_create("t_soak_dbg", DEBUG_SZ, 0, SLAB_DEBUG_FLAGS, NULL);
     ASSERT(t, s.plain && s.debug);
-    on_each_cpu(soak_cpu, &s);
+    run_on_all_cpus(soak_cpu, &s);
     for (unsigned k = 0; k < XCHG; k++)
         if (s.xchg[k])
             release(&s, s.xchg[k]);

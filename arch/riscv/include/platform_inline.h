@@ -1,16 +1,18 @@
-// lib/platform.h's per-cpu and interrupt primitives for the kernel, inline.
-//
-// kmem_cache_alloc and kmem_cache_free call irq_save, cpu_id and
-// irq_restore on every operation; as out-of-line functions (with the frame
-// set-up -fno-omit-frame-pointer adds) they cost more than the CSR
-// instruction each one is. lib/platform.h includes this header when the
-// build puts arch/riscv/include on the include path (the kernel Makefile
-// does); the host build has no such header and links tests/host/platform.c.
-// mm/ still never names an arch/ header: it only sees lib/platform.h.
+// lib/platform.h's per-cpu and interrupt primitives for the kernel, inline:
+// kmem_cache_alloc and kmem_cache_free use cpu_id and the per-CPU section on
+// every operation, and as calls (with the frame set-up that
+// -fno-omit-frame-pointer adds) they would cost more than the one or two
+// CSR instructions each one is. lib/platform.h includes this header because
+// the kernel Makefile puts arch/riscv/include on the include path; the host
+// test build has none and links tests/host/platform.c. mm/ still never
+// names an arch/ header: it only sees lib/platform.h.
 #ifndef PLATFORM_INLINE_H
 #define PLATFORM_INLINE_H
 
+#include "../percpu.h"
 #include "../riscv.h"
+
+#define PLATFORM_INLINE 1
 
 // The dense cpu index, which entry.S put in sscratch: one instruction.
 static inline int cpu_id(void)
@@ -18,9 +20,8 @@ static inline int cpu_id(void)
     return (int)csr_read(sscratch);
 }
 
-// Interrupts on this hart: the SIE bit of sstatus. The kernel runs with it
-// off throughout (idle harts wake from wfi without taking the interrupt),
-// so these only matter once something turns interrupts on.
+// Interrupts on this hart: the SIE bit of sstatus. Saving is one csrrc
+// (read and clear at once, so nothing can come in between).
 static inline unsigned long irq_save(void)
 {
     return csr_read_clear(sstatus, SSTATUS_SIE) & SSTATUS_SIE;
@@ -28,26 +29,55 @@ static inline unsigned long irq_save(void)
 
 static inline void irq_restore(unsigned long flags)
 {
-    if (flags & SSTATUS_SIE)
-        csr_set(sstatus, SSTATUS_SIE);
+    csr_set(sstatus, flags); // flags is 0 or SIE: one csrs, no branch
 }
 
-// A hint inside a spin loop, and a yield. Zihintpause "pause" first (an
-// ordinary fence on harts without it). Then wfi, with our own software
-// interrupt made pending so that wfi returns at once: under QEMU -icount
-// (make bench) one thread runs all harts, and QEMU 7.2 lets the running hart
-// use the whole slice up to the next timer; a hart spinning on a flag that
-// another hart must set would starve that hart forever (QEMU 8.0 fixed the
-// scheduler). wfi ends the slice. Harmless elsewhere: sstatus.SIE stays
-// off, so the pending SSIP never traps, and the idle loop clears it before
-// it really sleeps. Until sie.SSIE is set (early boot) wfi could sleep for
-// good, so then it is skipped.
-static inline void cpu_relax(void)
+_Noreturn void pop_off_panic(int noff); // arch/riscv/smp.c
+
+// xv6's push_off/pop_off: interrupts off, counted, so that they come back
+// on only when the last lock is dropped, and only if they were on before
+// the first was taken (an interrupt handler runs with them off: its locks
+// leave them off).
+static inline void push_off(void)
 {
-    asm volatile(".4byte 0x0100000f" ::: "memory");
-    csr_set(sip, SIP_SSIP);
-    if (csr_read(sie) & SIE_SSIE)
-        wfi();
+    unsigned long on = irq_save();
+    struct cpu *c = &cpus[cpu_id()];
+    if (c->noff++ == 0)
+        c->intena = (int)on;
 }
+
+static inline void pop_off(void)
+{
+    struct cpu *c = &cpus[cpu_id()];
+    int n = --c->noff;
+    if (unlikely(n < 0))
+        pop_off_panic(n);
+    if (n == 0)
+        irq_restore((unsigned long)c->intena);
+}
+
+// The per-CPU section is interrupts off, nothing else: no other cpu ever
+// touches this cpu's per-CPU data (it asks by cross-call, which waits for
+// the section to end), and no interrupt handler can run in the middle.
+static inline unsigned long local_lock_irqsave(void)
+{
+    return irq_save();
+}
+
+static inline void local_unlock_irqrestore(unsigned long flags)
+{
+    irq_restore(flags);
+}
+
+// A lock holder is a cpu: an interrupt handler never takes a lock its own
+// cpu holds, because a holder has interrupts off.
+static inline long lock_owner_self(void)
+{
+    return cpu_id();
+}
+
+// kmem_cache_alloc and kmem_cache_free are leaves: no frame (and so no frame
+// pointer) is needed. Backtraces skip a leaf anyway (console.c).
+#define FAST_LEAF __attribute__((optimize("omit-frame-pointer")))
 
 #endif
