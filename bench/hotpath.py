@@ -41,6 +41,8 @@ def main():
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--addr2line", default="riscv64-unknown-elf-addr2line")
     ap.add_argument("--out", help="also write the markdown table here")
+    ap.add_argument("--cycle", action="store_true",
+                    help="trace the refill/flush cycle (180 allocs, 180 frees) instead")
     a = ap.parse_args()
 
     syms = symbols(a.kdir)
@@ -53,11 +55,12 @@ def main():
            os.path.join(a.kdir, "kernel.elf"), "-m", "32M", "-smp", "1", "-nographic",
            "-no-reboot", "-singlestep", "-d", "exec,nochain", "-dfilter",
            "0x%x..0x%x" % (min(addrs), text_end), "-D", log,
-           "-append", "bench=trace iters=%d" % a.pairs]
+           "-append", "bench=trace iters=%d%s" % (a.pairs, " cycle=1" if a.cycle else "")]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     if r.returncode != 0 or "@bench trace" not in r.stdout:
         sys.stderr.write(r.stdout[-2000:] + r.stderr[-2000:])
         sys.exit("hotpath: the trace run failed")
+    n = int(re.search(r"@bench trace pairs=(\d+)", r.stdout).group(1))  # pairs traced
 
     pc_re = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/")
     counts, pcs, inside, total = {}, {}, False, 0
@@ -96,7 +99,6 @@ def main():
             inl[line] = inl.get(line, 0) + pcs[cur]
             first = False
 
-    n = a.pairs
     lines = ["| function (as compiled) | instructions per pair | | source function (inlined ones too) "
              "| instructions per pair |", "|---|---:|---|---|---:|"]
     left = sorted(counts.items(), key=lambda kv: -kv[1])

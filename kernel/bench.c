@@ -206,9 +206,14 @@ static void single_hart(void)
     row("cache-hot-64", "kmem_cache_alloc+free, 64 B, per-CPU array",
         measure(loop_cache_hot, iters, baseline));
 
+    // From an empty array, the warm-up cycle ends with it full (limit), and
+    // then every cycle pops limit, refills one batch, pushes limit, flushes
+    // one batch: one refill and one flush per cycle. (From another fill
+    // level a cycle can cross each boundary twice.)
     cycle_len = MIN(ci.limit + ci.batchcount, ARRAY_SIZE(cycle_objs));
     unsigned long cycles = iters / cycle_len + 1;
     uint64_t cbase = count(loop_cycle_empty, cycles);
+    kmem_cache_shrink(c64);
     uint64_t ct = count(loop_cache_cycle, cycles);
     char what[96];
     snprintf(what, sizeof(what), "the same, %u allocs then %u frees (limit %u + batch %u)",
@@ -518,8 +523,21 @@ NOINLINE void bench_trace_end(void)
     asm volatile("" ::: "memory");
 }
 
+// bench=trace cycle=1: the refill/flush cycle instead, n cycles.
 static void trace_hot(unsigned long n)
 {
+    if (ktest_arg_ul("cycle", 0)) {
+        struct kmem_cache_info ci;
+        kmem_cache_get_info(c64, &ci);
+        cycle_len = MIN(ci.limit + ci.batchcount, ARRAY_SIZE(cycle_objs));
+        kmem_cache_shrink(c64); // from empty: one refill and one flush per cycle
+        loop_cache_cycle(2);
+        bench_trace_start();
+        loop_cache_cycle(n);
+        bench_trace_end();
+        printk("@bench trace pairs=%lu\n", n * cycle_len);
+        return;
+    }
     loop_cache_hot(n); // warm: the array holds objects
     bench_trace_start();
     loop_cache_hot(n);

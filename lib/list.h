@@ -53,6 +53,12 @@ static inline void list_move(struct list_head *e, struct list_head *head)
     list_add(e, head);
 }
 
+static inline void list_move_tail(struct list_head *e, struct list_head *head)
+{
+    list_del(e);
+    list_add_tail(e, head);
+}
+
 static inline int list_empty(const struct list_head *h)
 {
     return h->next == h;

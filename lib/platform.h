@@ -51,6 +51,17 @@
 #define MIN(a, b)        ((a) < (b) ? (a) : (b))
 #define MAX(a, b)        ((a) > (b) ? (a) : (b))
 
+// A load or store another cpu may do at the same time (Linux's READ_ONCE
+// and WRITE_ONCE): relaxed atomics, which TSan understands. GCC before 13
+// turns a relaxed atomic store into an amoswap on RISC-V; there a volatile
+// store is the plain sw/sd the memory model asks for.
+#if defined(__riscv) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#define WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+#else
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#endif
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 // The primitives below that run on every slab alloc and free may be inline:
 // a build puts a <platform_inline.h> on its include path that defines them
 // and PLATFORM_INLINE (the kernel's is arch/riscv/include/platform_inline.h).
@@ -73,11 +84,17 @@ void local_unlock_irqrestore(unsigned long flags);
 long lock_owner_self(void); // who takes a spin lock: the cpu (kernel), the thread (host)
 #endif
 // The fast paths are leaf functions; a build may drop their frame set-up.
+// THIS_RET_IP(): the return address of the function it is written in, for
+// SLAB_STORE_USER (a build may read it more cheaply inside a FAST_LEAF).
 #ifndef FAST_LEAF
 #define FAST_LEAF
 #endif
+#ifndef THIS_RET_IP
+#define THIS_RET_IP() __builtin_return_address(0)
+#endif
 
 void cpu_relax(void);            // a hint inside a spin loop; may run cross-calls (rule 4)
+int spin_locks_held(void);       // push_off depth: spin locks this cpu (host: thread) holds
 int ncpu_online(void);           // how many cpus are running: indices 0..ncpu_online()-1
 int printk(const char *fmt, ...) // whole lines never interleave between cpus
     __attribute__((format(printf, 1, 2)));

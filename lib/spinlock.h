@@ -36,7 +36,7 @@ static inline bool spin_trylock(struct spinlock *lk)
         pop_off();
         return false;
     }
-    __atomic_store_n(&lk->owner, lock_owner_self(), __ATOMIC_RELAXED);
+    WRITE_ONCE(lk->owner, lock_owner_self());
     return true;
 }
 
@@ -45,12 +45,12 @@ static inline void spin_lock(struct spinlock *lk)
     push_off();
     if (unlikely(__atomic_exchange_n(&lk->locked, 1, __ATOMIC_ACQUIRE) != 0))
         spin_lock_slow(lk);
-    __atomic_store_n(&lk->owner, lock_owner_self(), __ATOMIC_RELAXED);
+    WRITE_ONCE(lk->owner, lock_owner_self());
 }
 
 static inline void spin_unlock(struct spinlock *lk)
 {
-    __atomic_store_n(&lk->owner, -1L, __ATOMIC_RELAXED);
+    WRITE_ONCE(lk->owner, -1L);
     __atomic_store_n(&lk->locked, 0, __ATOMIC_RELEASE);
     pop_off();
 }

@@ -22,7 +22,7 @@
 #include "../lib/spinlock.h"
 
 struct page *mem_map;
-unsigned long min_pfn, max_pfn;
+unsigned long min_pfn, max_pfn, nr_pfn;
 
 static struct zone {
     struct spinlock lock;
@@ -301,9 +301,8 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
     mem_map = (struct page *)map;
     min_pfn = start >> PAGE_SHIFT;
     max_pfn = end >> PAGE_SHIFT;
+    nr_pfn = max_pfn - min_pfn;
     memset(mem_map, 0, nframes * sizeof(struct page));
-    for (unsigned long i = 0; i < nframes; i++)
-        INIT_LIST_HEAD(&mem_map[i].lru);
 
     for (int i = 0; i < nreserved; i++)
         reserve(reserved[i].base, reserved[i].size);

@@ -23,8 +23,9 @@ static const char *const class_name[KMALLOC_NR_CLASSES] = {
     "kmalloc-8k",   "kmalloc-16k", "kmalloc-32k", "kmalloc-64k", "kmalloc-128k", "kmalloc-256k",
     "kmalloc-512k", "kmalloc-1M",  "kmalloc-2M",  "kmalloc-4M",  "kmalloc-8M",
 };
+#define SIZE_INDEX_MAX 192 // size_index covers 1..192 bytes
 static struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
-static uint8_t size_index[24]; // class of sizes up to 192, in 8-byte steps
+static uint8_t size_index[SIZE_INDEX_MAX / 8]; // class of sizes up to 192, in 8-byte steps
 
 static size_t class_align(int i)
 {
@@ -34,7 +35,7 @@ static size_t class_align(int i)
 // The smallest class holding size bytes, or -1 above KMALLOC_MAX_SIZE.
 static int kmalloc_index(size_t size)
 {
-    if (size <= 192)
+    if (size <= SIZE_INDEX_MAX)
         return size_index[(size - 1) / 8];
     if (size > KMALLOC_MAX_SIZE)
         return -1;
@@ -46,7 +47,7 @@ int kmalloc_init(void)
 {
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++)
         kmalloc_caches[i] = NULL;
-    for (size_t s = 8, i = 0; s <= 192; s += 8) {
+    for (size_t s = 8, i = 0; s <= SIZE_INDEX_MAX; s += 8) {
         while (class_size[i] < s)
             i++;
         size_index[(s - 1) / 8] = (uint8_t)i;
@@ -94,14 +95,23 @@ static void *kmalloc_large(size_t size)
     return p;
 }
 
-void *kmalloc(size_t size)
+// Requests above the table's sizes, and size 0.
+static __attribute__((noinline)) void *kmalloc_slow(size_t size, const void *caller)
 {
     if (size == 0) // a documented choice: no object, as malloc(0) may
         return NULL;
     int i = kmalloc_index(size);
-    if (unlikely(i < 0))
+    if (i < 0)
         return kmalloc_large(size);
-    return slab_alloc_caller(kmalloc_caches[i], __builtin_return_address(0));
+    return slab_alloc(kmalloc_caches[i], caller);
+}
+
+// The common sizes (up to 192 bytes) find their class in one table load.
+FAST_LEAF void *kmalloc(size_t size)
+{
+    if (unlikely(size - 1 >= SIZE_INDEX_MAX)) // size 0 wraps around
+        return kmalloc_slow(size, THIS_RET_IP());
+    return slab_alloc(kmalloc_caches[size_index[(size - 1) / 8]], THIS_RET_IP());
 }
 
 void *kmalloc_aligned(size_t size, size_t align)
@@ -119,11 +129,12 @@ void *kmalloc_aligned(size_t size, size_t align)
     while (i < KMALLOC_NR_CLASSES && class_align(i) < align)
         i++; // the first class that is both big enough and aligned enough
     return i < KMALLOC_NR_CLASSES
-               ? slab_alloc_caller(kmalloc_caches[i], __builtin_return_address(0))
+               ? slab_alloc(kmalloc_caches[i], __builtin_return_address(0))
                : NULL;
 }
 
-void kfree(const void *p)
+// NULL, a large block, or a pointer that is in no slab.
+static __attribute__((noinline)) void kfree_slow(const void *p, const void *caller)
 {
     if (p == NULL)
         return;
@@ -134,7 +145,18 @@ void kfree(const void *p)
         free_frames((void *)p, n);
         return;
     }
-    slab_free_caller((void *)p, "kfree", __builtin_return_address(0));
+    slab_free_bad(NULL, p, "kfree", caller);
+}
+
+// struct page names the cache: a frame of a slab has one, any other frame
+// none (Linux's virt_to_cache).
+FAST_LEAF void kfree(const void *p)
+{
+    unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
+    struct kmem_cache *c;
+    if (unlikely(!pfn_valid(pfn) || (c = pfn_to_page(pfn)->slab_cache) == NULL))
+        return kfree_slow(p, THIS_RET_IP());
+    slab_free(c, (void *)p, THIS_RET_IP());
 }
 
 size_t ksize(const void *p)

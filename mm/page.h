@@ -10,13 +10,22 @@
 
 struct kmem_cache;
 
+// 32 bytes, a power of two: virt_to_page is a shift, not a multiply, and it
+// runs on every kfree. A frame is either free (on a buddy list) or
+// allocated, never both, so the fields of the two states share space.
 struct page {
-    uint32_t flags;                // PG_* bits below
-    uint32_t order;                // PG_buddy: order of the free block this page heads
-    size_t nr_frames;              // PG_head: frames in the allocation this page starts
-    struct list_head lru;          // PG_buddy: link in a free list; free for the owner otherwise
-    struct kmem_cache *slab_cache; // PG_slab: the cache owning this frame
-    void *slab;                    // PG_slab: the slab descriptor of this frame's slab
+    uint32_t flags; // PG_* bits below
+    union {
+        uint32_t order;     // PG_buddy: order of the free block this page heads
+        uint32_t nr_frames; // PG_head: frames in the allocation this page starts
+    };
+    union {
+        struct list_head lru; // PG_buddy: link in a free list
+        void *slab;           // PG_slab: the slab descriptor of this frame's slab
+    };
+    // PG_slab: the cache owning this frame; NULL on every other frame, so
+    // "slab_cache == c" alone says "a frame of cache c".
+    struct kmem_cache *slab_cache;
 };
 
 enum {
@@ -33,20 +42,21 @@ enum {
 // owners order everything else, and on RISC-V these are plain loads/stores.
 static inline uint32_t page_flags(const struct page *p)
 {
-    return __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
+    return READ_ONCE(p->flags);
 }
 
 static inline void set_page_flags(struct page *p, uint32_t flags)
 {
-    __atomic_store_n(&p->flags, flags, __ATOMIC_RELAXED);
+    WRITE_ONCE(p->flags, flags);
 }
 
 extern struct page *mem_map;           // the array, one entry per frame in [min_pfn, max_pfn)
 extern unsigned long min_pfn, max_pfn; // frames of RAM the array covers
+extern unsigned long nr_pfn;           // max_pfn - min_pfn
 
 static inline bool pfn_valid(unsigned long pfn)
 {
-    return pfn >= min_pfn && pfn < max_pfn;
+    return pfn - min_pfn < nr_pfn; // one compare: below min_pfn wraps around
 }
 
 static inline unsigned long page_to_pfn(const struct page *p)

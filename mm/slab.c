@@ -9,26 +9,23 @@
 // This file holds those object paths; a cache's geometry, creation and
 // destruction are in slab_common.c, the debug options in slab_debug.c.
 //
-// Locks, in the order they nest:
-//   chain_lock (the list of caches) -> ac->lock (one per cpu per cache)
-//     -> c->lock (the slab lists of one cache) -> the buddy zone lock.
-// No slab lock is held while asking the buddy allocator for frames: when it
-// runs short it calls slab_reclaim (its reclaim hook), which takes all of them.
+// An array has no lock. Its cpu touches it inside its per-CPU section
+// (local_lock_irqsave: interrupts off in the kernel), so an interrupt
+// handler that allocates never finds it half-changed; no other cpu touches
+// it at all: shrink, reclaim and destroy ask each cpu to empty its own, by
+// cross-call (drain_local), as Linux's drain_cpu_caches does. The interrupt
+// rules and the lock order are in lib/platform.h.
 //
-// Why a lock on a per-CPU array at all? Reclaim, shrink and destroy must empty
-// other cpus' arrays. Linux sends each cpu an IPI to drain its own; we take the
-// array's lock instead. The owner finds it free on all but the rarest calls,
-// so the fast path pays one uncontended amoswap and one release store; there
-// is no IPI machinery to write, and the same code is right on the host, where
-// cpus are threads (and, in the malloc preload library, may share an index).
-// Interrupts are off on the cpu while it holds any of these locks.
+// The fast paths (kmem_cache_alloc, kmem_cache_free, and kmalloc and kfree
+// in kmalloc.c) are leaf functions: everything rare is a tail call, and a
+// cache that must always take the slow path (debug options, failslab,
+// destroyed) has arrays of limit 0, so the fast path tests no flag.
 
 #include "slab_internal.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "../lib/sanitizer.h"
 #include "buddy.h"
 
 // Slow paths stay out of line, so the fast paths save few registers.
@@ -36,6 +33,7 @@
 
 uint64_t slab_nr_reports;   // reports of bad use since slab_init
 struct fault_attr failslab; // fails allocations from SLAB_FAILSLAB caches when armed
+struct array_cache slab_no_array;
 
 void (*slab_release_hook)(struct kmem_cache *c, void *base, unsigned order);
 
@@ -48,6 +46,11 @@ static inline struct slab *obj_slab(const void *obj)
 static unsigned int slab_pages(const struct kmem_cache *c)
 {
     return 1U << c->order;
+}
+
+static bool slow_cache(const struct kmem_cache *c)
+{
+    return (c->flags & SLAB_SLOW_FLAGS) != 0;
 }
 
 // ---- Reports of bad frees: say what and where, count, change nothing ----
@@ -64,9 +67,6 @@ uint64_t slab_error_count(void)
     return __atomic_load_n(&slab_nr_reports, __ATOMIC_RELAXED);
 }
 
-// Check that obj is a live object handed out by the slab layer (of cache
-// `want`, if given). Returns its cache and slab and index, or NULL after a
-// report. O(1): struct page names the cache and slab, the bufctl its state.
 static void report_destroyed(struct kmem_cache *c, const char *who)
 {
     report_begin(NULL, "use of a destroyed cache");
@@ -74,8 +74,21 @@ static void report_destroyed(struct kmem_cache *c, const char *who)
     report_end(NULL, "ignored");
 }
 
-// Reports are multi-line (slab_debug.c: report_begin .. report_end), one
-// printk per line, and each counts once.
+static NOINLINE void *null_cache(const char *who)
+{
+    report_begin(NULL, "NULL cache");
+    report_line("%s(NULL)", who);
+    report_end(NULL, "ignored");
+    return NULL;
+}
+
+// Check that obj is an object handed out by the slab layer (of cache
+// `want`, if given), at an object's first byte. Returns its cache and slab
+// and index, or NULL after a report. O(1): struct page names the cache and
+// slab. In a debug cache the object's state is checked too, but later, by
+// debug_on_free under the cache lock (no racing free can slip between check
+// and mark); ksize checks it here. Reports are multi-line (slab_debug.c:
+// report_begin .. report_end), one printk per line, and each counts once.
 static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, const char *who,
                                      struct slab **sp, unsigned int *ip)
 {
@@ -113,21 +126,11 @@ static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, c
         report_end(c, "ignored");
         return NULL;
     }
-    // A debug cache's frees check the state under the cache lock
-    // (debug_on_free), where no racing free can slip between check and mark.
-    if ((c->flags & SLAB_SLOW_FLAGS) && strcmp(who, "ksize") != 0) {
-        *sp = s;
-        *ip = i;
-        return c;
-    }
-    bufctl_t st = s->bufctl[i];
-    if (st != BUFCTL_ACTIVE) {
-        bool uaf = strcmp(who, "ksize") == 0;
-        report_begin(c, uaf ? "use after free (ksize of a free object)" : "double free");
-        report_line("%s(%p): object %u is %s", who, obj, i,
-                    st == BUFCTL_CACHED       ? "already free, in a per-CPU array"
-                    : st == BUFCTL_QUARANTINE ? "quarantined (never handed out)"
-                                              : "already free, in its slab's free list");
+    if (slow_cache(c) && strcmp(who, "ksize") == 0 && s->bufctl[i] != BUFCTL_ACTIVE) {
+        report_begin(c, "use after free (ksize of a free object)");
+        report_line("ksize(%p): object %u is %s", obj, i,
+                    s->bufctl[i] == BUFCTL_QUARANTINE ? "quarantined (never handed out)"
+                                                      : "free, in its slab's free list");
         report_object(c, s, i);
         report_end(c, "ignored");
         return NULL;
@@ -145,31 +148,31 @@ struct kmem_cache *kmem_cache_of(const void *obj)
 
 // ---- Slabs: make one, move objects between slabs and arrays, free some ----
 
-// Make one slab and put it on the free list. Called with no lock held, since
-// alloc_pages may call slab_reclaim; another cpu may grow at the same time.
-static NOINLINE bool cache_grow(struct kmem_cache *c)
+// Make one slab, not yet on any list: the caller takes objects from it
+// first, then links it (slab_link). Called with no lock held and in no
+// section, since alloc_pages may call slab_reclaim; another cpu may grow at
+// the same time.
+static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
 {
-    unsigned long flags = irq_save();
     spin_lock(&c->lock);
     c->lock_count++;
     unsigned int colour = c->colour_next;
     if (++c->colour_next >= c->colour)
         c->colour_next = 0;
     spin_unlock(&c->lock);
-    irq_restore(flags);
 
     // alloc_pages, not alloc_frames: a block of 2^order frames is aligned to
     // its size, which gives alignments beyond a page for free.
     char *base = alloc_pages(c->order);
     if (base == NULL)
-        return false;
+        return NULL;
     char *at = base + colour * c->colour_off;
     struct slab *s = (struct slab *)at;
     if (c->off_slab) {
         s = kmem_cache_alloc(c->slab_desc_cache);
         if (s == NULL) {
             free_pages(base, c->order);
-            return false;
+            return NULL;
         }
     }
     s->s_mem = at + c->mgmt;
@@ -193,22 +196,49 @@ static NOINLINE bool cache_grow(struct kmem_cache *c)
         debug_init_slab(c, s); // red zones and poison; no ASan poison: the checks read them
     else if (c != &cache_cache)
         mem_poison(s->s_mem, (size_t)c->num * c->size); // free objects are off limits
+    return s;
+}
 
-    flags = irq_save();
-    spin_lock(&c->lock);
-    c->lock_count++;
-    list_add_tail(&s->list, &c->slabs_free);
-    c->nr_free_slabs++;
+// A new slab joins its cache (counted) and goes on the list its use says.
+// Objects already taken from it (slab_pop) were counted off free_objects.
+// c->lock held.
+static void slab_link(struct kmem_cache *c, struct slab *s)
+{
     c->nr_slabs++;
     c->free_objects += c->num;
     c->grows++;
-    spin_unlock(&c->lock);
-    irq_restore(flags);
-    return true;
+    if (s->inuse == 0) {
+        list_add(&s->list, &c->slabs_free);
+        c->nr_free_slabs++;
+    } else {
+        list_add(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
+    }
 }
 
-// Give back slabs already taken off their lists. No lock held: off-slab
-// descriptors go back through kmem_cache_free of another cache.
+static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
+                              struct list_head *release);
+static void debug_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned int i,
+                       const void *caller);
+
+// An object straight back to its slab, not through an array: no per-CPU
+// section is entered (in a debug cache, checked as any free).
+static void free_to_slab(struct kmem_cache *c, void *obj)
+{
+    if (slow_cache(c)) {
+        struct slab *s = obj_slab(obj);
+        debug_free(c, obj, s, obj_to_index(c, s, obj), __builtin_return_address(0));
+        return;
+    }
+    spin_lock(&c->lock);
+    c->lock_count++;
+    free_block_locked(c, &obj, 1, NULL);
+    spin_unlock(&c->lock);
+}
+
+// Give back slabs already taken off their lists. Enters no per-CPU section
+// and so may run with chain_lock held (slab_reclaim): an off-slab
+// descriptor goes back to its slab in the descriptor cache directly.
+
 NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
 {
     size_t pages = 0;
@@ -225,7 +255,7 @@ NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
         if (slab_release_hook)
             slab_release_hook(c, base, c->order);
         if (c->off_slab)
-            kmem_cache_free(c->slab_desc_cache, s);
+            free_to_slab(c->slab_desc_cache, s);
         free_pages(base, c->order);
         pages += slab_pages(c);
     }
@@ -234,38 +264,35 @@ NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
 
 // Quarantine a slab whose free chain is corrupt: a stray write reached its
 // bufctl array (on-slab, it lies just below object 0). The chain cannot be
-// trusted, and neither can telling free objects from live ones by their
-// bufctl (the write may have hit a live one's marker), so rather than risk
-// handing an object out twice every object not known to be out is marked
-// BUFCTL_QUARANTINE and never handed out; the slab counts as full. Frees of
-// its live objects still work. Destroy does not count quarantined objects as
-// live, so the slab's pages go back then. c->lock held.
+// trusted, so its free objects are given up: the slab counts them as out
+// (it is full) and c->quarantined remembers them; it is never allocated
+// from again except for objects freed into it later, which start a new,
+// good chain. A debug cache marks the lost objects, so a free of one is a
+// double free. Destroy does not count quarantined objects as live, so the
+// slab's pages go back then. c->lock held.
 static NOINLINE void slab_quarantine(struct kmem_cache *c, struct slab *s, unsigned int bad)
 {
-    unsigned int lost = 0;
-    for (unsigned int i = 0; i < c->num; i++) {
-        if (s->bufctl[i] != BUFCTL_ACTIVE && s->bufctl[i] != BUFCTL_CACHED &&
-            s->bufctl[i] != BUFCTL_QUARANTINE) {
-            s->bufctl[i] = BUFCTL_QUARANTINE;
-            lost++;
-        }
-    }
+    unsigned int lost = c->num - s->inuse;
+    if (slow_cache(c))
+        for (unsigned int i = 0; i < c->num; i++)
+            if (s->bufctl[i] != BUFCTL_ACTIVE)
+                s->bufctl[i] = BUFCTL_QUARANTINE;
     report_begin(c, "corrupted free chain (slab metadata overwritten)");
     report_line("slab %p (objects at %p): free chain %s %u: not a free object (0..%u)",
                 (void *)(s->s_mem - s->colouroff), (void *)s->s_mem,
                 bad == s->free ? "starts at" : "links to", bad, c->num - 1);
     report_line("%u free objects quarantined; the slab is never used for allocation again", lost);
     report_end(c, "quarantined");
-    c->free_objects -= c->num - s->inuse;
+    c->free_objects -= lost;
     c->quarantined += lost;
-    s->inuse = (uint16_t)c->num;
+    s->inuse = c->num;
     s->free = BUFCTL_END;
 }
 
 // Take s's first free object, with the index checked before it is used: a
-// free chain in range and acyclic never hands out memory outside the slab
-// nor an object twice (a revisited index carries ACTIVE/CACHED, not a link).
-// False after quarantining s. c->lock held; the caller marks bufctl[*ip].
+// free chain in range never hands out memory outside the slab. In a debug
+// cache a live object carries BUFCTL_ACTIVE, not a link, so a chain that
+// loops back to one is caught too. False after quarantining s. c->lock held.
 static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *ip)
 {
     unsigned int i = s->free;
@@ -285,9 +312,31 @@ static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *
     return true;
 }
 
+// Move up to `want` free objects of slab s into ac, down its free chain.
+// Each index is checked before it is used, as slab_pop does: a link out of
+// range quarantines the slab, and nothing outside it is handed out.
+// (Caches without arrays, the debug ones, never come here.) c->lock held.
+static unsigned int take_from_slab(struct kmem_cache *c, struct slab *s, struct array_cache *ac,
+                                   unsigned int want)
+{
+    unsigned int num = c->num, i = s->free, got = 0;
+    void **to = &ac->entry[ac->avail];
+    while (got < want && i < num) {
+        to[got++] = index_to_obj(c, s, i);
+        i = s->bufctl[i];
+    }
+    s->free = i;
+    s->inuse += got;
+    c->free_objects -= got;
+    ac_set_avail(ac, ac->avail + got);
+    if (unlikely(i >= num && i != BUFCTL_END))
+        slab_quarantine(c, s, i);
+    return got;
+}
+
 // Fill an empty array with up to batchcount objects from the slab lists,
-// fullest slabs first. ac->lock held. Returns the number moved.
-static NOINLINE unsigned int cache_refill(struct kmem_cache *c, struct array_cache *ac)
+// partial slabs first. Returns the number moved.
+static unsigned int cache_refill(struct kmem_cache *c, struct array_cache *ac)
 {
     unsigned int want = ac->batchcount, got = 0;
     spin_lock(&c->lock);
@@ -301,86 +350,90 @@ static NOINLINE unsigned int cache_refill(struct kmem_cache *c, struct array_cac
             c->nr_free_slabs--;
         }
         struct slab *s = list_first_entry(l, struct slab, list);
-        while (s->inuse < c->num && got < want) {
-            unsigned int i;
-            if (!slab_pop(c, s, &i))
-                break; // quarantined: s now counts as full
-            s->bufctl[i] = BUFCTL_CACHED;
-            ac->entry[ac->avail++] = index_to_obj(c, s, i);
-            got++;
-        }
+        got += take_from_slab(c, s, ac, want - got);
         list_move(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
     }
+    c->refills += got > 0;
     spin_unlock(&c->lock);
-    ac->refills += got > 0;
     return got;
 }
 
-// Put n objects back into their slabs. A slab that becomes empty goes on the
-// free list, or onto `release` once the cache keeps free_limit empty slabs.
+// An empty slab goes on the free list or, once the cache keeps free_limit
+// empty slabs, onto `release` (NULL: keep every one; the caller frees
+// them). c->lock held.
+static void slab_now_empty(struct kmem_cache *c, struct slab *s, struct list_head *release)
+{
+    list_del(&s->list);
+    if (release == NULL || c->nr_free_slabs < c->free_limit) {
+        list_add(&s->list, &c->slabs_free);
+        c->nr_free_slabs++;
+    } else {
+        list_add(&s->list, release);
+        c->nr_slabs--;
+        c->free_objects -= c->num;
+        c->reaped++;
+    }
+}
+
+// Put n objects back into their slabs: each on the front of its slab's free
+// chain. A slab moves list only when it becomes empty or stops being full.
+// c->lock held.
 static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
                               struct list_head *release)
 {
+    unsigned int full = c->num;
     for (unsigned int k = 0; k < n; k++) {
         struct slab *s = obj_slab(objs[k]);
         unsigned int i = obj_to_index(c, s, objs[k]);
-        s->bufctl[i] = s->free;
-        s->free = (bufctl_t)i;
-        s->inuse--;
-        c->free_objects++;
-        list_del(&s->list);
-        if (s->inuse > 0) {
-            list_add_tail(&s->list, &c->slabs_partial);
-        } else if (c->nr_free_slabs < c->free_limit) {
-            list_add(&s->list, &c->slabs_free);
-            c->nr_free_slabs++;
-        } else {
-            list_add(&s->list, release);
-            c->nr_slabs--;
-            c->free_objects -= c->num;
-            c->reaped++;
-        }
+        s->bufctl[i] = (bufctl_t)s->free;
+        s->free = i;
+        unsigned int inuse = --s->inuse;
+        if (unlikely(inuse == 0))
+            slab_now_empty(c, s, release);
+        else if (unlikely(inuse == full - 1))
+            list_move_tail(&s->list, &c->slabs_partial);
     }
-}
-
-static void free_block(struct kmem_cache *c, void **objs, unsigned int n, struct list_head *release)
-{
-    spin_lock(&c->lock);
-    c->lock_count++;
-    free_block_locked(c, objs, n, release);
-    spin_unlock(&c->lock);
+    c->free_objects += n;
 }
 
 // The array is full: move its oldest batchcount objects (the coldest) back.
-static NOINLINE void cache_flusharray(struct kmem_cache *c, struct array_cache *ac,
-                                      struct list_head *release)
+static void cache_flusharray(struct kmem_cache *c, struct array_cache *ac,
+                             struct list_head *release)
 {
-    unsigned int n = ac->batchcount;
-    free_block(c, ac->entry, n, release);
-    ac->avail -= n;
-    memmove(ac->entry, ac->entry + n, ac->avail * sizeof(void *));
-    ac->flushes++;
+    unsigned int n = MIN(ac->batchcount, ac->avail);
+    spin_lock(&c->lock);
+    c->lock_count++;
+    c->flushes++;
+    free_block_locked(c, ac->entry, n, release);
+    spin_unlock(&c->lock);
+    // The rest slide down, a word at a time (picolibc's memmove goes by bytes).
+    unsigned long rest = ac->avail - n;
+    for (unsigned long k = 0; k < rest; k++)
+        ac->entry[k] = ac->entry[k + n];
+    ac_set_avail(ac, rest);
 }
 
-// Empty one array (any cpu's) into the slab lists.
-static void drain_array(struct kmem_cache *c, struct array_cache *ac, struct list_head *release)
+// A cross-call function (so: on the array's own cpu, in its section): empty
+// this cpu's array of cache c into the slab lists. Empty slabs stay on the
+// free list; the caller frees them.
+void drain_local(void *cache)
 {
-    unsigned long flags = irq_save();
-    spin_lock(&ac->lock);
-    if (ac->avail) {
-        free_block(c, ac->entry, ac->avail, release);
-        ac->avail = 0;
-    }
-    spin_unlock(&ac->lock);
-    irq_restore(flags);
+    struct kmem_cache *c = cache;
+    struct array_cache *ac = c->array[cpu_id()];
+    if (ac->avail == 0)
+        return;
+    spin_lock(&c->lock);
+    c->lock_count++;
+    free_block_locked(c, ac->entry, ac->avail, NULL);
+    spin_unlock(&c->lock);
+    ac_set_avail(ac, 0);
 }
 
-// Drain every array, then take every empty slab off the free list.
+// Drain every cpu's array (each cpu its own), then take every empty slab
+// off the free list. No lock held (a cross-call).
 void cache_drain(struct kmem_cache *c, struct list_head *release)
 {
-    for (int cpu = 0; cpu < NCPU; cpu++)
-        drain_array(c, c->array[cpu], release);
-    unsigned long flags = irq_save();
+    on_each_cpu(drain_local, c);
     spin_lock(&c->lock);
     c->lock_count++;
     while (!list_empty(&c->slabs_free)) {
@@ -391,24 +444,113 @@ void cache_drain(struct kmem_cache *c, struct list_head *release)
         c->reaped++;
     }
     spin_unlock(&c->lock);
-    irq_restore(flags);
 }
 
-// ---- The fast paths ----
+// ---- The slow paths of alloc and free ----
+
+// The array is empty (we are in the section): refill it from the slab
+// lists, or from a new slab. The new slab goes straight into this cpu's
+// array before it joins the lists, as Linux's refill does, so no other cpu
+// can take it (or reclaim give it back) before its grower had an object.
+NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, const void *caller)
+{
+    struct array_cache *ac = c->array[cpu_id()];
+    if (ac->limit == 0) { // a cache without arrays: debug, failslab or destroyed
+        local_unlock_irqrestore(flags);
+        return slab_alloc_slow(c, caller);
+    }
+    while (ac->avail == 0 && cache_refill(c, ac) == 0) {
+        local_unlock_irqrestore(flags); // growing may reclaim: that drains every cpu
+        struct slab *s = cache_grow(c);
+        flags = local_lock_irqsave();
+        ac = c->array[cpu_id()];
+        if (s == NULL) {
+            if (ac->avail > 0) // an interrupt handler freed one meanwhile
+                break;
+            local_unlock_irqrestore(flags);
+            return NULL;
+        }
+        spin_lock(&c->lock);
+        c->lock_count++;
+        unsigned int room = (unsigned int)(ac->limit - ac->avail);
+        take_from_slab(c, s, ac, MIN(ac->batchcount, room));
+        slab_link(c, s);
+        c->refills++;
+        spin_unlock(&c->lock);
+    }
+    unsigned long avail = ac->avail - 1;
+    void *obj = ac->entry[avail];
+    ac_set_avail(ac, avail);
+    local_unlock_irqrestore(flags);
+    mem_unpoison(obj, c->size);
+    return obj;
+}
+
+static void report_double_top(struct kmem_cache *c, void *obj, const void *caller)
+{
+    report_begin(c, "double free");
+    report_line("free(%p): the object is already free: on top of cpu %d's array", obj, cpu_id());
+    report_line("freed by %p", caller);
+    report_end(c, "ignored");
+}
+
+// The array is full, or the cache has none (we are in the section).
+NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long flags,
+                              const void *caller)
+{
+    struct array_cache *ac = c->array[cpu_id()];
+    if (ac->limit == 0) {
+        local_unlock_irqrestore(flags);
+        slab_free_bad(c, obj, "free", caller); // checked, then the debug path
+        return;
+    }
+    if (ac->avail > 0 && ac->entry[ac->avail - 1] == obj) {
+        local_unlock_irqrestore(flags);
+        report_double_top(c, obj, caller);
+        return;
+    }
+    struct list_head release;
+    INIT_LIST_HEAD(&release);
+    cache_flusharray(c, ac, &release);
+#ifdef RVSLAB_ASAN
+    if (c != &cache_cache)
+        mem_poison(obj, c->size);
+#endif
+    ac->entry[ac->avail] = obj;
+    ac_set_avail(ac, ac->avail + 1);
+    local_unlock_irqrestore(flags);
+    if (!list_empty(&release))
+        slabs_release(c, &release); // out of the section: it frees frames
+}
+
+// The object freed is the one on top of this cpu's array: freed twice.
+NOINLINE void cache_free_double(struct kmem_cache *c, void *obj, unsigned long flags,
+                                const void *caller)
+{
+    local_unlock_irqrestore(flags);
+    report_double_top(c, obj, caller);
+}
 
 // ---- The debug path ----
 //
-// Caches with a debug option (or the failslab mark, or destroyed) leave the
-// fast path at one unlikely() branch and come here. They bypass the per-CPU
-// arrays, as SLUB debug does: an object parked in an array is out of sight
-// of the checks (its poison could be checked only when some cpu takes it
-// again, a double free of it only when the array drains) and of
-// slab_validate. Here every alloc and free works on the slab lists under the
-// cache lock, so each is checked, and check-then-mark is atomic: two cpus
-// freeing one object at the same instant are serialized and the second is
-// reported. It is slow, and meant to be.
+// Caches with a debug option (or the failslab mark, or destroyed) have no
+// per-CPU arrays, as SLUB debug does: an object parked in an array is out
+// of sight of the checks (its poison could be checked only when some cpu
+// takes it again, a double free of it only when the array drains) and of
+// slab_validate. Here every alloc and free works on the slab lists under
+// the cache lock, so each is checked, and check-then-mark is atomic: two
+// cpus freeing one object at the same instant are serialized and the second
+// is reported. It is slow, and meant to be.
 
-static NOINLINE void *debug_alloc(struct kmem_cache *c, const void *caller)
+// One object out of slab s, marked and checked. c->lock held.
+static void debug_take(struct kmem_cache *c, struct slab *s, unsigned int i, const void *caller)
+{
+    s->bufctl[i] = BUFCTL_ACTIVE;
+    c->dbg_allocs++;
+    debug_on_alloc(c, s, i, caller);
+}
+
+NOINLINE void *slab_alloc_slow(struct kmem_cache *c, const void *caller)
 {
     if (c->magic != KMEM_CACHE_MAGIC) {
         report_destroyed(c, "kmem_cache_alloc");
@@ -416,43 +558,41 @@ static NOINLINE void *debug_alloc(struct kmem_cache *c, const void *caller)
     }
     if ((c->flags & SLAB_FAILSLAB) && should_fail(&failslab))
         return NULL;
-    for (;;) {
-        unsigned long flags = irq_save();
-        spin_lock(&c->lock);
-        c->lock_count++;
-        struct slab *s = NULL;
-        unsigned int i = 0;
-        while (s == NULL && !(list_empty(&c->slabs_partial) && list_empty(&c->slabs_free))) {
-            struct list_head *l =
-                list_empty(&c->slabs_partial) ? &c->slabs_free : &c->slabs_partial;
-            s = list_first_entry(l, struct slab, list);
-            if (l == &c->slabs_free)
-                c->nr_free_slabs--;
-            bool ok = slab_pop(c, s, &i);
-            list_move(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
-            if (!ok)
-                s = NULL; // quarantined; try the next slab
-        }
-        if (s) {
-            s->bufctl[i] = BUFCTL_ACTIVE;
-            c->dbg_allocs++;
-            debug_on_alloc(c, s, i, caller);
-        }
-        spin_unlock(&c->lock);
-        irq_restore(flags);
-        if (s)
-            return index_to_obj(c, s, i);
-        if (!cache_grow(c)) // no lock held
-            return NULL;
+    struct slab *s = NULL;
+    unsigned int i = 0;
+    spin_lock(&c->lock);
+    c->lock_count++;
+    while (s == NULL && !(list_empty(&c->slabs_partial) && list_empty(&c->slabs_free))) {
+        struct list_head *l = list_empty(&c->slabs_partial) ? &c->slabs_free : &c->slabs_partial;
+        s = list_first_entry(l, struct slab, list);
+        if (l == &c->slabs_free)
+            c->nr_free_slabs--;
+        bool ok = slab_pop(c, s, &i);
+        list_move(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
+        if (!ok)
+            s = NULL; // quarantined; try the next slab
     }
+    if (s)
+        debug_take(c, s, i, caller);
+    spin_unlock(&c->lock);
+    if (s)
+        return index_to_obj(c, s, i);
+    if ((s = cache_grow(c)) == NULL) // no lock held
+        return NULL;
+    spin_lock(&c->lock);
+    c->lock_count++;
+    slab_pop(c, s, &i); // a fresh chain: cannot fail
+    debug_take(c, s, i, caller);
+    slab_link(c, s);
+    spin_unlock(&c->lock);
+    return index_to_obj(c, s, i);
 }
 
-static NOINLINE void debug_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned int i,
-                                const void *caller)
+static void debug_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned int i,
+                       const void *caller)
 {
     struct list_head release;
     INIT_LIST_HEAD(&release);
-    unsigned long flags = irq_save();
     spin_lock(&c->lock);
     c->lock_count++;
     if (debug_on_free(c, s, i, caller)) { // false: reported, not freed
@@ -460,110 +600,26 @@ static NOINLINE void debug_free(struct kmem_cache *c, void *obj, struct slab *s,
         c->dbg_frees++;
     }
     spin_unlock(&c->lock);
-    irq_restore(flags);
     slabs_release(c, &release);
 }
 
-// ---- The fast paths ----
-
-static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache *c,
-                                                              const void *caller)
-{
-    if (unlikely(c->flags & SLAB_SLOW_FLAGS))
-        return debug_alloc(c, caller);
-    void *obj;
-    for (;;) {
-        unsigned long flags = irq_save();
-        struct array_cache *ac = c->array[cpu_id()];
-        spin_lock(&ac->lock);
-        if (likely(ac->avail > 0) || cache_refill(c, ac)) {
-            obj = ac->entry[--ac->avail];
-            struct slab *s = obj_slab(obj);
-            s->bufctl[obj_to_index(c, s, obj)] = BUFCTL_ACTIVE;
-            ac->allocs++;
-            spin_unlock(&ac->lock);
-            irq_restore(flags);
-            break;
-        }
-        spin_unlock(&ac->lock);
-        irq_restore(flags);
-        if (!cache_grow(c)) // no lock held; then try the array again
-            return NULL;
-    }
-    mem_unpoison(obj, c->size);
-    return obj;
-}
-
-static NOINLINE void *null_cache(const char *who)
-{
-    report_begin(NULL, "NULL cache");
-    report_line("%s(NULL)", who);
-    report_end(NULL, "ignored");
-    return NULL;
-}
-
-void *kmem_cache_alloc(struct kmem_cache *c)
-{
-    if (unlikely(c == NULL))
-        return null_cache("kmem_cache_alloc");
-    return slab_alloc(c, __builtin_return_address(0));
-}
-
-void *slab_alloc_caller(struct kmem_cache *c, const void *caller)
-{
-    return slab_alloc(c, caller);
-}
-
-// Free a checked object: push it on this cpu's array, flushing first if full.
-static inline __attribute__((always_inline)) void
-cache_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned int i, const void *caller)
-{
-    if (unlikely(c->flags & SLAB_SLOW_FLAGS)) {
-        debug_free(c, obj, s, i, caller);
-        return;
-    }
-    struct list_head release;
-    INIT_LIST_HEAD(&release);
-    if (c != &cache_cache) // freed caches stay readable: a destroyed one is recognised
-        mem_poison(obj, c->size);
-    unsigned long flags = irq_save();
-    struct array_cache *ac = c->array[cpu_id()];
-    spin_lock(&ac->lock);
-    if (unlikely(ac->avail == ac->limit))
-        cache_flusharray(c, ac, &release);
-    s->bufctl[i] = BUFCTL_CACHED;
-    ac->entry[ac->avail++] = obj;
-    ac->frees++;
-    spin_unlock(&ac->lock);
-    irq_restore(flags);
-    if (unlikely(!list_empty(&release)))
-        slabs_release(c, &release);
-}
-
-void kmem_cache_free(struct kmem_cache *c, void *obj)
+// A free the fast path would not take: a NULL or destroyed cache, a pointer
+// not in a frame of the cache named, or any free into a cache without
+// arrays. Checked in full; the good ones go down the debug path.
+NOINLINE void slab_free_bad(struct kmem_cache *c, const void *obj, const char *who,
+                            const void *caller)
 {
     struct slab *s;
     unsigned int i;
-    if (unlikely(c == NULL)) {
-        null_cache("kmem_cache_free");
+    if (obj == NULL)
         return;
-    }
-    if (obj && obj_lookup(c, obj, "kmem_cache_free", &s, &i))
-        cache_free(c, obj, s, i, __builtin_return_address(0));
-}
-
-void slab_free_caller(void *obj, const char *who, const void *caller)
-{
-    struct slab *s;
-    unsigned int i;
-    struct kmem_cache *c = obj_lookup(NULL, obj, who, &s, &i);
-    if (c)
-        cache_free(c, obj, s, i, caller);
-}
-
-void slab_free_any(void *obj, const char *who)
-{
-    slab_free_caller(obj, who, __builtin_return_address(0));
+    struct kmem_cache *found = obj_lookup(c, obj, who, &s, &i);
+    if (found == NULL)
+        return;
+    if (slow_cache(found))
+        debug_free(found, (void *)obj, s, i, caller);
+    else
+        slab_free(found, (void *)obj, caller);
 }
 
 size_t slab_obj_size(const void *obj)
@@ -572,6 +628,36 @@ size_t slab_obj_size(const void *obj)
     unsigned int i;
     struct kmem_cache *c = obj_lookup(NULL, obj, "ksize", &s, &i);
     return c ? c->object_size : 0;
+}
+
+// ---- The public fast paths ----
+
+FAST_LEAF void *kmem_cache_alloc(struct kmem_cache *c)
+{
+    if (unlikely(c == NULL))
+        return null_cache("kmem_cache_alloc");
+    return slab_alloc(c, THIS_RET_IP());
+}
+
+// What Linux checks by default (with CONFIG_SLAB_FREELIST_HARDENED): the
+// object's frame belongs to c (struct page says so), and it is not the
+// object on top of this cpu's array. More (an interior pointer, a double
+// free of an object deeper in some array) needs a debug option.
+FAST_LEAF void kmem_cache_free(struct kmem_cache *c, void *obj)
+{
+    unsigned long pfn = (uintptr_t)obj >> PAGE_SHIFT;
+    if (unlikely(!pfn_valid(pfn) || pfn_to_page(pfn)->slab_cache != c || c == NULL))
+        return kmem_cache_free_bad(c, obj, THIS_RET_IP());
+    slab_free(c, obj, THIS_RET_IP());
+}
+
+NOINLINE void kmem_cache_free_bad(struct kmem_cache *c, void *obj, const void *caller)
+{
+    if (c == NULL) {
+        null_cache("kmem_cache_free");
+        return;
+    }
+    slab_free_bad(c, obj, "kmem_cache_free", caller);
 }
 
 // ---- Shrink ----

@@ -97,8 +97,8 @@ struct kmem_cache_info {
     // Counts: "active" objects are with callers; objects in per-CPU arrays are "cached".
     size_t active_objs, cached_objs, total_objs;
     size_t active_slabs, total_slabs, free_slabs; // active: slabs with any object out
-    uint64_t allocs, frees;                       // kmem_cache_alloc/free that succeeded
     uint64_t refills, flushes;                    // batches moved: lists -> array, array -> lists
+    uint64_t debug_allocs, debug_frees; // allocs and frees of a cache without arrays (debug path)
     uint64_t grows, reaped;     // slabs made, slabs given back to the buddy allocator
     uint64_t lock_acquisitions; // times the cache (slab-list) lock was taken
     uint64_t list_scans;        // walks over the slab lists (never done by alloc/free)

@@ -105,11 +105,22 @@ static unsigned int cpu_limit(size_t size)
 }
 
 // One array_cache per possible cpu, in frames of their own straight from the
-// frame allocator, each array starting on its own cache line. (Linux kmallocs
-// them and needs a bootstrap dance for kmalloc's own caches; this is simpler
-// at the cost of a page or two per cache.)
+// frame allocator, each array starting on its own cache line, so two cpus
+// never write the same line. (Linux kmallocs them and needs a bootstrap
+// dance for kmalloc's own caches; this is simpler at the cost of a page or
+// two per cache.) A cache that must take the slow path on every alloc and
+// free (debug options, failslab) gets none: its arrays are slab_no_array,
+// whose limit is 0.
 static int alloc_arrays(struct kmem_cache *c, unsigned int limit)
 {
+    c->limit = limit;
+    c->batchcount = (limit + 1) / 2;
+    if (c->flags & SLAB_SLOW_FLAGS) {
+        c->limit = c->batchcount = 0;
+        for (int cpu = 0; cpu < NCPU; cpu++)
+            c->array[cpu] = &slab_no_array;
+        return 0;
+    }
     size_t stride = ALIGN_UP(sizeof(struct array_cache) + limit * sizeof(void *), line_size);
     size_t n = (NCPU * stride + PAGE_SIZE - 1) / PAGE_SIZE;
     char *p = alloc_frames(n);
@@ -120,9 +131,8 @@ static int alloc_arrays(struct kmem_cache *c, unsigned int limit)
     for (int cpu = 0; cpu < NCPU; cpu++) {
         struct array_cache *ac = (struct array_cache *)(p + cpu * stride);
         memset(ac, 0, sizeof(*ac));
-        spin_lock_init(&ac->lock, "array_cache");
-        ac->limit = limit;
-        ac->batchcount = (limit + 1) / 2;
+        ac->limit = c->limit;
+        ac->batchcount = c->batchcount;
         c->array[cpu] = ac;
     }
     return 0;
@@ -174,17 +184,49 @@ static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size
     return alloc_arrays(c, limit);
 }
 
+// A cross-call function: empty every array of this cpu into its slabs.
+static void drain_all_local(void *arg)
+{
+    (void)arg;
+    spin_lock(&chain_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+        drain_local(list_entry(pos, struct kmem_cache, next));
+    spin_unlock(&chain_lock);
+}
+
 size_t slab_reclaim(void)
 {
+    // Every cpu empties its own arrays. A caller that holds a spin lock
+    // cannot wait for the others (lib/platform.h, rule 4): it gives back
+    // what it holds itself, and the empty slabs of every cache.
+    if (spin_locks_held() == 0) {
+        on_each_cpu(drain_all_local, NULL);
+    } else {
+        unsigned long flags = local_lock_irqsave();
+        drain_all_local(NULL);
+        local_unlock_irqrestore(flags);
+    }
     size_t pages = 0;
-    unsigned long flags = irq_save();
     spin_lock(&chain_lock);
     // Newest first: an off-slab cache frees its descriptors into an older
-    // kmalloc cache, which is then shrunk after it.
-    for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev)
-        pages += kmem_cache_shrink(list_entry(pos, struct kmem_cache, next));
+    // kmalloc cache, whose emptied slabs then go too.
+    for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev) {
+        struct kmem_cache *c = list_entry(pos, struct kmem_cache, next);
+        struct list_head release;
+        INIT_LIST_HEAD(&release);
+        spin_lock(&c->lock);
+        c->lock_count++;
+        while (!list_empty(&c->slabs_free)) {
+            list_move(c->slabs_free.next, &release);
+            c->nr_free_slabs--;
+            c->nr_slabs--;
+            c->free_objects -= c->num;
+            c->reaped++;
+        }
+        spin_unlock(&c->lock);
+        pages += slabs_release(c, &release);
+    }
     spin_unlock(&chain_lock);
-    irq_restore(flags);
     return pages;
 }
 
@@ -200,11 +242,9 @@ static struct kmem_cache *find_cache(const char *name) // chain_lock held
 
 static bool name_taken(const char *name)
 {
-    unsigned long flags = irq_save();
     spin_lock(&chain_lock);
     bool taken = find_cache(name) != NULL;
     spin_unlock(&chain_lock);
-    irq_restore(flags);
     return taken;
 }
 
@@ -258,14 +298,12 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
     }
     if (why == NULL) { // link it, unless the name was taken meanwhile
         c->permanent = permanent;
-        unsigned long fl = irq_save();
         spin_lock(&chain_lock);
         if (find_cache(name) == NULL)
             list_add_tail(&c->next, &cache_chain);
         else
             why = "a cache of that name exists", err = -EEXIST;
         spin_unlock(&chain_lock);
-        irq_restore(fl);
     }
     if (why == NULL)
         return c;
@@ -298,22 +336,21 @@ int slab_last_error(void)
 unsigned slab_nr_caches(void)
 {
     unsigned n = 0;
-    unsigned long flags = irq_save();
     spin_lock(&chain_lock);
     for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
         n++;
     spin_unlock(&chain_lock);
-    irq_restore(flags);
     return n;
 }
 
 // A destroyed cache's struct kmem_cache goes back to the cache of caches
-// with its magic cleared and SLAB_DESTROYED in its flags, so a later
-// kmem_cache_alloc/free on it takes the slow path and is reported instead of
-// touching freed per-CPU arrays. The limit: this holds only while that memory
-// is not reused -- the next kmem_cache_create is likely to get the very same
-// struct (LIFO), and then the stale pointer names the new cache; reclaim may
-// also give the slab holding it back to the buddy allocator.
+// with its magic cleared, SLAB_DESTROYED in its flags and slab_no_array as
+// every cpu's array, so a later kmem_cache_alloc/free on it takes the slow
+// path and is reported instead of touching freed per-CPU arrays. The limit:
+// this holds only while that memory is not reused -- the next
+// kmem_cache_create is likely to get the very same struct (LIFO), and then
+// the stale pointer names the new cache; reclaim may also give the slab
+// holding it back to the buddy allocator.
 int kmem_cache_destroy(struct kmem_cache *c)
 {
     if (!cache_ok(c, "kmem_cache_destroy"))
@@ -324,31 +361,34 @@ int kmem_cache_destroy(struct kmem_cache *c)
     }
     struct list_head release;
     INIT_LIST_HEAD(&release);
+    on_each_cpu(drain_local, c); // every cpu empties its array
     // Under chain_lock, so reclaim cannot be working on the cache meanwhile.
-    unsigned long flags = irq_save();
     spin_lock(&chain_lock);
-    cache_drain(c, &release);
     spin_lock(&c->lock);
     size_t live = (size_t)c->nr_slabs * c->num - c->free_objects - c->quarantined;
-    if (live == 0 && c->quarantined) { // slabs kept only by quarantined objects go too
+    if (live == 0) {
+        while (!list_empty(&c->slabs_free))
+            list_move(c->slabs_free.next, &release);
+        // Slabs kept only by quarantined objects go too.
         while (!list_empty(&c->slabs_partial))
             list_move(c->slabs_partial.next, &release);
         while (!list_empty(&c->slabs_full))
             list_move(c->slabs_full.next, &release);
+        list_del(&c->next);
+        c->magic = 0;
+        c->flags |= SLAB_DESTROYED;
+        for (int cpu = 0; cpu < NCPU; cpu++) // from now on every alloc and free is reported
+            c->array[cpu] = &slab_no_array;
     }
     spin_unlock(&c->lock);
-    if (live == 0)
-        list_del(&c->next);
-    spin_unlock(&chain_lock);
-    irq_restore(flags);
     slabs_release(c, &release);
+    spin_unlock(&chain_lock);
     if (live) {
         printk("slab: kmem_cache_destroy(%s): %zu objects still live; cache kept\n", c->name, live);
         return -EBUSY;
     }
-    free_frames(c->array_frames, c->array_nframes);
-    c->magic = 0;
-    __atomic_or_fetch(&c->flags, SLAB_DESTROYED, __ATOMIC_RELAXED);
+    if (c->array_frames)
+        free_frames(c->array_frames, c->array_nframes);
     kmem_cache_free(&cache_cache, c);
     return 0;
 }
@@ -371,7 +411,8 @@ static void slab_unwind(void)
     INIT_LIST_HEAD(&release);
     cache_drain(&cache_cache, &release);
     slabs_release(&cache_cache, &release);
-    free_frames(cache_cache.array_frames, cache_cache.array_nframes);
+    if (cache_cache.array_frames)
+        free_frames(cache_cache.array_frames, cache_cache.array_nframes);
     cache_cache.magic = 0;
     kmalloc_reset();
     slab_state = DOWN;

@@ -36,7 +36,6 @@ bool slab_panic_on_report;
 static unsigned long boot_flags; // slab_debug= flags, 0: none
 static char boot_names[128];     // caches they apply to ("a,b,pre*"); "": all
 static struct spinlock report_lock = SPINLOCK_INIT("slab_report");
-static unsigned long report_irq;
 static uint32_t track_seq;
 
 // ---- slab_debug= and slab_panic_on_report= ----
@@ -175,9 +174,7 @@ void debug_init_slab(struct kmem_cache *c, struct slab *s)
 
 void report_begin(struct kmem_cache *c, const char *title)
 {
-    unsigned long flags = irq_save();
     spin_lock(&report_lock);
-    report_irq = flags;
     printk("slab: =============================================================\n");
     printk("slab: BUG %s: %s\n", c ? c->name : "(no cache)", title);
 }
@@ -206,9 +203,7 @@ void report_end(struct kmem_cache *c, const char *action)
 {
     printk("slab: action: %s\n", action);
     printk("slab: =============================================================\n");
-    unsigned long flags = report_irq;
     spin_unlock(&report_lock);
-    irq_restore(flags);
     slab_report_bad(c);
     if (slab_panic_on_report)
         panic("slab: a report with slab_panic_on_report set");
@@ -288,7 +283,7 @@ void debug_on_alloc(struct kmem_cache *c, struct slab *s, unsigned int i, const 
 }
 
 static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbose,
-                                size_t counts[3]);
+                                size_t counts[2]);
 
 // An object comes back. obj_lookup checked its state without the lock; the
 // check that counts is this one, under it: of two cpus freeing the object at
@@ -306,7 +301,7 @@ bool debug_on_free(struct kmem_cache *c, struct slab *s, unsigned int i, const v
         return false;
     }
     if (c->flags & SLAB_CONSISTENCY) {
-        size_t counts[3];
+        size_t counts[2];
         if (validate_slab_struct(c, s, false, counts) != 0) {
             report_begin(c, "slab metadata inconsistent (found freeing an object in it)");
             validate_slab_struct(c, s, true, counts);
@@ -334,11 +329,22 @@ bool debug_on_free(struct kmem_cache *c, struct slab *s, unsigned int i, const v
             report_line(__VA_ARGS__);                                                              \
     } while (0)
 
-// One slab's own invariants: its frames, its bufctl markers vs inuse, its
-// free chain (in range, acyclic, as long as it should be). counts[]: objects
-// cached in arrays, quarantined, free. c->lock held.
+// Is object i on s's free chain? (The chain was checked: in range, acyclic.)
+static bool on_chain(const struct kmem_cache *c, const struct slab *s, unsigned int i)
+{
+    size_t n = 0;
+    for (unsigned int k = s->free; k != BUFCTL_END && k < c->num && n <= c->num; k = s->bufctl[k], n++)
+        if (k == i)
+            return true;
+    return false;
+}
+
+// One slab's own invariants: its frames, its free chain (in range, acyclic,
+// as long as num - inuse), and in a debug cache its markers (objects out =
+// inuse). counts[]: free objects, quarantined objects (debug caches only).
+// c->lock held.
 static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbose,
-                                size_t counts[3])
+                                size_t counts[2])
 {
     int bad = 0;
     char *base = s->s_mem - s->colouroff;
@@ -351,16 +357,9 @@ static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbo
         if (!(page_flags(&pg[k]) & PG_slab) || pg[k].slab_cache != c || pg[k].slab != s)
             problem(verbose, "%s: slab %p: frame %u not marked as this slab's", c->name,
                     (void *)base, k);
-    size_t out = 0, cached = 0, quar = 0;
-    for (unsigned int i = 0; i < c->num; i++) {
-        bufctl_t b = s->bufctl[i];
-        out += b == BUFCTL_ACTIVE || b == BUFCTL_CACHED || b == BUFCTL_QUARANTINE;
-        cached += b == BUFCTL_CACHED;
-        quar += b == BUFCTL_QUARANTINE;
-    }
-    if (s->inuse > c->num || out != s->inuse)
-        problem(verbose, "%s: slab %p: inuse %u, but %zu objects marked out", c->name, (void *)base,
-                s->inuse, out);
+    if (s->inuse > c->num)
+        problem(verbose, "%s: slab %p: inuse %u of %u objects", c->name, (void *)base, s->inuse,
+                c->num);
     size_t len = 0;
     for (unsigned int i = s->free; i != BUFCTL_END; i = s->bufctl[i]) {
         if (i >= c->num || len >= c->num ||
@@ -371,25 +370,35 @@ static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbo
         }
         len++;
     }
-    if (bad == 0 && len != c->num - out)
-        problem(verbose, "%s: slab %p: free chain has %zu objects, %zu are free", c->name,
-                (void *)base, len, c->num - out);
-    counts[0] = cached;
+    if (bad == 0 && len != c->num - s->inuse)
+        problem(verbose, "%s: slab %p: free chain has %zu objects, %u are free", c->name,
+                (void *)base, len, c->num - s->inuse);
+    size_t quar = 0;
+    if (bad == 0 && (c->flags & SLAB_SLOW_FLAGS)) {
+        size_t out = 0;
+        for (unsigned int i = 0; i < c->num; i++) {
+            out += s->bufctl[i] == BUFCTL_ACTIVE || s->bufctl[i] == BUFCTL_QUARANTINE;
+            quar += s->bufctl[i] == BUFCTL_QUARANTINE;
+        }
+        if (out != s->inuse)
+            problem(verbose, "%s: slab %p: inuse %u, but %zu objects marked out", c->name,
+                    (void *)base, s->inuse, out);
+    }
+    counts[0] = len;
     counts[1] = quar;
-    counts[2] = c->num - out;
     return bad;
 }
 
 int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair)
 {
-    size_t counts[3];
+    size_t counts[2];
     int bad = validate_slab_struct(c, s, true, counts);
     if (bad || !repair || !(c->flags & (SLAB_RED_ZONE | SLAB_POISON)))
         return bad;
     // Zones and poison: reported, counted and repaired like any other finding.
     for (unsigned int i = 0; i < c->num; i++) {
         bufctl_t b = s->bufctl[i];
-        bool is_free = b != BUFCTL_ACTIVE && b != BUFCTL_CACHED && b != BUFCTL_QUARANTINE;
+        bool is_free = b != BUFCTL_ACTIVE && b != BUFCTL_QUARANTINE;
         if (b == BUFCTL_QUARANTINE)
             continue;
         if (c->flags & SLAB_RED_ZONE)
@@ -400,21 +409,62 @@ int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair)
     return bad;
 }
 
-int slab_validate(struct kmem_cache *c)
+// Every per-CPU array entry is an object of c, at an object's first byte,
+// not free in its slab, and in no other array slot. Every cpu is stopped
+// (stop_machine), so the arrays hold still. c->lock held.
+static int validate_arrays(struct kmem_cache *c)
 {
-    if (c == NULL || c->magic != KMEM_CACHE_MAGIC) {
-        printk("slab: slab_validate(%p): %s\n", (void *)c, c ? "destroyed cache" : "NULL cache");
-        return -EINVAL;
-    }
     int bad = 0;
-    unsigned long flags = irq_save();
-    for (int cpu = 0; cpu < NCPU; cpu++) // lock order: arrays, then the lists
-        spin_lock(&c->array[cpu]->lock);
+    for (int cpu = 0; cpu < NCPU; cpu++) {
+        struct array_cache *ac = c->array[cpu];
+        if (ac == &slab_no_array) {
+            if (ac->avail || ac->limit)
+                problem(true, "%s: the shared empty array holds %lu of %lu", c->name, ac->avail,
+                        ac->limit);
+            continue;
+        }
+        if (ac->avail > ac->limit || ac->limit != c->limit) {
+            problem(true, "%s: cpu %d array holds %lu of %lu (cache limit %u)", c->name, cpu,
+                    ac->avail, ac->limit, c->limit);
+            continue;
+        }
+        for (unsigned int k = 0; k < ac->avail; k++) {
+            void *obj = ac->entry[k];
+            struct slab *s;
+            unsigned int i;
+            if (kmem_cache_of(obj) != c || (s = virt_to_page(obj)->slab) == NULL ||
+                (char *)obj < s->s_mem || (i = obj_to_index(c, s, obj)) >= c->num ||
+                index_to_obj(c, s, i) != obj) {
+                problem(true, "%s: cpu %d array entry %u (%p) is not an object of this cache",
+                        c->name, cpu, k, obj);
+                continue;
+            }
+            if (on_chain(c, s, i))
+                problem(true, "%s: cpu %d array entry %u (%p) is also free in its slab", c->name,
+                        cpu, k, obj);
+            for (int cpu2 = 0; cpu2 <= cpu; cpu2++) {
+                struct array_cache *ac2 = c->array[cpu2];
+                unsigned int end = cpu2 == cpu ? k : MIN(ac2->avail, ac2->limit);
+                for (unsigned int k2 = 0; k2 < end; k2++)
+                    if (ac2->entry[k2] == obj)
+                        problem(true, "%s: %p is in two array slots: cpu %d entry %u, cpu %d "
+                                      "entry %u (freed twice)",
+                                c->name, obj, cpu2, k2, cpu, k);
+            }
+        }
+    }
+    return bad;
+}
+
+// The whole check of one cache, every cpu stopped.
+static int validate_cache(struct kmem_cache *c)
+{
+    int bad = 0;
     spin_lock(&c->lock);
     c->list_scans++;
     struct list_head *heads[] = {&c->slabs_full, &c->slabs_partial, &c->slabs_free};
     const char *names[] = {"full", "partial", "free"};
-    size_t nslabs = 0, nfree_slabs = 0, free_objs = 0, cached = 0, quar = 0;
+    size_t nslabs = 0, nfree_slabs = 0, free_objs = 0, quar = 0;
     for (int h = 0; h < 3; h++) {
         size_t n = 0;
         for (struct list_head *pos = heads[h]->next; pos != heads[h]; pos = pos->next) {
@@ -424,14 +474,12 @@ int slab_validate(struct kmem_cache *c)
                 break;
             }
             struct slab *s = list_entry(pos, struct slab, list);
-            size_t counts[3];
-            int b = validate_slab_locked(c, s, true);
-            bad += b;
+            size_t counts[2];
+            bad += validate_slab_locked(c, s, true);
             if (validate_slab_struct(c, s, false, counts) != 0)
                 continue;
-            cached += counts[0];
+            free_objs += counts[0];
             quar += counts[1];
-            free_objs += counts[2];
             bool right = h == 0   ? s->inuse == c->num
                          : h == 1 ? s->inuse > 0 && s->inuse < c->num
                                   : s->inuse == 0;
@@ -449,46 +497,46 @@ int slab_validate(struct kmem_cache *c)
     if (free_objs != c->free_objects)
         problem(true, "%s: %zu free objects in slabs, free_objects says %zu", c->name, free_objs,
                 c->free_objects);
-    if (quar != c->quarantined)
+    if ((c->flags & SLAB_SLOW_FLAGS) && quar != c->quarantined)
         problem(true, "%s: %zu quarantined objects, counter says %zu", c->name, quar,
                 c->quarantined);
-    size_t in_arrays = 0;
-    for (int cpu = 0; cpu < NCPU; cpu++) {
-        struct array_cache *ac = c->array[cpu];
-        if (ac->avail > ac->limit) {
-            problem(true, "%s: cpu %d array holds %u of %u", c->name, cpu, ac->avail, ac->limit);
-            continue;
-        }
-        in_arrays += ac->avail;
-        for (unsigned int k = 0; k < ac->avail; k++) {
-            void *obj = ac->entry[k];
-            struct slab *s;
-            if (kmem_cache_of(obj) != c || (s = virt_to_page(obj)->slab) == NULL ||
-                (char *)obj < s->s_mem || obj_to_index(c, s, obj) >= c->num ||
-                index_to_obj(c, s, obj_to_index(c, s, obj)) != obj ||
-                s->bufctl[obj_to_index(c, s, obj)] != BUFCTL_CACHED)
-                problem(true, "%s: cpu %d array entry %u (%p) is not a cached object of this cache",
-                        c->name, cpu, k, obj);
-        }
-    }
-    if (in_arrays != cached)
-        problem(true, "%s: %zu objects in per-CPU arrays, %zu marked cached", c->name, in_arrays,
-                cached);
+    bad += validate_arrays(c);
     spin_unlock(&c->lock);
-    for (int cpu = NCPU - 1; cpu >= 0; cpu--)
-        spin_unlock(&c->array[cpu]->lock);
-    irq_restore(flags);
     return bad;
+}
+
+struct validate_job {
+    struct kmem_cache *c; // NULL: every cache
+    int bad;
+};
+
+static void validate_stopped(void *arg)
+{
+    struct validate_job *job = arg;
+    if (job->c) {
+        job->bad = validate_cache(job->c);
+        return;
+    }
+    spin_lock(&chain_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+        job->bad += validate_cache(list_entry(pos, struct kmem_cache, next));
+    spin_unlock(&chain_lock);
+}
+
+int slab_validate(struct kmem_cache *c)
+{
+    if (c == NULL || c->magic != KMEM_CACHE_MAGIC) {
+        printk("slab: slab_validate(%p): %s\n", (void *)c, c ? "destroyed cache" : "NULL cache");
+        return -EINVAL;
+    }
+    struct validate_job job = {c, 0};
+    stop_machine(validate_stopped, &job);
+    return job.bad;
 }
 
 int slab_validate_all(void)
 {
-    int bad = 0;
-    unsigned long flags = irq_save();
-    spin_lock(&chain_lock);
-    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
-        bad += slab_validate(list_entry(pos, struct kmem_cache, next));
-    spin_unlock(&chain_lock);
-    irq_restore(flags);
-    return bad;
+    struct validate_job job = {NULL, 0};
+    stop_machine(validate_stopped, &job);
+    return job.bad;
 }

@@ -1,22 +1,26 @@
-// The slab layer's own structures, shared by slab.c and kmalloc.c (and the
-// debug code of issue 6). Nothing outside mm/ should include this.
+// The slab layer's own structures, shared by slab.c, slab_common.c,
+// kmalloc.c, slab_debug.c and slabinfo.c, and the object fast paths, inline
+// here so that kmalloc and kfree get them too. Nothing outside mm/ (and the
+// white-box tests) should include this.
 #ifndef SLAB_INTERNAL_H
 #define SLAB_INTERNAL_H
 
 #include "../lib/fault_inject.h"
+#include "../lib/sanitizer.h"
 #include "../lib/spinlock.h"
 #include "page.h"
 #include "slab.h"
 
 // A slab's free objects are chained by index: bufctl[i] is the index of the
-// next free object after i (Bonwick's bufctl, Linux's kmem_bufctl_t). An
-// object that is not free in its slab carries a marker instead, so a double
-// free is caught in O(1) wherever the first free put the object.
+// next free object after i (Bonwick's bufctl, Linux's kmem_bufctl_t). The
+// entry of an object that is out of its slab (with a caller, or in an array)
+// is not looked at, except in debug caches, which mark it: ACTIVE while a
+// caller has it, so a double free anywhere is caught; QUARANTINE when a
+// corrupted free chain lost it.
 typedef uint16_t bufctl_t;
 #define BUFCTL_END        ((bufctl_t)0xffff) // end of the free chain
-#define BUFCTL_ACTIVE     ((bufctl_t)0xfffe) // with a caller
-#define BUFCTL_CACHED     ((bufctl_t)0xfffd) // in some cpu's array_cache
-#define BUFCTL_QUARANTINE ((bufctl_t)0xfffc) // lost to a corrupted free chain: never handed out
+#define BUFCTL_ACTIVE     ((bufctl_t)0xfffe) // debug caches: with a caller
+#define BUFCTL_QUARANTINE ((bufctl_t)0xfffc) // debug caches: lost to a corrupted free chain
 #define SLAB_MAX_OBJS     0xfffc
 
 // One slab: 2^order frames. On-slab, this descriptor sits at the start of the
@@ -25,30 +29,38 @@ struct slab {
     struct list_head list; // on its cache's full, partial or free list
     char *s_mem;           // first object
     uint32_t colouroff;    // s_mem minus the slab's first byte
-    uint16_t inuse;        // objects out of the slab (with callers or in arrays)
-    bufctl_t free;         // first free object, or BUFCTL_END
+    uint32_t inuse;        // objects out of the slab (with callers or in arrays)
+    uint32_t free;         // first free object, or BUFCTL_END (32 bits: stored alone)
     bufctl_t bufctl[];     // one per object
 };
 
 // Per-CPU array of free objects: a LIFO stack (entry[avail-1] is the hottest
-// object, likely still in this cpu's cache). Its lock is taken by the owning
-// cpu on every alloc/free and by other cpus only to drain it (reclaim,
-// shrink, destroy), so it is almost never contended.
+// object, likely still in this cpu's cache). Only its own cpu touches it,
+// inside its per-CPU section (local_lock_irqsave: interrupts off); other
+// cpus that need it emptied ask that cpu by cross-call (drain_local). So it
+// has no lock. Others may read avail for statistics: it is stored with
+// relaxed atomic stores (plain stores on RISC-V).
 struct array_cache {
-    struct spinlock lock;
-    unsigned int avail;                       // objects in entry[]
-    unsigned int limit;                       // capacity of entry[]
-    unsigned int batchcount;                  // objects moved per refill or flush
-    uint64_t allocs, frees, refills, flushes; // statistics, under lock
+    unsigned long avail;     // objects in entry[] (a long: no zero-extension to index)
+    unsigned long limit;     // capacity of entry[]; 0: alloc and free take the slow path
+    unsigned int batchcount; // objects moved per refill or flush
+    unsigned int unused;
+    void *guard; // entry[-1], always NULL: the double-free test reads it when avail is 0
     void *entry[];
 };
 
-// Flags that send alloc and free off the fast path: the debug options, the
-// failslab mark, and a destroyed cache (so using one costs the fast path
-// nothing to catch). Tested with one unlikely() branch at alloc and at free.
+static inline void ac_set_avail(struct array_cache *ac, unsigned long n)
+{
+    WRITE_ONCE(ac->avail, n);
+}
+
+// Debug options, the failslab mark and a destroyed cache all send a cache's
+// allocs and frees to the slow path; the fast path tests no flag for it:
+// such a cache's arrays are slab_no_array, whose limit is 0.
 #define SLAB_DESTROYED   (1UL << 20) // set by kmem_cache_destroy (internal)
 #define SLAB_SLOW_FLAGS  (SLAB_DEBUG_FLAGS | SLAB_FAILSLAB | SLAB_DESTROYED)
 #define KMEM_CACHE_MAGIC 0x6b6d656dU // "kmem": a live cache; cleared by destroy
+extern struct array_cache slab_no_array; // empty, limit 0, shared by every cpu
 
 // SLAB_STORE_USER: who last allocated and freed an object.
 struct slab_track {
@@ -58,36 +70,38 @@ struct slab_track {
 };
 
 struct kmem_cache {
-    // Read on every alloc/free, never written after creation.
+    // Read on every alloc and free, written only at creation and destroy:
+    // a cache line of its own, which no lock write touches.
     struct array_cache *array[NCPU]; // indexed by cpu_id()
-    unsigned int size;               // stride: object_size rounded up to align
-    uint32_t reciprocal;             // ceil(2^32 / size): obj_to_index without a divide
-    unsigned int num;                // objects per slab
-    unsigned long flags;             // SLAB_* from kmem_cache_create
 
     // The slab lists and what goes with them, under lock.
-    struct spinlock lock;
+    struct spinlock lock __attribute__((aligned(64)));
     struct list_head slabs_full, slabs_partial, slabs_free;
     size_t free_objects;   // free objects in partial and free slabs
     unsigned int nr_slabs; // all slabs of this cache
     unsigned int nr_free_slabs;
     unsigned int colour_next; // colour of the next slab made
-    uint64_t grows, reaped, lock_count, list_scans;
+    uint64_t grows, reaped, lock_count, list_scans, refills, flushes;
     uint64_t errors; // atomic: reports are made without the lock
 
     // Geometry, fixed at creation.
+    unsigned long flags;                // SLAB_* from kmem_cache_create
+    unsigned int size;                  // stride: object_size rounded up to align
+    uint32_t reciprocal;                // ceil(2^32 / size): obj_to_index without a divide
+    unsigned int num;                   // objects per slab
     unsigned int order;                 // pages per slab = 2^order
     unsigned int colour, colour_off;    // colour offsets: 0, colour_off, ... (colour of them)
     unsigned int mgmt;                  // on-slab descriptor bytes (aligned), 0 off-slab
     unsigned int left_over;             // unused tail bytes per slab: the colouring room
     unsigned int free_limit;            // empty slabs kept; more go back to the buddy allocator
+    unsigned int limit, batchcount;     // of each per-CPU array (0 if it has none)
     bool off_slab, permanent;           // permanent: cache of caches and kmalloc caches
     struct kmem_cache *slab_desc_cache; // off-slab: where descriptors come from
     size_t object_size, align;
     void (*ctor)(void *);
     char name[KMEM_NAME_LEN];
     struct list_head next; // on cache_chain
-    void *array_frames;    // the frames holding array[]
+    void *array_frames;    // the frames holding array[] (NULL: no arrays)
     size_t array_nframes;
 
     // Debug (slab_debug.c). Offsets are from an object's first byte.
@@ -99,12 +113,14 @@ struct kmem_cache {
     size_t quarantined;             // objects lost to corrupted free chains, under lock
 };
 
-// The slab holding obj and obj's index in it: O(1) through struct page.
+// obj's index in its slab s: O(1), a multiply instead of a divide. The
+// offset is below 2^24 (a slab is at most 16 MiB), where ceil(2^32 / size)
+// gives the exact quotient.
 static inline unsigned int obj_to_index(const struct kmem_cache *c, const struct slab *s,
                                         const void *obj)
 {
-    uint32_t off = (uint32_t)((const char *)obj - s->s_mem);
-    return (unsigned int)(((uint64_t)off * c->reciprocal) >> 32);
+    size_t off = (size_t)((const char *)obj - s->s_mem);
+    return (unsigned int)((off * c->reciprocal) >> 32);
 }
 
 static inline void *index_to_obj(const struct kmem_cache *c, const struct slab *s, unsigned int i)
@@ -112,24 +128,77 @@ static inline void *index_to_obj(const struct kmem_cache *c, const struct slab *
     return s->s_mem + (size_t)i * c->size;
 }
 
-// slab_common.c, for the rest of mm/
-extern struct kmem_cache cache_cache; // the cache of struct kmem_cache
+extern struct kmem_cache cache_cache; // the cache of struct kmem_cache (slab_common.c)
+
+// ---- The fast paths --------------------------------------------------------
+//
+// An alloc pops this cpu's array, a free pushes it, inside the per-CPU
+// section; nothing else. Everything rare is a tail call into slab.c with
+// the section still held (it ends it): an empty array (refill), a full one
+// (flush), a cache whose arrays have limit 0 (debug, failslab, destroyed),
+// and a double free of the object on top of the array.
+
+// caller: the return address of the public function (kmalloc,
+// kmem_cache_free, ...), for SLAB_STORE_USER and reports.
+void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, const void *caller);
+void *slab_alloc_slow(struct kmem_cache *c, const void *caller); // caches without arrays
+void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
+void cache_free_double(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
+
+static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache *c,
+                                                              const void *caller)
+{
+    unsigned long flags = local_lock_irqsave();
+    struct array_cache *ac = c->array[cpu_id()];
+    unsigned long avail = ac->avail;
+    if (unlikely(avail == 0))
+        return cache_alloc_refill(c, flags, caller);
+    void **top = &ac->entry[avail - 1];
+    void *obj = *top;
+    ac_set_avail(ac, avail - 1);
+    local_unlock_irqrestore(flags);
+    mem_unpoison(obj, c->size);
+    return obj;
+}
+
+// obj is in a frame of c's (the caller checked struct page).
+static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c, void *obj,
+                                                            const void *caller)
+{
+    unsigned long flags = local_lock_irqsave();
+    struct array_cache *ac = c->array[cpu_id()];
+    unsigned long avail = ac->avail;
+    if (unlikely(avail >= ac->limit))
+        return cache_free_slow(c, obj, flags, caller);
+    void **slot = &ac->entry[avail];
+    if (unlikely(slot[-1] == obj)) // on top already: freed twice (slot[-1] may be the guard)
+        return cache_free_double(c, obj, flags, caller);
+#ifdef RVSLAB_ASAN
+    if (c != &cache_cache) // its freed objects stay readable: see kmem_cache_destroy
+        mem_poison(obj, c->size);
+#endif
+    *slot = obj;
+    ac_set_avail(ac, avail + 1);
+    local_unlock_irqrestore(flags);
+}
+
+// ---- Between the files of mm/ ----
+
+// slab_common.c
 extern struct list_head cache_chain;  // every cache, oldest first, under chain_lock
 extern struct spinlock chain_lock;
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align);
 
-// slab.c, for slab_common.c
+// slab.c
 extern uint64_t slab_nr_reports;                      // reports of bad use since slab_init
 bool cache_ok(struct kmem_cache *c, const char *who); // not NULL, not destroyed (else reported)
-void cache_drain(struct kmem_cache *c, struct list_head *release);     // arrays and free slabs out
+void drain_local(void *cache);         // on_each_cpu: this cpu's array of the cache to its slabs
+void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // frames back; pages
-
-// slab.c, for kmalloc.c and slabinfo.c
-void slab_free_any(void *obj, const char *who); // kfree of a slab object: cache from struct page
-size_t slab_obj_size(const void *obj);          // ksize of a slab object; 0 (reported) if bad
-void slab_report_bad(struct kmem_cache *c);     // count one report
-void *slab_alloc_caller(struct kmem_cache *c, const void *caller); // kmem_cache_alloc for kmalloc
-void slab_free_caller(void *obj, const char *who, const void *caller); // slab_free_any, with caller
+void slab_free_bad(struct kmem_cache *c, const void *obj, const char *who, const void *caller);
+void kmem_cache_free_bad(struct kmem_cache *c, void *obj, const void *caller);
+size_t slab_obj_size(const void *obj);      // ksize of a slab object; 0 (reported) if bad
+void slab_report_bad(struct kmem_cache *c); // count one report
 struct kmem_cache *kmem_cache_of(const void *obj); // the cache of a slab object, or NULL
 
 // slab_debug.c, for slab.c (c->lock held where it says so).

@@ -26,24 +26,13 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->off_slab = c->off_slab;
     in->mgmt = c->mgmt;
     in->waste = c->left_over;
-    in->limit = c->array[0]->limit;
-    in->batchcount = c->array[0]->batchcount;
+    in->limit = c->limit;
+    in->batchcount = c->batchcount;
     in->free_limit = c->free_limit;
-    // The observer's own lock acquisitions are not counted.
-    for (int cpu = 0; cpu < NCPU; cpu++) {
-        struct array_cache *ac = c->array[cpu];
-        unsigned long flags = irq_save();
-        spin_lock(&ac->lock);
-        in->cached_objs += ac->avail;
-        in->allocs += ac->allocs;
-        in->frees += ac->frees;
-        in->refills += ac->refills;
-        in->flushes += ac->flushes;
-        spin_unlock(&ac->lock);
-        irq_restore(flags);
-    }
-    unsigned long flags = irq_save();
-    spin_lock(&c->lock);
+    // Other cpus' arrays are read without stopping them: a snapshot.
+    for (int cpu = 0; cpu < NCPU; cpu++)
+        in->cached_objs += __atomic_load_n(&c->array[cpu]->avail, __ATOMIC_RELAXED);
+    spin_lock(&c->lock); // the observer's own acquisition is not counted
     in->total_objs = (size_t)c->nr_slabs * c->num;
     in->total_slabs = c->nr_slabs;
     in->free_slabs = c->nr_free_slabs;
@@ -51,12 +40,13 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->active_objs = in->total_objs - c->free_objects;
     in->grows = c->grows;
     in->reaped = c->reaped;
+    in->refills = c->refills;
+    in->flushes = c->flushes;
     in->lock_acquisitions = c->lock_count;
     in->list_scans = c->list_scans;
-    in->allocs += c->dbg_allocs; // the debug path bypasses the arrays
-    in->frees += c->dbg_frees;
+    in->debug_allocs = c->dbg_allocs;
+    in->debug_frees = c->dbg_frees;
     spin_unlock(&c->lock);
-    irq_restore(flags);
     in->errors = __atomic_load_n(&c->errors, __ATOMIC_RELAXED);
     // Arrays and lists were read at slightly different times: clamp.
     in->cached_objs = MIN(in->cached_objs, in->active_objs);
@@ -67,7 +57,6 @@ bool slab_on_lists(struct kmem_cache *c, const void *addr)
 {
     struct list_head *heads[] = {&c->slabs_full, &c->slabs_partial, &c->slabs_free};
     bool found = false;
-    unsigned long flags = irq_save();
     spin_lock(&c->lock);
     c->list_scans++;
     for (size_t h = 0; h < ARRAY_SIZE(heads) && !found; h++) {
@@ -79,7 +68,6 @@ bool slab_on_lists(struct kmem_cache *c, const void *addr)
         }
     }
     spin_unlock(&c->lock);
-    irq_restore(flags);
     return found;
 }
 
@@ -88,7 +76,6 @@ void slabinfo(void)
     printk("slabinfo - rvslab: active = objects with callers; cached = in per-CPU arrays\n");
     printk("# %-16s %8s %8s %6s %8s %5s %3s : %6s %6s : %5s %5s\n", "name", "active", "total",
            "cached", "objsize", "num", "pgs", "limit", "batch", "aslab", "slabs");
-    unsigned long flags = irq_save();
     spin_lock(&chain_lock);
     for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next) {
         struct kmem_cache_info in;
@@ -98,5 +85,4 @@ void slabinfo(void)
                1U << in.order, in.limit, in.batchcount, in.active_slabs, in.total_slabs);
     }
     spin_unlock(&chain_lock);
-    irq_restore(flags);
 }

@@ -8,6 +8,10 @@
         .globl _start
 _start:
         mv      tp, a0                  // hart id in tp, before anything else
+        .option push                    // gp: the base of gp-relative loads (kernel.ld)
+        .option norelax
+        la      gp, __global_pointer$
+        .option pop
 
         // OpenSBI sends only the boot hart here and keeps the others stopped
         // until we ask HSM for them. A firmware without HSM might send every
@@ -37,6 +41,10 @@ _start:
         .globl secondary_entry
 secondary_entry:
         mv      tp, a0                  // hart id in tp, before anything else
+        .option push
+        .option norelax
+        la      gp, __global_pointer$
+        .option pop
         la      t0, hsm_starting_hartid // the boot hart's record beats a1 (see late_hart)
         ld      t1, 0(t0)
         bne     t1, a0, 4f

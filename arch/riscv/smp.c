@@ -41,6 +41,11 @@ void pop_off_panic(int noff)
     panic("pop_off on cpu %d without a matching push_off (depth %d)", cpu_id(), noff);
 }
 
+int spin_locks_held(void)
+{
+    return mycpu()->noff;
+}
+
 bool irqs_enabled(void)
 {
     return (csr_read(sstatus) & SSTATUS_SIE) != 0;

@@ -60,6 +60,11 @@ void pop_off(void)
         panic("pop_off without a matching push_off");
 }
 
+int spin_locks_held(void)
+{
+    return noff;
+}
+
 // A thread is a holder of its own: threads of the LD_PRELOAD build may share
 // a cpu index, and the tests' threads are told apart the same way.
 long lock_owner_self(void)

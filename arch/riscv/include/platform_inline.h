@@ -14,10 +14,14 @@
 
 #define PLATFORM_INLINE 1
 
-// The dense cpu index, which entry.S put in sscratch: one instruction.
+// The dense cpu index, which entry.S put in sscratch: one instruction. (The
+// range promise spares a sign extension where it indexes an array.)
 static inline int cpu_id(void)
 {
-    return (int)csr_read(sscratch);
+    unsigned long id = csr_read(sscratch);
+    if (id >= NCPU)
+        __builtin_unreachable();
+    return (int)id;
 }
 
 // Interrupts on this hart: the SIE bit of sstatus. Saving is one csrrc
@@ -59,14 +63,17 @@ static inline void pop_off(void)
 // The per-CPU section is interrupts off, nothing else: no other cpu ever
 // touches this cpu's per-CPU data (it asks by cross-call, which waits for
 // the section to end), and no interrupt handler can run in the middle.
+// flags is the whole sstatus from before, written back whole: one csrw, no
+// masking. Nothing else in sstatus changes inside a section (no trap can
+// be taken there but one that ends in panic).
 static inline unsigned long local_lock_irqsave(void)
 {
-    return irq_save();
+    return csr_read_clear(sstatus, SSTATUS_SIE);
 }
 
 static inline void local_unlock_irqrestore(unsigned long flags)
 {
-    irq_restore(flags);
+    csr_write(sstatus, flags);
 }
 
 // A lock holder is a cpu: an interrupt handler never takes a lock its own
@@ -77,7 +84,17 @@ static inline long lock_owner_self(void)
 }
 
 // kmem_cache_alloc and kmem_cache_free are leaves: no frame (and so no frame
-// pointer) is needed. Backtraces skip a leaf anyway (console.c).
+// pointer) is needed. Backtraces skip a leaf anyway (console.c). In a leaf,
+// ra holds the return address from the first instruction to the last (only
+// a call changes it), so reading it needs no frame either; GCC's
+// __builtin_return_address(0) would save it on the stack. Not volatile: the
+// compiler may move it into the slow branch that uses it.
 #define FAST_LEAF __attribute__((optimize("omit-frame-pointer")))
+#define THIS_RET_IP()                                                                              \
+    ({                                                                                             \
+        void *ra_;                                                                                 \
+        asm("mv %0, ra" : "=r"(ra_));                                                              \
+        ra_;                                                                                       \
+    })
 
 #endif
