@@ -155,15 +155,18 @@ test-dtb: all
 		$(call qemu,$(K),4) -dtb $(K)/virt-4-skip.dtb -append "ktest=boot"
 
 # The harness must fail when a test fails, panics or hangs, and pass a clean
-# run. A kernel built with KTEST_SELFCHECK=1 (in build/selfcheck) has a case of
+# run; and bench=budget must fail when a limit is just below a count. A kernel built with KTEST_SELFCHECK=1 (in build/selfcheck) has a case of
 # each; every check below boots one and asserts the verdict scripts/ktap.py
 # gives, then stands in build/results as one plain pass/fail case.
 SELFCHECK_K := build/selfcheck
 HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok \
 	panic:selfcheck.panics:FAIL:panic panic-cpu1:selfcheck.panics_on_other_cpu:FAIL:panic \
-	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout
-test-harness:
+	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout \
+	recursive-lock:selfcheck.recursive_lock:FAIL:panic.*selfcheck-lock.*already.held
+test-harness: all
 	@$(MAKE) --no-print-directory K=$(SELFCHECK_K) KTEST_SELFCHECK=1 $(SELFCHECK_K)/kernel.elf
+	@scripts/run-test harness-budget-over 300 --plain -- scripts/expect-exit 1 \
+		$(call qemu,$(K),8) -icount shift=0,sleep=off -append "bench=budget budget_pct=99"
 	@status=0; for c in $(HARNESS_CASES); do \
 		IFS=: read name filter verdict reason <<< "$$c"; \
 		scripts/run-test harness-$$name 120 --plain -- scripts/harness-check $$verdict $$reason \

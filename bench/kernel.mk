@@ -53,9 +53,13 @@ bench: kernel-bench
 
 # For make test: prove each bench runs, at a tiny size. bench=quick does every
 # kernel part (-icount and wall-clock code paths) in well under a second.
+# bench=budget counts the fast paths at full size on 8 harts and fails when
+# one is over its budget (kernel/bench.c, "Budgets"): counts, not times.
 bench-quick: all
 	-scripts/run-test kernel-bench-quick 120 --plain -- \
 		$(call qemu,$(K),4) $(ICOUNT) -append "bench=quick"
+	-scripts/run-test kernel-budget 300 --plain -- \
+		$(call qemu,$(K),$(BENCH_CPUS)) $(ICOUNT) -append "bench=budget"
 	$(if $(BENCH_HOST),-@$(MAKE) --no-print-directory host-bench-quick preload-test)
 
 .PHONY: bench kernel-bench kernel-bench-deps bench-quick

@@ -27,6 +27,8 @@
 #include "../arch/riscv/power.h"
 #include "../arch/riscv/riscv.h"
 #include "../arch/riscv/sbi.h"
+#include "../arch/riscv/smp.h"
+#include "../arch/riscv/timer.h"
 #include "../lib/ktest.h"
 #include "../lib/spinlock.h"
 #include "../mm/buddy.h"
@@ -157,12 +159,38 @@ static NOINLINE void loop_lock(unsigned long n)
     }
 }
 
+// Interrupts taken by all cpus so far: ticks and IPIs. A counted region
+// must see none (the tick is paused while the bench counts): an interrupt
+// would add its handler's instructions to the count.
+static uint64_t interrupts_taken(void)
+{
+    uint64_t n = 0;
+    for (int c = 0; c < ncpu_online(); c++)
+        n += __atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED) +
+             __atomic_load_n(&cpus[c].ipis, __ATOMIC_RELAXED);
+    return n;
+}
+
+static uint64_t ticks_taken(void)
+{
+    uint64_t n = 0;
+    for (int c = 0; c < ncpu_online(); c++)
+        n += __atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED);
+    return n;
+}
+
 static uint64_t count(void (*loop)(unsigned long), unsigned long n)
 {
     loop(n / 8 + 1);
+    uint64_t irqs = interrupts_taken();
     uint64_t t0 = rdinstret();
     loop(n);
-    return rdinstret() - t0;
+    uint64_t t = rdinstret() - t0;
+    if (interrupts_taken() != irqs) {
+        printk("bench: an interrupt came during a counted loop: its count is void\n");
+        failed = 1;
+    }
+    return t;
 }
 
 static uint64_t baseline; // instructions of loop_empty(iters)
@@ -174,10 +202,34 @@ static uint64_t measure(void (*loop)(unsigned long), unsigned long n, uint64_t b
     return per_op_x10(t > base ? t - base : 0, n);
 }
 
+// This run's counts by name, for the budget check (bench=budget).
+static struct result_kv {
+    char name[24];
+    uint64_t x10;
+} results[32];
+static int nresults;
+
+static void keep(const char *name, uint64_t x10)
+{
+    if (nresults < (int)ARRAY_SIZE(results)) {
+        snprintf(results[nresults].name, sizeof(results[0].name), "%s", name);
+        results[nresults++].x10 = x10;
+    }
+}
+
+static bool result_of(const char *name, uint64_t *x10)
+{
+    for (int i = 0; i < nresults; i++)
+        if (strcmp(results[i].name, name) == 0)
+            return *x10 = results[i].x10, true;
+    return false;
+}
+
 static void row(const char *name, const char *what, uint64_t x10)
 {
     printk("| %s | %s | %lu.%lu |\n", name, what, TENTHS(x10));
     printk("@bench single case=%s insns_x10=%lu\n", name, (unsigned long)x10);
+    keep(name, x10);
 }
 
 // A live object of the size being timed, held across the loop: the design
@@ -303,6 +355,9 @@ static struct run {
 } run;
 static int sleeping[NCPU];
 
+// Sleep until *p >= want. Interrupts off between the last look and wfi, so
+// an IPI sent after the look is still pending when wfi starts, and ends it
+// (it is taken, and cleared, when interrupts come back on).
 static void wait_ge(int *p, int want)
 {
     int me = cpu_id();
@@ -312,11 +367,14 @@ static void wait_ge(int *p, int want)
         cpu_relax();
     }
     for (;;) {
-        csr_clear(sip, SIP_SSIP); // an IPI from now on ends the wfi below
+        unsigned long flags = irq_save();
         __atomic_store_n(&sleeping[me], 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(p, __ATOMIC_SEQ_CST) >= want)
+        bool done = __atomic_load_n(p, __ATOMIC_SEQ_CST) >= want;
+        if (!done)
+            wfi();
+        irq_restore(flags);
+        if (done)
             break;
-        wfi();
     }
     __atomic_store_n(&sleeping[me], 0, __ATOMIC_RELAXED);
 }
@@ -491,6 +549,11 @@ static void scaling(unsigned long rounds, int maxk)
                 in[p] = per_op_x10(r[p].delta, r[p].pairs);
                 lk[p] = per_op_x10(r[p].locks * 1000, 2 * r[p].pairs);
             }
+            char key[24];
+            snprintf(key, sizeof(key), "own-%d", k);
+            keep(key, in[0]);
+            snprintf(key, sizeof(key), "ring-%d", k);
+            keep(key, in[1]);
             printk("| %d | %lu.%lu | %lu.%lu | %lu.%lu | %lu.%lu / %lu.%lu / %lu.%lu |\n", k,
                    TENTHS(in[0]), TENTHS(in[1]), TENTHS(in[2]), TENTHS(lk[0]), TENTHS(lk[1]),
                    TENTHS(lk[2]));
@@ -545,17 +608,79 @@ static void trace_hot(unsigned long n)
     printk("@bench trace pairs=%lu\n", n);
 }
 
+// ---- Budgets --------------------------------------------------------------
+//
+// What make test enforces (bench=budget, under -icount): counts are exact
+// and repeat, so a budget is a count, never a time. Issue 9 set the goals;
+// the limits are what this code does today, so any change that adds an
+// instruction to these paths fails make test until its budget is raised on
+// purpose. The README ("Where the time goes") says why the goals are not
+// reached with the checks the fast path keeps.
+static const struct budget {
+    const char *name;
+    uint64_t limit_x10, goal_x10; // instructions per alloc+free pair, x10
+} budgets[] = {
+    {"cache-hot-64", 560, 300},   // kmem_cache_alloc + kmem_cache_free, array hit
+    {"kmalloc-64", 610, 400},     // kmalloc(64) + kfree
+    {"cache-cycle-64", 898, 600}, // the refill/flush cycle, 180 objects
+};
+#define RATIO_LIMIT_PCT 110 // k harts within 1.1x of one hart (own and ring)
+
+// budget_pct=N scales every limit (the harness self-check runs 99: it must
+// fail, or the check could not fail at all).
+static bool check_budgets(int maxk)
+{
+    bool ok = true;
+    uint64_t pct_scale = ktest_arg_ul("budget_pct", 100);
+    printk("\n### Budgets (make test enforces the limits)\n\n");
+    printk("| case | instructions/pair | limit | goal (issue 9) | |\n|---|---:|---:|---:|---|\n");
+    for (size_t i = 0; i < ARRAY_SIZE(budgets); i++) {
+        const struct budget *b = &budgets[i];
+        uint64_t v, limit = b->limit_x10 * pct_scale / 100;
+        bool have = result_of(b->name, &v), pass = have && v <= limit;
+        ok = ok && pass;
+        printk("| %s | %lu.%lu | %lu.%lu | %lu.%lu | %s |\n", b->name, TENTHS(have ? v : 0),
+               TENTHS(limit), TENTHS(b->goal_x10),
+               !have ? "NOT MEASURED" : !pass ? "OVER BUDGET" : v <= b->goal_x10 ? "ok" : "ok (above goal)");
+        printk("@bench budget case=%s insns_x10=%lu limit_x10=%lu goal_x10=%lu %s\n", b->name,
+               (unsigned long)(have ? v : 0), (unsigned long)limit,
+               (unsigned long)b->goal_x10, pass ? "ok" : "over");
+    }
+    static const char *const patterns[] = {"own", "ring"};
+    for (size_t p = 0; p < ARRAY_SIZE(patterns); p++) {
+        char one[24], many[24];
+        uint64_t v1, vk;
+        snprintf(one, sizeof(one), "%s-1", patterns[p]);
+        snprintf(many, sizeof(many), "%s-%d", patterns[p], maxk);
+        bool have = result_of(one, &v1) && result_of(many, &vk);
+        uint64_t pct = have && v1 ? (vk * 100 + v1 / 2) / v1 : 0;
+        bool pass = have && pct <= RATIO_LIMIT_PCT * pct_scale / 100;
+        ok = ok && pass;
+        printk("| %s, %d harts vs 1 | %lu.%02lux | %d.%02dx | %d.%02dx | %s |\n", patterns[p], maxk,
+               (unsigned long)(pct / 100), (unsigned long)(pct % 100), RATIO_LIMIT_PCT / 100,
+               RATIO_LIMIT_PCT % 100, RATIO_LIMIT_PCT / 100, RATIO_LIMIT_PCT % 100,
+               !have ? "NOT MEASURED" : pass ? "ok" : "OVER BUDGET");
+        printk("@bench budget case=%s-ratio harts=%d pct=%lu limit_pct=%d %s\n", patterns[p], maxk,
+               (unsigned long)pct, RATIO_LIMIT_PCT, pass ? "ok" : "over");
+    }
+    printk("bench: budgets %s\n", ok ? "met" : "EXCEEDED");
+    return ok;
+}
+
 int bench_main(const char *arg)
 {
     quick = arg && strcmp(arg, "quick") == 0;
     wall = arg && strcmp(arg, "wall") == 0;
     bool trace = arg && strcmp(arg, "trace") == 0;
-    if (arg && !quick && !wall && !trace) {
-        printk("bench: unknown \"%s\"; known: bench, bench=wall, bench=quick, bench=trace\n", arg);
+    bool budget = arg && strcmp(arg, "budget") == 0;
+    if (arg && !quick && !wall && !trace && !budget) {
+        printk("bench: unknown \"%s\"; known: bench, bench=wall, bench=quick, bench=trace, "
+               "bench=budget\n",
+               arg);
         return EXIT_BAD_BOOTARGS;
     }
     iters = ktest_arg_ul("iters", quick ? 200 : 20000);
-    unsigned long rounds = ktest_arg_ul("rounds", quick ? 4 : wall ? 4000 : 1000);
+    unsigned long rounds = ktest_arg_ul("rounds", quick ? 4 : wall ? 4000 : budget ? 200 : 1000);
     int maxk = (int)MIN(ktest_arg_ul("maxcpus", NCPU), (unsigned long)ncpu_online());
     // Under -icount rdinstret counts instructions; without it, host time.
     printk("@bench config mode=%s iters=%lu rounds=%lu cpus=%d batch=%d\n",
@@ -571,9 +696,17 @@ int bench_main(const char *arg)
         trace_hot(ktest_arg_ul("iters", 100));
         return kmem_cache_destroy(c64) ? EXIT_TESTS_FAILED : EXIT_OK;
     }
-    if (!wall) { // the counted parts
+    bool over = false;
+    if (!wall) { // the counted parts, with the tick paused (see count())
+        timer_pause_all();
+        uint64_t ticks0 = ticks_taken();
         single_hart();
         scaling(rounds, maxk);
+        uint64_t ticks = ticks_taken() - ticks0;
+        timer_resume_all();
+        printk("@bench ticks_during_counted_parts=%lu\n", (unsigned long)ticks);
+        if (budget)
+            over = !check_budgets(maxk);
     }
     if (wall || quick) { // quick mode runs the wall-clock part too
         wall = true;
@@ -584,6 +717,6 @@ int bench_main(const char *arg)
     if (busy)
         printk("bench: objects of bench-64 still live\n");
     if (failed)
-        printk("bench: an allocation failed: the numbers above are void\n");
-    return busy || failed ? EXIT_TESTS_FAILED : EXIT_OK;
+        printk("bench: an allocation failed or an interrupt came: the numbers above are void\n");
+    return busy || failed || over ? EXIT_TESTS_FAILED : EXIT_OK;
 }

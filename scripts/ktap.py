@@ -123,7 +123,7 @@ def parse_ktap(run, lines):
         indent = len(line) - len(text)
         text = text.rstrip()
         if PANIC.search(line):
-            run.reason("panic")
+            run.reason("panic (%s)" % text[:100])
         if not started:
             if indent == 0 and VERSION.match(text):
                 started = True

@@ -2,6 +2,7 @@
 // harness self-check kernel (make test-harness: KTEST_SELFCHECK=1, its own
 // build directory). Each is run alone by its filter, e.g. ktest=selfcheck.hangs.
 #include "../../lib/ktest.h"
+#include "../../lib/spinlock.h"
 
 #ifdef KTEST_SELFCHECK
 
@@ -36,6 +37,16 @@ KTEST(selfcheck, traps)
     uintptr_t addr = 8;   // nothing is mapped there: a load access fault
     asm("" : "+r"(addr)); // hide the constant from the compiler's bounds checks
     EXPECT_EQ(t, *(volatile unsigned long *)addr, 0);
+}
+
+// Taking a lock this cpu holds must panic, naming the lock, not spin forever.
+KTEST(selfcheck, recursive_lock)
+{
+    static struct spinlock lk = SPINLOCK_INIT("selfcheck-lock");
+    spin_lock(&lk);
+    spin_lock(&lk);
+    spin_unlock(&lk);
+    EXPECT(t, false); // not reached
 }
 
 KTEST(selfcheck, hangs)

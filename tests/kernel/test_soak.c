@@ -11,6 +11,10 @@
 #include "lib/ktest.h"
 #include "mm/buddy.h"
 #include "mm/slab.h"
+#ifndef RVSLAB_HOST // the kernel runs the soak with a fast tick, and checks it came
+#include "arch/riscv/percpu.h"
+#include "arch/riscv/timer.h"
+#endif
 
 #define SLOTS    64
 #define XCHG     32
@@ -141,7 +145,22 @@ KTEST(soak, random_mix_all_cpus)
     s.plain = kmem_cache_create("t_soak", PLAIN_SZ, 0, 0, NULL);
     s.debug = kmem_cache_create("t_soak_dbg", DEBUG_SZ, 0, SLAB_DEBUG_FLAGS, NULL);
     ASSERT(t, s.plain && s.debug);
+#ifndef RVSLAB_HOST
+    uint64_t ticks0[NCPU];
+    unsigned hz = timer_hz();
+    for (int c = 0; c < ncpu_online(); c++)
+        ticks0[c] = __atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED);
+    timer_set_hz(5000); // interrupts land all over the allocators meanwhile
+#endif
     run_on_all_cpus(soak_cpu, &s);
+#ifndef RVSLAB_HOST
+    timer_set_hz(hz);
+    for (int c = 0; c < ncpu_online(); c++) {
+        uint64_t n = __atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED) - ticks0[c];
+        if (n == 0)
+            ktest_fail(t, __FILE__, __LINE__, "cpu %d took no tick during the soak", c);
+    }
+#endif
     for (unsigned k = 0; k < XCHG; k++)
         if (s.xchg[k])
             release(&s, s.xchg[k]);

@@ -1,0 +1,564 @@
+// Self-tests of interrupts and cross-calls, and of the allocators under
+// them: the tick on every cpu, smp_call_function in every pattern, every
+// public mm/ function returning with the interrupt state it was entered
+// with, drains by cross-call racing allocations, and kmalloc,
+// kmem_cache_alloc and alloc_pages called from the timer interrupt while
+// the code it interrupts does the same on the same cpu. Kernel only (the
+// host has no interrupts): tests/host/host.mk leaves this file out.
+#include <errno.h>
+#include <string.h>
+
+#include "arch/riscv/cpu.h"
+#include "arch/riscv/fdt.h"
+#include "arch/riscv/riscv.h"
+#include "arch/riscv/smp.h"
+#include "arch/riscv/timer.h"
+#include "lib/ktest.h"
+#include "mm/buddy.h"
+#include "mm/slab.h"
+
+static uint64_t ticks_of(int cpu)
+{
+    return __atomic_load_n(&cpus[cpu].ticks, __ATOMIC_RELAXED);
+}
+
+// Wait (interrupts on) until every cpu has taken n more ticks, or ms pass.
+static bool wait_ticks(uint64_t n, unsigned ms)
+{
+    uint64_t start[NCPU], deadline = r_time() + fdt_info.timebase_hz / 1000 * ms;
+    for (int c = 0; c < ncpu_online(); c++)
+        start[c] = ticks_of(c);
+    for (int c = 0; c < ncpu_online(); c++)
+        while (ticks_of(c) < start[c] + n)
+            if (r_time() > deadline)
+                return false;
+            else
+                cpu_relax();
+    return true;
+}
+
+KTEST(irq, tick_on_every_cpu)
+{
+    EXPECT(t, irqs_enabled());
+    EXPECT_EQ(t, spin_locks_held(), 0);
+    EXPECT(t, wait_ticks(3, 5000));
+    for (int c = 0; c < ncpu_online(); c++)
+        EXPECT(t, ticks_of(c) >= 3);
+}
+
+// hz sets the rate: over 200 ms of the time CSR at 1000 Hz, cpu 0 takes
+// about 200 ticks -- never more (each deadline is set one interval after
+// the tick that set it), fewer only if the host starved the vcpu.
+KTEST(irq, hz_sets_the_rate)
+{
+    unsigned old = timer_hz();
+    timer_set_hz(1000);
+    EXPECT(t, wait_ticks(2, 5000)); // the new interval is in force everywhere
+    uint64_t t0 = r_time(), k0 = ticks_of(cpu_id());
+    uint64_t span = fdt_info.timebase_hz / 5;
+    while (r_time() - t0 < span)
+        cpu_relax();
+    uint64_t got = ticks_of(cpu_id()) - k0;
+    timer_set_hz(old);
+    printk("# %llu ticks in 200 ms at 1000 Hz\n", (unsigned long long)got);
+    EXPECT(t, got <= 201);
+    EXPECT(t, got >= 60);
+}
+
+// ---- Cross-calls --------------------------------------------------------
+
+static int ran_on[NCPU], ran_with_irqs;
+
+static void mark(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&ran_on[cpu_id()], 1, __ATOMIC_RELAXED);
+    if (irqs_enabled())
+        __atomic_add_fetch(&ran_with_irqs, 1, __ATOMIC_RELAXED);
+}
+
+KTEST(smp_call, every_cpu_once)
+{
+    memset(ran_on, 0, sizeof(ran_on));
+    ran_with_irqs = 0;
+    on_each_cpu(mark, NULL);
+    for (int c = 0; c < NCPU; c++)
+        EXPECT_EQ(t, ran_on[c], c < ncpu_online() ? 1 : 0);
+    for (int c = 0; c < ncpu_online(); c++)
+        EXPECT_EQ(t, smp_call_function_single(c, mark, NULL), 0);
+    for (int c = 0; c < ncpu_online(); c++)
+        EXPECT_EQ(t, ran_on[c], 2);
+    EXPECT_EQ(t, ran_with_irqs, 0); // a called function runs with interrupts off
+    EXPECT(t, irqs_enabled());
+}
+
+// Every cpu calls every other, all at the same time, waiting and not.
+#define XCALL_ROUNDS 200
+static int xcalls[NCPU][NCPU]; // [sender][target]
+
+static void count_from(void *arg)
+{
+    int sender = (int)(uintptr_t)arg;
+    __atomic_add_fetch(&xcalls[sender][cpu_id()], 1, __ATOMIC_RELAXED);
+}
+
+static void call_everyone(void *arg)
+{
+    struct ktest *t = arg;
+    int me = cpu_id();
+    cpumask_t others = cpu_online_mask() & ~CPU_BIT(me);
+    for (int r = 0; r < XCALL_ROUNDS; r++)
+        if (smp_call_function(others, count_from, (void *)(uintptr_t)me, r % 3 != 0) != 0)
+            ktest_fail(t, __FILE__, __LINE__, "smp_call_function refused online cpus");
+    smp_call_function(others, count_from, (void *)(uintptr_t)me, true); // after the async ones
+}
+
+KTEST(smp_call, all_cpus_call_each_other_at_once)
+{
+    int n = ncpu_online();
+    memset(xcalls, 0, sizeof(xcalls));
+    run_on_all_cpus(call_everyone, t);
+    for (int s = 0; s < n; s++)
+        for (int d = 0; d < n; d++)
+            EXPECT_EQ(t, xcalls[s][d], s == d ? 0 : XCALL_ROUNDS + 1);
+}
+
+// Nested: cpu 0 waits for a call on cpu 1, which waits for a call on the
+// next cpu, which calls back cpu 0 -- still waiting for the first.
+static int nest_order[4], nest_n;
+
+static void nest_last(void *arg)
+{
+    (void)arg;
+    nest_order[__atomic_fetch_add(&nest_n, 1, __ATOMIC_RELAXED)] = 3 + 10 * cpu_id();
+}
+
+static void nest_middle(void *arg)
+{
+    (void)arg;
+    nest_order[__atomic_fetch_add(&nest_n, 1, __ATOMIC_RELAXED)] = 2 + 10 * cpu_id();
+    smp_call_function_single(0, nest_last, NULL);
+}
+
+static void nest_first(void *arg)
+{
+    (void)arg;
+    nest_order[__atomic_fetch_add(&nest_n, 1, __ATOMIC_RELAXED)] = 1 + 10 * cpu_id();
+    int next = (cpu_id() + 1) % ncpu_online();
+    smp_call_function_single(next, next == 0 ? nest_last : nest_middle, NULL);
+}
+
+KTEST(smp_call, nested_wait)
+{
+    if (ncpu_online() < 2)
+        KTEST_SKIP(t, "needs 2 cpus");
+    nest_n = 0;
+    ASSERT_EQ(t, cpu_id(), 0);
+    EXPECT_EQ(t, smp_call_function_single(1, nest_first, NULL), 0);
+    if (ncpu_online() == 2) { // 0 -> 1 -> back to 0
+        EXPECT_EQ(t, nest_n, 2);
+        EXPECT_EQ(t, nest_order[0], 11);
+        EXPECT_EQ(t, nest_order[1], 3);
+    } else { // 0 -> 1 -> 2 -> back to 0
+        EXPECT_EQ(t, nest_n, 3);
+        EXPECT_EQ(t, nest_order[0], 11);
+        EXPECT_EQ(t, nest_order[1], 22);
+        EXPECT_EQ(t, nest_order[2], 3);
+    }
+}
+
+// A cpu index that is not online has no hart behind it (beyond the harts
+// started, or a hart that was parked or skipped): refused, nothing runs.
+KTEST(smp_call, offline_or_parked_refused)
+{
+    memset(ran_on, 0, sizeof(ran_on));
+    int n = ncpu_online();
+    if (n < NCPU)
+        EXPECT_EQ(t, smp_call_function(CPU_BIT(n) | CPU_BIT(0), mark, NULL, true), -EINVAL);
+    EXPECT_EQ(t, smp_call_function(CPU_BIT(63), mark, NULL, true), -EINVAL);
+    EXPECT_EQ(t, smp_call_function(cpu_online_mask() | CPU_BIT(NCPU), mark, NULL, false), -EINVAL);
+    EXPECT_EQ(t, smp_call_function_single(NCPU, mark, NULL), -EINVAL);
+    EXPECT_EQ(t, smp_call_function_single(-1, mark, NULL), -EINVAL);
+    for (int c = 0; c < NCPU; c++)
+        EXPECT_EQ(t, ran_on[c], 0);
+    EXPECT_EQ(t, smp_call_function(0, mark, NULL, true), 0); // an empty mask: nothing to do
+}
+
+// ---- mm under interrupts ---------------------------------------------------
+
+// Every public mm/ function returns with the interrupt state it was entered
+// with, on and off, on its error paths too, and with no spin lock held.
+static struct kmem_cache *st_cache;
+static void *st_obj, *st_page;
+
+static void op_create(void)
+{
+    st_cache = kmem_cache_create("t_irq_state", 48, 0, 0, NULL);
+}
+static void op_alloc_grow(void)
+{
+    st_obj = kmem_cache_alloc(st_cache); // a new cache: refill, grow
+}
+static void op_free(void)
+{
+    kmem_cache_free(st_cache, st_obj);
+}
+static void op_free_many(void) // flushes
+{
+    void *p[300];
+    for (int i = 0; i < 300; i++)
+        p[i] = kmem_cache_alloc(st_cache);
+    for (int i = 0; i < 300; i++)
+        kmem_cache_free(st_cache, p[i]);
+}
+static void op_bad_free(void)
+{
+    int local;
+    kmem_cache_free(st_cache, &local); // reported
+}
+static void op_double_free(void)
+{
+    void *p = kmem_cache_alloc(st_cache);
+    kmem_cache_free(st_cache, p);
+    kmem_cache_free(st_cache, p); // reported
+}
+static void op_null_cache(void)
+{
+    kmem_cache_alloc(NULL);
+    kmem_cache_free(NULL, NULL);
+}
+static void op_shrink(void)
+{
+    kmem_cache_shrink(st_cache);
+}
+static void op_info(void)
+{
+    struct kmem_cache_info in;
+    kmem_cache_get_info(st_cache, &in);
+}
+static void op_validate(void)
+{
+    slab_validate(st_cache);
+    slab_validate_all();
+    buddy_validate();
+}
+static void op_destroy(void)
+{
+    kmem_cache_destroy(st_cache);
+}
+static void op_destroyed(void)
+{
+    kmem_cache_alloc(st_cache); // destroyed: reported
+}
+static void op_kmalloc(void)
+{
+    void *a = kmalloc(40), *b = kmalloc(5000), *c = kmalloc(9 << 20), *d = kmalloc_aligned(100, 256);
+    ksize(a);
+    kfree(a);
+    kfree(b);
+    kfree(c);
+    kfree(d);
+    kfree(a); // reported
+}
+static void op_pages(void)
+{
+    st_page = alloc_pages(2);
+    free_pages(st_page, 2);
+    free_frames(alloc_frames(3), 3);
+    free_pages(st_page, 2); // a bad free, reported
+}
+static void op_reclaim(void)
+{
+    slab_reclaim();
+}
+
+static void (*const state_ops[])(void) = {
+    op_create,      op_alloc_grow, op_free,     op_free_many, op_bad_free, op_double_free,
+    op_null_cache,  op_shrink,     op_info,     op_validate,  op_kmalloc,  op_pages,
+    op_reclaim,     op_destroy,    op_destroyed};
+
+KTEST(irq, mm_keeps_interrupt_state)
+{
+    uint64_t r0 = slab_error_count();
+    for (int off = 0; off <= 1; off++) {
+        for (size_t i = 0; i < ARRAY_SIZE(state_ops); i++) {
+            unsigned long flags = off ? irq_save() : 0;
+            state_ops[i]();
+            bool on = irqs_enabled();
+            int held = spin_locks_held();
+            if (off)
+                irq_restore(flags);
+            if (on == (bool)off || held != 0)
+                ktest_fail(t, __FILE__, __LINE__, "op %zu entered with interrupts %s: left "
+                           "them %s, %d lock(s) held", i, off ? "off" : "on", on ? "on" : "off",
+                           held);
+        }
+    }
+    // Each pass reports: a bad free, a double free, NULL twice, a destroyed
+    // cache, a kfree twice; the buddy's bad free is its own counter.
+    EXPECT_EQ(t, slab_error_count() - r0, 2 * 6);
+}
+
+// shrink empties every cpu's array, not only the caller's: each cpu asked
+// its own by cross-call.
+static struct kmem_cache *drain_cache;
+
+static void free_some_here(void *arg)
+{
+    (void)arg;
+    void *p[20];
+    for (int i = 0; i < 20; i++)
+        p[i] = kmem_cache_alloc(drain_cache);
+    for (int i = 0; i < 20; i++)
+        kmem_cache_free(drain_cache, p[i]); // into this cpu's array
+}
+
+KTEST(irq, shrink_drains_every_cpu)
+{
+    slab_reclaim();
+    size_t before = nr_free_pages();
+    drain_cache = kmem_cache_create("t_irq_drain", 128, 0, 0, NULL);
+    ASSERT(t, drain_cache != NULL);
+    run_on_all_cpus(free_some_here, NULL);
+    struct kmem_cache_info in;
+    kmem_cache_get_info(drain_cache, &in);
+    if (!(in.flags & SLAB_DEBUG_FLAGS))
+        EXPECT(t, in.cached_objs >= (size_t)ncpu_online() * 20);
+    EXPECT(t, kmem_cache_shrink(drain_cache) > 0);
+    kmem_cache_get_info(drain_cache, &in);
+    EXPECT_EQ(t, in.cached_objs, 0);
+    EXPECT_EQ(t, in.total_slabs, 0);
+    EXPECT_EQ(t, kmem_cache_destroy(drain_cache), 0);
+    slab_reclaim();
+    EXPECT_EQ(t, nr_free_pages(), before);
+}
+
+// Objects carry a stamp (their address, who made them) checked at free.
+static uint64_t stamp_of(const void *p, unsigned who)
+{
+    return ((uintptr_t)p * 0x9e3779b97f4a7c15ULL) ^ who;
+}
+
+static unsigned long broken;
+
+static void *get_stamped(struct kmem_cache *c, size_t size, unsigned who)
+{
+    uint64_t *p = c ? kmem_cache_alloc(c) : kmalloc(size);
+    if (p) {
+        p[0] = stamp_of(p, who);
+        p[size / 8 - 1] = ~p[0];
+    }
+    return p;
+}
+
+static void put_stamped(struct kmem_cache *c, uint64_t *p, size_t size, unsigned who)
+{
+    if (p[0] != stamp_of(p, who) || p[size / 8 - 1] != ~p[0])
+        __atomic_add_fetch(&broken, 1, __ATOMIC_RELAXED);
+    p[0] = 0;
+    if (c)
+        kmem_cache_free(c, p);
+    else
+        kfree(p);
+}
+
+// Allocations racing cross-call drains: some cpus allocate and free while
+// others shrink the cache and reclaim every cache, which empties the
+// allocating cpus' arrays under their feet -- by asking them.
+#define RACE_HOLD 24
+static struct {
+    struct kmem_cache *c;
+    unsigned long iters;
+    int workers_done, nworkers;
+} race;
+
+static void race_cpu(void *arg)
+{
+    (void)arg;
+    int me = cpu_id(), n = ncpu_online();
+    bool worker = n == 1 || me % 2 == 0;
+    if (!worker) { // drain until every worker is done
+        for (unsigned long k = 0;
+             __atomic_load_n(&race.workers_done, __ATOMIC_ACQUIRE) < race.nworkers; k++) {
+            kmem_cache_shrink(race.c);
+            if (k % 8 == 0)
+                slab_reclaim();
+        }
+        return;
+    }
+    void *held[RACE_HOLD] = {0};
+    uint64_t rng = 0xd1ce + me;
+    for (unsigned long i = 0; i < race.iters; i++) {
+        unsigned k = ktest_rand(&rng) % RACE_HOLD;
+        if (held[k]) {
+            put_stamped(race.c, held[k], 96, me);
+            held[k] = NULL;
+        } else {
+            held[k] = get_stamped(race.c, 96, me);
+        }
+        if (n == 1 && i % 64 == 0) // one cpu does both
+            kmem_cache_shrink(race.c);
+    }
+    for (unsigned k = 0; k < RACE_HOLD; k++)
+        if (held[k])
+            put_stamped(race.c, held[k], 96, me);
+    __atomic_add_fetch(&race.workers_done, 1, __ATOMIC_RELEASE);
+}
+
+KTEST(irq, drains_race_allocations)
+{
+    slab_reclaim();
+    size_t before = nr_free_pages();
+    uint64_t r0 = slab_error_count();
+    broken = 0;
+    race.c = kmem_cache_create("t_irq_race", 96, 0, 0, NULL);
+    ASSERT(t, race.c != NULL);
+    race.iters = ktest_arg_ul("race_iters", 20000);
+    race.workers_done = 0;
+    race.nworkers = ncpu_online() == 1 ? 1 : (ncpu_online() + 1) / 2;
+    run_on_all_cpus(race_cpu, NULL);
+    EXPECT_EQ(t, broken, 0);
+    EXPECT_EQ(t, slab_error_count(), r0);
+    EXPECT_EQ(t, slab_validate(race.c), 0);
+    struct kmem_cache_info in;
+    kmem_cache_get_info(race.c, &in);
+    EXPECT_EQ(t, in.active_objs, 0);
+    EXPECT_EQ(t, kmem_cache_destroy(race.c), 0);
+    slab_reclaim();
+    EXPECT_EQ(t, nr_free_pages(), before);
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
+
+// The timer interrupt allocates and frees -- kmalloc, kmem_cache_alloc,
+// alloc_pages -- while the code it interrupts does the same on the same
+// cpu, through the same per-CPU arrays. Each side keeps its own objects,
+// stamped; nothing may be handed out twice, lost, or broken.
+#define IRQ_HOLD 16
+static struct irq_side {
+    void *obj[IRQ_HOLD];
+    uint8_t kind[IRQ_HOLD]; // 0 cache, 1 kmalloc, 2 a page
+    uint64_t rng;
+    unsigned long ops, ticks_in_task;
+    int in_task;
+} hside[NCPU];
+static struct kmem_cache *irq_cache;
+static const size_t irq_sizes[] = {24, 64, 200, 1000, 3000}; // word 1 holds the size
+
+static void side_step(struct irq_side *s, unsigned who)
+{
+    uint64_t r = ktest_rand(&s->rng);
+    unsigned k = r % IRQ_HOLD;
+    size_t size = irq_sizes[(r >> 20) % ARRAY_SIZE(irq_sizes)];
+    if (s->obj[k]) {
+        if (s->kind[k] == 2)
+            free_pages(s->obj[k], 0);
+        else if (s->kind[k] == 0)
+            put_stamped(irq_cache, s->obj[k], 64, who);
+        else
+            put_stamped(NULL, s->obj[k], ((uint64_t *)s->obj[k])[1], who);
+        s->obj[k] = NULL;
+    } else {
+        s->kind[k] = (r >> 8) % 3;
+        if (s->kind[k] == 2) {
+            s->obj[k] = alloc_pages(0);
+        } else if (s->kind[k] == 0) {
+            s->obj[k] = get_stamped(irq_cache, 64, who);
+        } else if ((s->obj[k] = get_stamped(NULL, size, who)) != NULL) {
+            ((uint64_t *)s->obj[k])[1] = size;
+        }
+    }
+    s->ops++;
+}
+
+static void side_release(struct irq_side *s, unsigned who)
+{
+    for (unsigned k = 0; k < IRQ_HOLD; k++)
+        if (s->obj[k]) {
+            if (s->kind[k] == 2)
+                free_pages(s->obj[k], 0);
+            else if (s->kind[k] == 0)
+                put_stamped(irq_cache, s->obj[k], 64, who);
+            else
+                put_stamped(NULL, s->obj[k], ((uint64_t *)s->obj[k])[1], who);
+            s->obj[k] = NULL;
+        }
+}
+
+static void irq_hook(void)
+{
+    struct irq_side *s = &hside[cpu_id()];
+    if (s->in_task)
+        s->ticks_in_task++;
+    for (int i = 0; i < 4; i++)
+        side_step(s, 0x1000 + cpu_id());
+}
+
+static struct {
+    unsigned long ops_per_cpu, irq_ops_per_cpu;
+    unsigned long task_ops[NCPU];
+    uint64_t deadline;
+} irqrun;
+
+// Until both this task and the handler on its cpu have done their share
+// (or the time is up: a tick that never comes fails the test, not hangs it).
+static void irq_task(void *arg)
+{
+    (void)arg;
+    int me = cpu_id();
+    struct irq_side mine = {.rng = 0xabcd + me};
+    __atomic_store_n(&hside[me].in_task, 1, __ATOMIC_RELAXED);
+    for (unsigned long i = 0; i < irqrun.ops_per_cpu ||
+                              __atomic_load_n(&hside[me].ops, __ATOMIC_RELAXED) < irqrun.irq_ops_per_cpu;
+         i++) {
+        side_step(&mine, me);
+        if (i % 256 == 0 && r_time() > irqrun.deadline)
+            break;
+    }
+    __atomic_store_n(&hside[me].in_task, 0, __ATOMIC_RELAXED);
+    side_release(&mine, me);
+    irqrun.task_ops[me] = mine.ops;
+}
+
+KTEST(irq, handler_allocates_while_interrupted_code_does)
+{
+    slab_reclaim();
+    size_t before = nr_free_pages();
+    uint64_t r0 = slab_error_count();
+    broken = 0;
+    irq_cache = kmem_cache_create("t_irq_hook", 64, 0, 0, NULL);
+    ASSERT(t, irq_cache != NULL);
+    memset(hside, 0, sizeof(hside));
+    for (int c = 0; c < NCPU; c++)
+        hside[c].rng = 0x5eed + c;
+    irqrun.ops_per_cpu = ktest_arg_ul("irq_ops", 50000);
+    irqrun.irq_ops_per_cpu = ktest_arg_ul("irq_hook_ops", 10000);
+    irqrun.deadline = r_time() + fdt_info.timebase_hz * 60;
+    unsigned old = timer_hz();
+    timer_set_hz(5000);
+    tick_hook = irq_hook;
+    run_on_all_cpus(irq_task, NULL);
+    tick_hook = NULL;
+    // A handler already in the hook on another cpu finishes before that cpu
+    // can run a cross-call: after this, no hook runs anywhere.
+    on_each_cpu(mark, NULL);
+    timer_set_hz(old);
+    unsigned long hops = 0, tops = 0;
+    for (int c = 0; c < ncpu_online(); c++) {
+        hops += hside[c].ops;
+        tops += irqrun.task_ops[c];
+        if (hside[c].ticks_in_task == 0)
+            ktest_fail(t, __FILE__, __LINE__, "cpu %d: no tick came while its task ran", c);
+    }
+    printk("# %lu operations in tasks, %lu in the timer handler\n", tops, hops);
+    EXPECT(t, hops >= irqrun.irq_ops_per_cpu * ncpu_online());
+    EXPECT(t, tops >= irqrun.ops_per_cpu * ncpu_online());
+    for (int c = 0; c < NCPU; c++)
+        side_release(&hside[c], 0x1000 + c);
+    EXPECT_EQ(t, broken, 0);
+    EXPECT_EQ(t, slab_error_count(), r0);
+    EXPECT_EQ(t, slab_validate_all(), 0);
+    EXPECT_EQ(t, kmem_cache_destroy(irq_cache), 0);
+    slab_reclaim();
+    EXPECT_EQ(t, nr_free_pages(), before);
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
