@@ -11,6 +11,7 @@
 #   kernel-icount-{1,2}   bootargs "bench" under -icount, twice: counts must repeat
 #   kernel-wall-{1..3}    bootargs "bench=wall", multi-threaded TCG, wall clock
 #   hotpath.md            bench/hotpath.py: the hot pair traced, per function
+#   hotpath-cycle.md      the same for the refill/flush cycle
 # A run is never a test: no time is asserted anywhere.
 
 BENCH_CPUS     ?= 8
@@ -36,9 +37,11 @@ kernel-bench: all kernel-bench-deps
 		timeout 300 $(call BENCH_QEMU,$(BENCH_CPUS),bench=wall) \
 			> $(BENCH_LOGS)/kernel-wall-$$n.log 2>&1 || \
 			{ tail -20 $(BENCH_LOGS)/kernel-wall-$$n.log; exit 1; }; done
-	@echo "bench: kernel, hot-path trace"
+	@echo "bench: kernel, hot-path traces (the hot pair, the refill/flush cycle)"
 	@python3 bench/hotpath.py $(K) --qemu $(QEMU) --bios $(OPENSBI) \
 		--out $(BENCH_LOGS)/hotpath.md >/dev/null
+	@python3 bench/hotpath.py $(K) --qemu $(QEMU) --bios $(OPENSBI) --cycle --pairs 3 \
+		--out $(BENCH_LOGS)/hotpath-cycle.md >/dev/null
 	@python3 bench/kernel_report.py $(BENCH_LOGS) $(BENCH_OUT) --qemu $(QEMU) >/dev/null
 	@echo "bench: wrote $(BENCH_OUT)/kernel.md and its plots"
 

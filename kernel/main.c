@@ -214,8 +214,8 @@ static int run_mode(const char *args)
         }
         if (is_mode_word(w, n)) {
             if (mode[0] != '\0' || n >= sizeof(mode)) {
-                printk("bootargs: \"%.*s\": one mode only, of at most %zu characters\n", (int)n,
-                       w, sizeof(mode) - 1);
+                printk("bootargs: \"%.*s\": one mode only, of at most %zu characters\n", (int)n, w,
+                       sizeof(mode) - 1);
                 return EXIT_BAD_BOOTARGS;
             }
             memcpy(mode, w, n);

@@ -128,9 +128,8 @@ void *kmalloc_aligned(size_t size, size_t align)
         return align <= PAGE_SIZE ? kmalloc_large(size) : NULL;
     while (i < KMALLOC_NR_CLASSES && class_align(i) < align)
         i++; // the first class that is both big enough and aligned enough
-    return i < KMALLOC_NR_CLASSES
-               ? slab_alloc(kmalloc_caches[i], __builtin_return_address(0))
-               : NULL;
+    return i < KMALLOC_NR_CLASSES ? slab_alloc(kmalloc_caches[i], __builtin_return_address(0))
+                                  : NULL;
 }
 
 // NULL, a large block, or a pointer that is in no slab.

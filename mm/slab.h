@@ -99,12 +99,12 @@ struct kmem_cache_info {
     size_t active_slabs, total_slabs, free_slabs; // active: slabs with any object out
     uint64_t refills, flushes;                    // batches moved: lists -> array, array -> lists
     uint64_t debug_allocs, debug_frees; // allocs and frees of a cache without arrays (debug path)
-    uint64_t grows, reaped;     // slabs made, slabs given back to the buddy allocator
-    uint64_t lock_acquisitions; // times the cache (slab-list) lock was taken
-    uint64_t list_scans;        // walks over the slab lists (never done by alloc/free)
-    uint64_t errors;            // reports against this cache (bad frees, debug checks)
-    unsigned long flags;        // SLAB_* in effect (P is dropped for a cache with a ctor)
-    unsigned red_left;          // debug: red zone bytes before each object (0 without Z)
+    uint64_t grows, reaped;             // slabs made, slabs given back to the buddy allocator
+    uint64_t lock_acquisitions;         // times the cache (slab-list) lock was taken
+    uint64_t list_scans;                // walks over the slab lists (never done by alloc/free)
+    uint64_t errors;                    // reports against this cache (bad frees, debug checks)
+    unsigned long flags;                // SLAB_* in effect (P is dropped for a cache with a ctor)
+    unsigned red_left;                  // debug: red zone bytes before each object (0 without Z)
 };
 void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *info);
 

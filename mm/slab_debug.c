@@ -333,7 +333,8 @@ bool debug_on_free(struct kmem_cache *c, struct slab *s, unsigned int i, const v
 static bool on_chain(const struct kmem_cache *c, const struct slab *s, unsigned int i)
 {
     size_t n = 0;
-    for (unsigned int k = s->free; k != BUFCTL_END && k < c->num && n <= c->num; k = s->bufctl[k], n++)
+    for (unsigned int k = s->free; k != BUFCTL_END && k < c->num && n <= c->num;
+         k = s->bufctl[k], n++)
         if (k == i)
             return true;
     return false;
@@ -447,8 +448,9 @@ static int validate_arrays(struct kmem_cache *c)
                 unsigned int end = cpu2 == cpu ? k : MIN(ac2->avail, ac2->limit);
                 for (unsigned int k2 = 0; k2 < end; k2++)
                     if (ac2->entry[k2] == obj)
-                        problem(true, "%s: %p is in two array slots: cpu %d entry %u, cpu %d "
-                                      "entry %u (freed twice)",
+                        problem(true,
+                                "%s: %p is in two array slots: cpu %d entry %u, cpu %d "
+                                "entry %u (freed twice)",
                                 c->name, obj, cpu2, k2, cpu, k);
             }
         }

@@ -59,7 +59,7 @@ static inline void ac_set_avail(struct array_cache *ac, unsigned long n)
 // such a cache's arrays are slab_no_array, whose limit is 0.
 #define SLAB_DESTROYED   (1UL << 20) // set by kmem_cache_destroy (internal)
 #define SLAB_SLOW_FLAGS  (SLAB_DEBUG_FLAGS | SLAB_FAILSLAB | SLAB_DESTROYED)
-#define KMEM_CACHE_MAGIC 0x6b6d656dU // "kmem": a live cache; cleared by destroy
+#define KMEM_CACHE_MAGIC 0x6b6d656dU     // "kmem": a live cache; cleared by destroy
 extern struct array_cache slab_no_array; // empty, limit 0, shared by every cpu
 
 // SLAB_STORE_USER: who last allocated and freed an object.
@@ -185,20 +185,20 @@ static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c
 // ---- Between the files of mm/ ----
 
 // slab_common.c
-extern struct list_head cache_chain;  // every cache, oldest first, under chain_lock
+extern struct list_head cache_chain; // every cache, oldest first, under chain_lock
 extern struct spinlock chain_lock;
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align);
 
 // slab.c
 extern uint64_t slab_nr_reports;                      // reports of bad use since slab_init
 bool cache_ok(struct kmem_cache *c, const char *who); // not NULL, not destroyed (else reported)
-void drain_local(void *cache);         // on_each_cpu: this cpu's array of the cache to its slabs
+void drain_local(void *cache); // on_each_cpu: this cpu's array of the cache to its slabs
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // frames back; pages
 void slab_free_bad(struct kmem_cache *c, const void *obj, const char *who, const void *caller);
 void kmem_cache_free_bad(struct kmem_cache *c, void *obj, const void *caller);
-size_t slab_obj_size(const void *obj);      // ksize of a slab object; 0 (reported) if bad
-void slab_report_bad(struct kmem_cache *c); // count one report
+size_t slab_obj_size(const void *obj);             // ksize of a slab object; 0 (reported) if bad
+void slab_report_bad(struct kmem_cache *c);        // count one report
 struct kmem_cache *kmem_cache_of(const void *obj); // the cache of a slab object, or NULL
 
 // slab_debug.c, for slab.c (c->lock held where it says so).

@@ -9,15 +9,15 @@
 #include <stdint.h>
 
 #define SBI_EXT_LEGACY_SET_TIMER 0x00
-#define SBI_EXT_LEGACY_PUTCHAR  0x01
-#define SBI_EXT_LEGACY_SEND_IPI 0x04
-#define SBI_EXT_LEGACY_SHUTDOWN 0x08
-#define SBI_EXT_BASE            0x10
-#define SBI_EXT_TIME            0x54494D45 // "TIME"
-#define SBI_EXT_IPI             0x735049   // "sPI"
-#define SBI_EXT_HSM             0x48534D   // "HSM"
-#define SBI_EXT_SRST            0x53525354 // "SRST"
-#define SBI_EXT_DBCN            0x4442434E // "DBCN"
+#define SBI_EXT_LEGACY_PUTCHAR   0x01
+#define SBI_EXT_LEGACY_SEND_IPI  0x04
+#define SBI_EXT_LEGACY_SHUTDOWN  0x08
+#define SBI_EXT_BASE             0x10
+#define SBI_EXT_TIME             0x54494D45 // "TIME"
+#define SBI_EXT_IPI              0x735049   // "sPI"
+#define SBI_EXT_HSM              0x48534D   // "HSM"
+#define SBI_EXT_SRST             0x53525354 // "SRST"
+#define SBI_EXT_DBCN             0x4442434E // "DBCN"
 
 #define SBI_SUCCESS           0
 #define SBI_HSM_STARTED       0 // sbi_hart_status() values
@@ -41,8 +41,8 @@ void sbi_init(void);
 const char *sbi_impl_name(void);
 void sbi_console_write(const char *s, size_t n); // DBCN if present, else legacy putchar
 long sbi_hart_start(unsigned long hartid, unsigned long start_addr, unsigned long opaque);
-long sbi_hart_status(unsigned long hartid);            // SBI_HSM_*, or a negative error
-long sbi_send_ipi_to(unsigned long hartid);            // one hart; 0 or a negative error
+long sbi_hart_status(unsigned long hartid); // SBI_HSM_*, or a negative error
+long sbi_send_ipi_to(unsigned long hartid); // one hart; 0 or a negative error
 void sbi_set_timer(uint64_t when); // timer interrupt when time >= when; clears a pending one
 void sbi_system_reset(uint32_t type, uint32_t reason); // returns only if it failed
 void sbi_legacy_shutdown(void);

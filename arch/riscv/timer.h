@@ -19,10 +19,10 @@ void timer_start_hart(void); // this hart's first deadline; sie.STIE on
 void timer_interrupt(void);  // trap.c: count the tick, set the next, call tick_hook
 
 unsigned timer_hz(void);
-void timer_set_hz(unsigned hz);         // from the next tick on, on every hart (1..HZ_MAX)
-void timer_pause_all(void);             // no more ticks on any hart until timer_resume_all
-void timer_resume_all(void);            // (bench: keeps ticks out of a counted region)
-bool timer_uses_sstc(void);             // stimecmp rather than SBI calls
+void timer_set_hz(unsigned hz);          // from the next tick on, on every hart (1..HZ_MAX)
+void timer_pause_all(void);              // no more ticks on any hart until timer_resume_all
+void timer_resume_all(void);             // (bench: keeps ticks out of a counted region)
+bool timer_uses_sstc(void);              // stimecmp rather than SBI calls
 extern void (*volatile tick_hook)(void); // if set, called on every tick, in the handler
 
 #endif

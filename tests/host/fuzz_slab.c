@@ -117,7 +117,7 @@ static bool is_live(const void *p)
 }
 
 static bool full_checks; // this input runs with slab_debug=F
-static void *on_top;      // freed just now: on top of its cache's array (NULL: none known)
+static void *on_top;     // freed just now: on top of its cache's array (NULL: none known)
 
 static void remember_freed(void *p)
 {

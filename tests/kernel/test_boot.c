@@ -365,9 +365,9 @@ KTEST(fdt, parses_a_made_up_machine)
     EXPECT_EQ(t, fi.finisher, 0x100000);
     ASSERT_EQ(t, fi.nharts, 4); // not cpu-map, not the interrupt controllers
     static const struct fdt_hart want[] = {{5, true, true, "rv64imac_zicsr_sstc"},
-                                            {9, false, true, NULL},
-                                            {12, true, false, NULL},
-                                            {16, true, false, NULL}};
+                                           {9, false, true, NULL},
+                                           {12, true, false, NULL},
+                                           {16, true, false, NULL}};
     for (int i = 0; i < 4; i++) {
         EXPECT_EQ(t, fi.harts[i].hartid, want[i].hartid);
         EXPECT_EQ(t, fi.harts[i].enabled, want[i].enabled);

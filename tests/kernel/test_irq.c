@@ -252,7 +252,8 @@ static void op_destroyed(void)
 }
 static void op_kmalloc(void)
 {
-    void *a = kmalloc(40), *b = kmalloc(5000), *c = kmalloc(9 << 20), *d = kmalloc_aligned(100, 256);
+    void *a = kmalloc(40), *b = kmalloc(5000), *c = kmalloc(9 << 20),
+         *d = kmalloc_aligned(100, 256);
     ksize(a);
     kfree(a);
     kfree(b);
@@ -272,10 +273,10 @@ static void op_reclaim(void)
     slab_reclaim();
 }
 
-static void (*const state_ops[])(void) = {
-    op_create,      op_alloc_grow, op_free,     op_free_many, op_bad_free, op_double_free,
-    op_null_cache,  op_shrink,     op_info,     op_validate,  op_kmalloc,  op_pages,
-    op_reclaim,     op_destroy,    op_destroyed};
+static void (*const state_ops[])(void) = {op_create,   op_alloc_grow,  op_free,       op_free_many,
+                                          op_bad_free, op_double_free, op_null_cache, op_shrink,
+                                          op_info,     op_validate,    op_kmalloc,    op_pages,
+                                          op_reclaim,  op_destroy,     op_destroyed};
 
 KTEST(irq, mm_keeps_interrupt_state)
 {
@@ -289,9 +290,10 @@ KTEST(irq, mm_keeps_interrupt_state)
             if (off)
                 irq_restore(flags);
             if (on == (bool)off || held != 0)
-                ktest_fail(t, __FILE__, __LINE__, "op %zu entered with interrupts %s: left "
-                           "them %s, %d lock(s) held", i, off ? "off" : "on", on ? "on" : "off",
-                           held);
+                ktest_fail(t, __FILE__, __LINE__,
+                           "op %zu entered with interrupts %s: left "
+                           "them %s, %d lock(s) held",
+                           i, off ? "off" : "on", on ? "on" : "off", held);
         }
     }
     // Each pass reports: a bad free, a double free, NULL twice, a destroyed
@@ -507,8 +509,9 @@ static void irq_task(void *arg)
     int me = cpu_id();
     struct irq_side mine = {.rng = 0xabcd + me};
     __atomic_store_n(&hside[me].in_task, 1, __ATOMIC_RELAXED);
-    for (unsigned long i = 0; i < irqrun.ops_per_cpu ||
-                              __atomic_load_n(&hside[me].ops, __ATOMIC_RELAXED) < irqrun.irq_ops_per_cpu;
+    for (unsigned long i = 0;
+         i < irqrun.ops_per_cpu ||
+         __atomic_load_n(&hside[me].ops, __ATOMIC_RELAXED) < irqrun.irq_ops_per_cpu;
          i++) {
         side_step(&mine, me);
         if (i % 256 == 0 && r_time() > irqrun.deadline)

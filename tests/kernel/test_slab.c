@@ -499,7 +499,8 @@ KTEST(slab, consistency_checks_every_free)
     ASSERT(t, x && y && virt_to_page(x)->slab == virt_to_page(y)->slab);
     struct kmem_cache_info in = info_of(a);
     uint64_t e0 = slab_error_count();
-    char *lo = (char *)MIN((uintptr_t)x, (uintptr_t)y), *hi = (char *)MAX((uintptr_t)x, (uintptr_t)y);
+    char *lo = (char *)MIN((uintptr_t)x, (uintptr_t)y),
+         *hi = (char *)MAX((uintptr_t)x, (uintptr_t)y);
 
     kfree((char *)x + 8); // interior pointer
     EXPECT_EQ(t, slab_error_count() - e0, 1);
