@@ -446,19 +446,25 @@ static struct irq_side {
 static struct kmem_cache *irq_cache;
 static const size_t irq_sizes[] = {24, 64, 200, 1000, 3000}; // word 1 holds the size
 
+// Give back what slot k holds, checked.
+static void side_put(struct irq_side *s, unsigned k, unsigned who)
+{
+    if (s->kind[k] == 2)
+        free_pages(s->obj[k], 0);
+    else if (s->kind[k] == 0)
+        put_stamped(irq_cache, s->obj[k], 64, who);
+    else
+        put_stamped(NULL, s->obj[k], ((uint64_t *)s->obj[k])[1], who);
+    s->obj[k] = NULL;
+}
+
 static void side_step(struct irq_side *s, unsigned who)
 {
     uint64_t r = ktest_rand(&s->rng);
     unsigned k = r % IRQ_HOLD;
     size_t size = irq_sizes[(r >> 20) % ARRAY_SIZE(irq_sizes)];
     if (s->obj[k]) {
-        if (s->kind[k] == 2)
-            free_pages(s->obj[k], 0);
-        else if (s->kind[k] == 0)
-            put_stamped(irq_cache, s->obj[k], 64, who);
-        else
-            put_stamped(NULL, s->obj[k], ((uint64_t *)s->obj[k])[1], who);
-        s->obj[k] = NULL;
+        side_put(s, k, who);
     } else {
         s->kind[k] = (r >> 8) % 3;
         if (s->kind[k] == 2) {
@@ -475,15 +481,8 @@ static void side_step(struct irq_side *s, unsigned who)
 static void side_release(struct irq_side *s, unsigned who)
 {
     for (unsigned k = 0; k < IRQ_HOLD; k++)
-        if (s->obj[k]) {
-            if (s->kind[k] == 2)
-                free_pages(s->obj[k], 0);
-            else if (s->kind[k] == 0)
-                put_stamped(irq_cache, s->obj[k], 64, who);
-            else
-                put_stamped(NULL, s->obj[k], ((uint64_t *)s->obj[k])[1], who);
-            s->obj[k] = NULL;
-        }
+        if (s->obj[k])
+            side_put(s, k, who);
 }
 
 static void irq_hook(void)
