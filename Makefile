@@ -167,6 +167,9 @@ test-harness: all
 	@$(MAKE) --no-print-directory K=$(SELFCHECK_K) KTEST_SELFCHECK=1 $(SELFCHECK_K)/kernel.elf
 	@scripts/run-test harness-budget-over 300 --plain -- scripts/expect-exit 1 \
 		$(call qemu,$(K),8) -icount shift=0,sleep=off -append "bench=budget budget_pct=99"
+	@for bad in hz=0 hz=100001 hz=fast; do \
+		scripts/run-test harness-bootargs-$${bad%%=*}-$${bad#*=} 60 --plain -- scripts/expect-exit 3 \
+			$(call qemu,$(K),2) -append "ktest=boot $$bad" || exit 1; done
 	@status=0; for c in $(HARNESS_CASES); do \
 		IFS=: read name filter verdict reason <<< "$$c"; \
 		scripts/run-test harness-$$name 120 --plain -- scripts/harness-check $$verdict $$reason \

@@ -623,9 +623,11 @@ static const struct budget {
     const char *name;
     uint64_t limit_x10, goal_x10; // instructions per alloc+free pair, x10
 } budgets[] = {
-    {"cache-hot-64", 560, 300},   // kmem_cache_alloc + kmem_cache_free, array hit
-    {"kmalloc-64", 610, 400},     // kmalloc(64) + kfree
-    {"cache-cycle-64", 898, 600}, // the refill/flush cycle, 180 objects
+    {"cache-hot-64", 560, 300}, // kmem_cache_alloc + kmem_cache_free, array hit
+    {"kmalloc-64", 600, 400},   // kmalloc(64) + kfree
+    // 89.8 until the read-mostly lines (linker/kernel.ld) moved cpus[] out of
+    // gp's reach: one more instruction in each flush's push_off.
+    {"cache-cycle-64", 899, 600}, // the refill/flush cycle, 180 objects
 };
 #define RATIO_LIMIT_PCT 110 // k harts within 1.1x of one hart (own and ring)
 

@@ -92,6 +92,12 @@ long lock_owner_self(void); // who takes a spin lock: the cpu (kernel), the thre
 #ifndef THIS_RET_IP
 #define THIS_RET_IP() __builtin_return_address(0)
 #endif
+// Written once at start-up, read on every alloc or free (Linux's
+// __read_mostly): a build may keep such globals in cache lines of their own,
+// which no run-time write takes away from the cpus reading them.
+#ifndef __read_mostly
+#define __read_mostly
+#endif
 
 void cpu_relax(void);            // a hint inside a spin loop; may run cross-calls (rule 4)
 int spin_locks_held(void);       // push_off depth: spin locks this cpu (host: thread) holds

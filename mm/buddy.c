@@ -21,8 +21,9 @@
 #include "../lib/sanitizer.h"
 #include "../lib/spinlock.h"
 
-struct page *mem_map;
-unsigned long min_pfn, max_pfn, nr_pfn;
+// Read by every kfree and kmem_cache_free (virt_to_page).
+struct page *mem_map __read_mostly;
+unsigned long min_pfn __read_mostly, max_pfn __read_mostly, nr_pfn __read_mostly;
 
 static struct zone {
     struct spinlock lock;

@@ -24,8 +24,8 @@ static const char *const class_name[KMALLOC_NR_CLASSES] = {
     "kmalloc-512k", "kmalloc-1M",  "kmalloc-2M",  "kmalloc-4M",  "kmalloc-8M",
 };
 #define SIZE_INDEX_MAX 192 // size_index covers 1..192 bytes
-static struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
-static uint8_t size_index[SIZE_INDEX_MAX / 8]; // class of sizes up to 192, in 8-byte steps
+static struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES] __read_mostly;
+static uint8_t size_index[SIZE_INDEX_MAX / 8] __read_mostly; // class of sizes up to 192, by 8
 
 static size_t class_align(int i)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/ktest.h"
+#include "lib/spinlock.h"
 #include "mm/buddy.h"
 #include "mm/slab.h"
 
@@ -690,6 +691,32 @@ KTEST(slab, buddy_oom_reclaims_slab_pages)
         free_pages(stash, 0);
         stash = p;
     }
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, settle(), before);
+}
+
+// Memory may run out while the caller holds a spin lock. Waiting for other
+// cpus then is not allowed (lib/platform.h, rule 4), so slab_reclaim takes
+// back what this cpu holds and every empty slab, without a cross-call.
+KTEST(slab, reclaim_with_a_lock_held)
+{
+    static struct spinlock lk = SPINLOCK_INIT("t_reclaim_lock");
+    size_t before = settle();
+    struct kmem_cache *c = kmem_cache_create("t_rlock", 200, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    enum { N = 100 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        ASSERT(t, (p[i] = kmem_cache_alloc(c)) != NULL);
+    for (int i = 0; i < N; i++)
+        kmem_cache_free(c, p[i]); // into this cpu's array and back to empty slabs
+    spin_lock(&lk);
+    size_t got = slab_reclaim();
+    spin_unlock(&lk);
+    EXPECT(t, got > 0);
+    struct kmem_cache_info in = info_of(c);
+    EXPECT_EQ(t, in.cached_objs, 0);
+    EXPECT_EQ(t, in.total_slabs, 0);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, settle(), before);
 }

@@ -89,7 +89,8 @@ static inline long lock_owner_self(void)
 // a call changes it), so reading it needs no frame either; GCC's
 // __builtin_return_address(0) would save it on the stack. Not volatile: the
 // compiler may move it into the slow branch that uses it.
-#define FAST_LEAF __attribute__((optimize("omit-frame-pointer")))
+#define FAST_LEAF   __attribute__((optimize("omit-frame-pointer")))
+#define __read_mostly __attribute__((section(".sdata.read_mostly"))) // linker/kernel.ld
 #define THIS_RET_IP()                                                                              \
     ({                                                                                             \
         void *ra_;                                                                                 \
