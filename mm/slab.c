@@ -465,7 +465,11 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
         flags = local_lock_irqsave();
         ac = c->array[cpu_id()];
         if (s == NULL) {
-            if (ac->avail > 0) // an interrupt handler freed one meanwhile
+            // No memory even after the buddy allocator's reclaim -- which
+            // emptied every cpu's array into the slab lists, so the free
+            // objects other cpus held may be there now. Only when the lists
+            // too are empty is NULL the truth.
+            if (ac->avail > 0 || cache_refill(c, ac) > 0)
                 break;
             local_unlock_irqrestore(flags);
             return NULL;
@@ -550,14 +554,9 @@ static void debug_take(struct kmem_cache *c, struct slab *s, unsigned int i, con
     debug_on_alloc(c, s, i, caller);
 }
 
-NOINLINE void *slab_alloc_slow(struct kmem_cache *c, const void *caller)
+// One object from the slab lists, partial slabs first; NULL if none.
+static void *debug_take_any(struct kmem_cache *c, const void *caller)
 {
-    if (c->magic != KMEM_CACHE_MAGIC) {
-        report_destroyed(c, "kmem_cache_alloc");
-        return NULL;
-    }
-    if ((c->flags & SLAB_FAILSLAB) && should_fail(&failslab))
-        return NULL;
     struct slab *s = NULL;
     unsigned int i = 0;
     spin_lock(&c->lock);
@@ -575,10 +574,24 @@ NOINLINE void *slab_alloc_slow(struct kmem_cache *c, const void *caller)
     if (s)
         debug_take(c, s, i, caller);
     spin_unlock(&c->lock);
-    if (s)
-        return index_to_obj(c, s, i);
-    if ((s = cache_grow(c)) == NULL) // no lock held
+    return s ? index_to_obj(c, s, i) : NULL;
+}
+
+NOINLINE void *slab_alloc_slow(struct kmem_cache *c, const void *caller)
+{
+    if (c->magic != KMEM_CACHE_MAGIC) {
+        report_destroyed(c, "kmem_cache_alloc");
         return NULL;
+    }
+    if ((c->flags & SLAB_FAILSLAB) && should_fail(&failslab))
+        return NULL;
+    void *obj = debug_take_any(c, caller);
+    if (obj)
+        return obj;
+    struct slab *s;
+    unsigned int i = 0;
+    if ((s = cache_grow(c)) == NULL) // no lock held
+        return debug_take_any(c, caller); // another cpu may have freed one meanwhile
     spin_lock(&c->lock);
     c->lock_count++;
     slab_pop(c, s, &i); // a fresh chain: cannot fail

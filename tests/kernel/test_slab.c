@@ -721,6 +721,97 @@ KTEST(slab, reclaim_with_a_lock_held)
     EXPECT_EQ(t, settle(), before);
 }
 
+// Memory is gone, and the free objects of a cache sit in another cpu's array
+// (their slabs hold live objects too, so emptying that array frees no
+// page). An allocation on this cpu must still find them: NULL only when no
+// free object exists anywhere and the buddy allocator has nothing, even
+// after reclaim. Each cpu takes a turn as the one allocating.
+enum { STRAND_GIVE = 50 }; // under any array's limit: freed, they all stay in it
+static struct strand {
+    struct ktest *t;
+    struct kmem_cache *c;
+    int taker, strander;
+    void *give[STRAND_GIVE], *live[STRAND_GIVE];
+    unsigned long got;
+} sd;
+
+static void strand_alloc(void *arg) // on the taker: objects for both roles
+{
+    (void)arg;
+    if (cpu_id() != sd.taker)
+        return;
+    for (int i = 0; i < STRAND_GIVE; i++) {
+        sd.give[i] = kmem_cache_alloc(sd.c); // interleaved: every slab keeps a live one
+        sd.live[i] = kmem_cache_alloc(sd.c);
+        if (!sd.give[i] || !sd.live[i])
+            ktest_fail(sd.t, __FILE__, __LINE__, "allocation failed with memory free");
+    }
+}
+
+static void strand_free(void *arg) // on the strander: into its own array
+{
+    (void)arg;
+    if (cpu_id() == sd.strander)
+        for (int i = 0; i < STRAND_GIVE; i++)
+            kmem_cache_free(sd.c, sd.give[i]);
+}
+
+static void strand_take(void *arg) // on the taker: until NULL, then all back
+{
+    (void)arg;
+    if (cpu_id() != sd.taker)
+        return;
+    void *list = NULL, *p;
+    while ((p = kmem_cache_alloc(sd.c)) != NULL) { // chained through the objects
+        *(void **)p = list;
+        list = p;
+        sd.got++;
+    }
+    while (list) {
+        p = *(void **)list;
+        kmem_cache_free(sd.c, list);
+        list = p;
+    }
+}
+
+KTEST(slab, no_false_null_with_objects_stranded_on_another_cpu)
+{
+    size_t before = settle();
+    int n = ncpu_online();
+    for (int k = 0; k < n; k++) {
+        memset(&sd, 0, sizeof(sd));
+        sd.t = t;
+        sd.taker = k;
+        sd.strander = (k + 1) % n;
+        sd.c = kmem_cache_create("t_strand", 64, 0, 0, NULL);
+        ASSERT(t, sd.c != NULL);
+        run_on_all_cpus(strand_alloc, NULL);
+        void *stash = NULL, *p;
+        while ((p = alloc_pages(0)) != NULL) { // no memory left (reclaim ran)
+            *(void **)p = stash;
+            stash = p;
+        }
+        run_on_all_cpus(strand_free, NULL);
+        struct kmem_cache_info in = info_of(sd.c);
+        size_t free_objs = in.total_objs - in.active_objs; // in slabs and in arrays
+        run_on_all_cpus(strand_take, NULL);
+        if (sd.got < free_objs)
+            ktest_fail(t, __FILE__, __LINE__,
+                       "cpu %d got NULL after %lu objects while %zu were free (%zu in arrays)",
+                       k, sd.got, free_objs, in.cached_objs);
+        while (stash) {
+            p = *(void **)stash;
+            free_pages(stash, 0);
+            stash = p;
+        }
+        for (int i = 0; i < STRAND_GIVE; i++)
+            kmem_cache_free(sd.c, sd.live[i]);
+        EXPECT_EQ(t, slab_validate(sd.c), 0);
+        EXPECT_EQ(t, kmem_cache_destroy(sd.c), 0);
+    }
+    EXPECT_EQ(t, settle(), before);
+}
+
 // Honest counters: active = held by the caller; lock use falls with batching.
 KTEST(slab, stats_and_slabinfo)
 {
