@@ -135,20 +135,40 @@ static void *try_alloc(size_t n)
     return page ? page_address(page) : NULL;
 }
 
+// Reclaim runs at most once at a time per cpu: a hook that itself
+// allocates (the slab layer may need a frame while it reclaims, a test's
+// hook does on purpose) is not called again from inside itself. Indexed by
+// cpu: an interrupt handler that runs out of memory on a cpu already
+// reclaiming gets NULL rather than a nested reclaim.
+static bool reclaiming[NCPU];
+
+// A request failed (or fail_page_alloc made it fail): give the reclaim hook
+// its chance. Returns the frames it freed.
+static size_t run_reclaim(void)
+{
+    reclaim_hook_t hook = __atomic_load_n(&reclaim_hook, __ATOMIC_ACQUIRE);
+    int cpu = cpu_id();
+    if (hook == NULL || __atomic_load_n(&reclaiming[cpu], __ATOMIC_RELAXED))
+        return 0;
+    __atomic_store_n(&reclaiming[cpu], true, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&zone.stats.reclaims, 1, __ATOMIC_RELAXED);
+    size_t got = hook(); // no lock held: the hook frees pages through us
+    __atomic_store_n(&reclaiming[cpu], false, __ATOMIC_RELAXED);
+    return got;
+}
+
 void *alloc_frames(size_t n)
 {
-    if (n == 0 || n > (1UL << MAX_ORDER) || should_fail(&fail_page_alloc)) {
+    if (n == 0 || n > (1UL << MAX_ORDER)) {
         __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
         return NULL;
     }
-    void *p = try_alloc(n);
-    reclaim_hook_t hook = __atomic_load_n(&reclaim_hook, __ATOMIC_ACQUIRE);
-    if (p == NULL && hook != NULL) {
-        // Called with no lock held: the hook frees pages through us.
-        __atomic_add_fetch(&zone.stats.reclaims, 1, __ATOMIC_RELAXED);
-        if (hook() > 0)
-            p = try_alloc(n);
-    }
+    // An injected failure is a failure like any other: reclaim runs (and so
+    // is tested wherever a page request can fail), then the request fails.
+    bool injected = should_fail(&fail_page_alloc);
+    void *p = injected ? NULL : try_alloc(n);
+    if (p == NULL && run_reclaim() > 0 && !injected)
+        p = try_alloc(n);
     if (p == NULL)
         __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
     return p;

@@ -27,12 +27,13 @@ int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad fr
 
 // Called once with no lock held when a request cannot be met; returns the
 // frames it gave back. The request is then retried once. (The slab layer
-// registers slab_reclaim here.) Returns the hook it replaces.
+// registers slab_reclaim here.) It is not called again from inside itself
+// on the same cpu: a hook may allocate. Returns the hook it replaces.
 typedef size_t (*reclaim_hook_t)(void);
 reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook);
 
-// Arm to make alloc_pages/alloc_frames fail as if out of memory (no reclaim
-// is tried for an injected failure): see lib/fault_inject.h.
+// Arm to make alloc_pages/alloc_frames fail as if out of memory: the reclaim
+// hook runs, then the request fails. See lib/fault_inject.h.
 extern struct fault_attr fail_page_alloc;
 
 struct buddy_stats {

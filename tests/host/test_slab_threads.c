@@ -1,8 +1,9 @@
 // Threaded stress of the slab layer, for ThreadSanitizer (and ASan): every
 // cpu (a thread on the host) allocates, passes objects to other cpus through
 // shared slots and frees what it receives, while some of them drain every
-// cache (slab_reclaim, kmem_cache_shrink), read the statistics, and create
-// and destroy caches of their own. Objects carry canaries; an object from a
+// cache (slab_reclaim, kmem_cache_shrink), read the statistics, validate
+// everything (slab_validate_all: no object in two arrays or free in its slab
+// too), and create and destroy caches of their own. Objects carry canaries; an object from a
 // cache with a constructor must always come back constructed.
 //
 //   ktest-tsan --cpus 8 slab_stress     (iterations: stress_iters=N)
@@ -121,11 +122,15 @@ static void stress_worker(void *arg)
             slab_reclaim();
         } else if (op < 996) {
             kmem_cache_shrink(x->caches[(r >> 12) % 3]);
-        } else if (op < 998) {
+        } else if (op < 997) {
             struct kmem_cache_info in;
             kmem_cache_get_info(x->caches[(r >> 12) % 3], &in);
             if (in.active_objs + in.cached_objs > in.total_objs)
                 ktest_fail(x->t, __FILE__, __LINE__, "%s: counts do not add up", in.name);
+        } else if (op < 998) { // while the others run: no object in two arrays, ...
+            int bad = slab_validate_all();
+            if (bad)
+                ktest_fail(x->t, __FILE__, __LINE__, "slab_validate_all: %d problems", bad);
         } else {
             private_cache(x, me, it);
         }
@@ -157,6 +162,7 @@ KTEST(slab_stress, all_cpus_alloc_free_reclaim)
         EXPECT_EQ(t, kmem_cache_destroy(x.caches[k]), 0);
     }
     EXPECT_EQ(t, slab_error_count(), e0);
+    EXPECT_EQ(t, slab_validate_all(), 0);
     slab_reclaim();
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);

@@ -5,6 +5,7 @@
 
 #include "lib/ktest.h"
 #include "mm/buddy.h"
+#include "mm/slab.h"
 
 #define MAGIC 0x7262756464790000ULL // "rbuddy"
 
@@ -266,6 +267,64 @@ KTEST(buddy, oom_calls_reclaim_hook)
     EXPECT(t, same_as(&before));
 }
 
+// A reclaim hook that itself allocates (frames, and kmalloc objects, which
+// may need frames) while memory is gone: its own failed requests do not
+// call it again -- one call per failed request, no recursion -- and an
+// injected failure calls it too.
+static int alloc_hook_calls, alloc_hook_depth, alloc_hook_max_depth;
+static bool alloc_hook_got_page;
+
+static size_t allocating_hook(void)
+{
+    alloc_hook_calls++;
+    if (++alloc_hook_depth > alloc_hook_max_depth)
+        alloc_hook_max_depth = alloc_hook_depth;
+    void *p = alloc_pages(0); // fails: memory is gone, and it must not recurse
+    void *k = kmalloc(5000);  // may fail too, the same way
+    alloc_hook_got_page = p != NULL;
+    if (p)
+        free_pages(p, 0);
+    kfree(k);
+    alloc_hook_depth--;
+    return 0;
+}
+
+KTEST(buddy, reclaim_hook_that_allocates)
+{
+    slab_reclaim(); // the hook's kmalloc leaves slabs behind: compare settled states
+    reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
+    struct snapshot before;
+    snap(&before);
+    void *p;
+    stash = NULL;
+    while ((p = alloc_pages(0)) != NULL) {
+        *(void **)p = stash;
+        stash = p;
+    }
+    buddy_set_reclaim_hook(allocating_hook);
+    alloc_hook_calls = alloc_hook_depth = alloc_hook_max_depth = 0;
+    EXPECT(t, alloc_pages(0) == NULL);
+    EXPECT_EQ(t, alloc_hook_calls, 1);
+    EXPECT_EQ(t, alloc_hook_max_depth, 1);
+    EXPECT(t, !alloc_hook_got_page);
+    EXPECT(t, alloc_pages(2) == NULL);
+    EXPECT_EQ(t, alloc_hook_calls, 2);
+    // Memory back: an injected failure still runs the hook, and still fails.
+    while (stash) {
+        void *next = *(void **)stash;
+        free_pages(stash, 0);
+        stash = next;
+    }
+    fault_fail_nth(&fail_page_alloc, 1);
+    EXPECT(t, alloc_pages(0) == NULL);
+    fault_disarm(&fail_page_alloc);
+    EXPECT_EQ(t, alloc_hook_calls, 3);
+    EXPECT_EQ(t, alloc_hook_max_depth, 1);
+    buddy_set_reclaim_hook(old);
+    slab_reclaim();
+    EXPECT(t, same_as(&before));
+}
+
 // Each kind of bad free is refused with -EINVAL, counted once, and changes nothing.
 KTEST(buddy, bad_frees_reported_state_intact)
 {
@@ -297,8 +356,11 @@ KTEST(buddy, bad_frees_reported_state_intact)
 }
 
 // Fault injection: the armed request fails, the ones around it do not.
+// (No reclaim hook: an injected failure runs it, and this is the buddy
+// allocator alone.)
 KTEST(buddy, fail_nth_request)
 {
+    reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
     struct snapshot before;
     snap(&before);
     fault_fail_nth(&fail_page_alloc, 3);
@@ -329,4 +391,5 @@ KTEST(buddy, fail_nth_request)
     EXPECT(t, memcmp(pattern[0], pattern[1], sizeof(pattern[0])) == 0);
     EXPECT(t, fails > 5 && fails < 40); // about 30% of 64
     EXPECT(t, same_as(&before));
+    buddy_set_reclaim_hook(old);
 }

@@ -69,16 +69,23 @@ KTEST(fault, every_page_request)
     printk("# workload makes %lu page requests\n", requests);
     EXPECT_EQ(t, settle(), before);
     for (unsigned long n = 1; n <= requests + 1; n++) {
+        struct buddy_stats b0, b1;
+        buddy_get_stats(&b0);
         fault_fail_nth(&fail_page_alloc, n);
         unsigned nulls = workload(t);
         unsigned long injected = fail_page_alloc.injected;
         fault_disarm(&fail_page_alloc);
+        buddy_get_stats(&b1);
         EXPECT_EQ(t, injected, n <= requests);
-        EXPECT_EQ(t, nulls, injected); // the failure surfaced as exactly one NULL
+        // The failure ran reclaim, as a real one does (inside cache_grow,
+        // or inside the allocation of an off-slab descriptor), and surfaced
+        // as one NULL at most: objects the reclaim found may absorb it.
+        EXPECT_EQ(t, b1.reclaims - b0.reclaims, injected);
+        EXPECT(t, nulls <= injected);
         size_t after = settle();
         unsigned nc = slab_nr_caches();
         int bad = slab_validate_all();
-        if (after != before || nc != caches || bad != 0 || nulls != injected) {
+        if (after != before || nc != caches || bad != 0 || nulls > injected) {
             printk("# failing request %lu: %zu pages lost, %d caches left, %d problems\n", n,
                    before - after, (int)(nc - caches), bad);
             EXPECT_EQ(t, after, before);
@@ -101,7 +108,7 @@ KTEST(fault, random_page_failures)
         unsigned nulls = workload(t);
         unsigned long injected = fail_page_alloc.injected;
         fault_disarm(&fail_page_alloc);
-        EXPECT_EQ(t, nulls, injected);
+        EXPECT(t, nulls <= injected);
         EXPECT_EQ(t, settle(), before);
     }
     EXPECT_EQ(t, slab_validate_all(), 0);

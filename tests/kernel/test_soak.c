@@ -117,6 +117,10 @@ static void soak_cpu(void *arg)
         unsigned k = r % SLOTS;
         if ((r >> 32) % 16 == 0 && slot[k]) { // hand an object to whoever comes next
             slot[k] = __atomic_exchange_n(&s->xchg[(r >> 40) % XCHG], slot[k], __ATOMIC_ACQ_REL);
+        } else if ((r >> 32) % 4096 == 1) { // mid-run: every cpu held still, everything checked
+            int bad = slab_validate_all();
+            if (bad)
+                __atomic_add_fetch(&s->broken, (unsigned long)bad, __ATOMIC_RELAXED);
         } else if (slot[k]) {
             release(s, slot[k]);
             slot[k] = NULL;
