@@ -315,6 +315,9 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
         return -EINVAL;
     }
 
+    // The range is ours now, whatever an earlier zone over it said (the host
+    // build re-initialises; ASan still has its free frames poisoned).
+    mem_unpoison((void *)start, end - start);
     memset(&zone, 0, sizeof(zone));
     spin_lock_init(&zone.lock, "zone");
     for (int o = 0; o <= MAX_ORDER; o++)

@@ -7,7 +7,8 @@
 
 #include <stdbool.h>
 
-extern int host_ncpu; // cpus (threads) on_each_cpu uses; at most NCPU
+extern int host_ncpu;        // cpus (threads) run_on_all_cpus uses; at most NCPU
+extern size_t host_mem_bytes; // the runner's "RAM" (--mem)
 void host_set_cpu(int cpu);
 extern bool host_quiet; // printk prints nothing (fuzzers)
 

@@ -15,6 +15,8 @@
 #define HAVE_SLAB 1
 #endif
 
+size_t host_mem_bytes;
+
 int main(int argc, char **argv)
 {
     const char *filter = NULL;
@@ -36,7 +38,8 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    host_ram_init(mem_mib << 20);
+    host_mem_bytes = mem_mib << 20;
+    host_ram_init(host_mem_bytes);
 #ifdef HAVE_SLAB
     slab_debug_setup(args); // slab_debug=FZPU[,names] as on the kernel command line
     if (slab_init(PAGE_SIZE, 64) != 0) {
