@@ -43,6 +43,12 @@ static inline uint64_t rdinstret(void)
     return csr_read(instret);
 }
 
+KTEST_PARAM(iters, 1, 100000000, "loop count of a single-hart bench case");
+KTEST_PARAM(rounds, 1, 10000000, "batches per hart in a bench scaling run");
+KTEST_PARAM(maxcpus, 1, NCPU, "most harts a bench scaling run uses");
+KTEST_PARAM(budget_pct, 1, 1000, "bench=budget: every limit scaled to this percent");
+KTEST_PARAM(cycle, 0, 1, "bench=trace: 1 traces the refill/flush cycle");
+
 static bool quick, wall;
 static unsigned long iters;    // loop count of a single-hart case
 static struct kmem_cache *c64; // the 64-byte cache the slab cases use

@@ -108,7 +108,7 @@ static void memory_init(const struct fdt_info *fi)
 
     if (buddy_init(kernel_ram.base, kernel_ram.size, reserved, nreserved) != 0)
         panic("buddy_init failed");
-    slab_debug_setup(fi->bootargs); // slab_debug=..., slab_panic_on_report=...
+    // slab_debug= and slab_panic_on_report= took effect in check_bootargs.
     if (slab_init(PAGE_SIZE, cache_line_size) != 0)
         panic("slab_init failed");
     buddy_set_reclaim_hook(slab_reclaim); // a failed page request first shrinks the caches
@@ -200,7 +200,50 @@ static bool is_mode_word(const char *w, size_t n)
 }
 
 // Bootargs are at most one mode word and any number of key=value parameters
-// (slab_debug=..., soak_ops=...), in any order; no mode word means the tour.
+// (hz=..., slab_debug=..., soak_ops=...), in any order; no mode word means
+// the tour. Every word is checked before anything else happens: a mode word,
+// hz=1..HZ_MAX, the slab_debug options (mm/slab_debug.c checks them), or a
+// parameter some test or benchmark declared with KTEST_PARAM and a number in
+// its range. Anything else stops the boot with exit 3 and a message naming
+// the word, so that a typo does not quietly run the wrong thing.
+static int check_bootargs(const char *args)
+{
+    bool have_mode = false;
+    for (const char *w = args ? args : ""; *w;) {
+        size_t n = strcspn(w, " ");
+        if (n == 0) {
+            w++;
+            continue;
+        }
+        unsigned long v;
+        if (is_mode_word(w, n)) {
+            if (have_mode || n >= 128) {
+                printk("bootargs: \"%.*s\": one mode only, of at most 127 characters\n", (int)n, w);
+                return EXIT_BAD_BOOTARGS;
+            }
+            have_mode = true;
+        } else if (n >= 3 && strncmp(w, "hz=", 3) == 0) {
+            if (!ktest_parse_ul(w + 3, n - 3, &v) || v < 1 || v > HZ_MAX) {
+                printk("bootargs: \"%.*s\": want hz=1..%d\n", (int)n, w, HZ_MAX);
+                return EXIT_BAD_BOOTARGS;
+            }
+        } else if ((n >= 11 && strncmp(w, "slab_debug=", 11) == 0) ||
+                   (n >= 21 && strncmp(w, "slab_panic_on_report=", 21) == 0)) {
+            // all of them at once, below
+        } else if (memchr(w, '=', n) == NULL) {
+            printk("bootargs: \"%.*s\" is neither a mode (ktest[=<glob>], bench[=<arg>]) nor a "
+                   "key=value parameter\n",
+                   (int)n, w);
+            return EXIT_BAD_BOOTARGS;
+        } else if (ktest_param_check(w, n) != 0) {
+            return EXIT_BAD_BOOTARGS;
+        }
+        w += n;
+    }
+    return slab_debug_setup(args) == 0 ? 0 : EXIT_BAD_BOOTARGS;
+}
+
+// Run the mode the (checked) bootargs ask for.
 static int run_mode(const char *args)
 {
     char mode[128] = "";
@@ -208,52 +251,34 @@ static int run_mode(const char *args)
     ktest_args = args;
     for (const char *w = args; *w;) {
         size_t n = strcspn(w, " ");
-        if (n == 0) {
-            w++;
-            continue;
-        }
-        if (is_mode_word(w, n)) {
-            if (mode[0] != '\0' || n >= sizeof(mode)) {
-                printk("bootargs: \"%.*s\": one mode only, of at most %zu characters\n", (int)n, w,
-                       sizeof(mode) - 1);
-                return EXIT_BAD_BOOTARGS;
-            }
+        if (n > 0 && is_mode_word(w, n)) {
             memcpy(mode, w, n);
             mode[n] = '\0';
-        } else if (memchr(w, '=', n) == NULL) {
-            printk("bootargs: \"%.*s\" is neither a mode (ktest[=<glob>], bench[=<arg>]) nor a "
-                   "key=value parameter\n",
-                   (int)n, w);
-            return EXIT_BAD_BOOTARGS;
         }
-        w += n;
+        w += n ? n : 1;
     }
     if (mode[0] == '\0')
         return tour();
-    if (strncmp(mode, "ktest", 5) == 0)
-        return ktest_run(mode[5] ? mode + 6 : NULL) ? EXIT_TESTS_FAILED : EXIT_OK;
+    if (strncmp(mode, "ktest", 5) == 0) {
+        int failed = ktest_run(mode[5] ? mode + 6 : NULL);
+        return failed == KTEST_NO_MATCH ? EXIT_BAD_BOOTARGS
+               : failed                 ? EXIT_TESTS_FAILED
+                                        : EXIT_OK;
+    }
     return bench_main(mode[5] ? mode + 6 : NULL);
 }
 
-// hz=N on the command line: the tick rate, 1..HZ_MAX (default HZ_DEFAULT).
+// hz=N (checked): the tick rate; HZ_DEFAULT without one.
 static unsigned boot_hz(const char *args)
 {
+    unsigned long v = HZ_DEFAULT;
     for (const char *w = args ? args : ""; *w; w += strcspn(w, " ")) {
         while (*w == ' ')
             w++;
-        if (strncmp(w, "hz=", 3) != 0)
-            continue;
-        unsigned long v = 0;
-        const char *p = w + 3;
-        while (*p >= '0' && *p <= '9' && v <= HZ_MAX)
-            v = v * 10 + (unsigned long)(*p++ - '0');
-        if (p == w + 3 || (*p != ' ' && *p != '\0') || v < 1 || v > HZ_MAX) {
-            printk("bootargs: \"%.*s\": want hz=1..%d\n", (int)strcspn(w, " "), w, HZ_MAX);
-            power_off(EXIT_BAD_BOOTARGS);
-        }
-        return (unsigned)v;
+        if (strncmp(w, "hz=", 3) == 0)
+            ktest_parse_ul(w + 3, strcspn(w + 3, " "), &v);
     }
-    return HZ_DEFAULT;
+    return (unsigned)v;
 }
 
 void kmain(unsigned long hartid, uintptr_t dtb)
@@ -269,6 +294,12 @@ void kmain(unsigned long hartid, uintptr_t dtb)
     struct fdt_info *fi = &fdt_info;
     if (fdt_parse(dtb, fi) != 0)
         panic("cannot read the device tree at %p", (void *)dtb);
+    ktest_args = fi->bootargs ? fi->bootargs : "";
+    if (check_bootargs(fi->bootargs) != 0) { // before anything it could change
+        printk("rvslab: powering off (exit %d)\n", EXIT_BAD_BOOTARGS);
+        power_set_finisher(fi->finisher);
+        power_off(EXIT_BAD_BOOTARGS);
+    }
     power_set_finisher(fi->finisher);
     if (fi->finisher == 0)
         printk("no sifive,test finisher: QEMU's exit status will not say pass or fail\n");

@@ -9,6 +9,10 @@
 // with no tests at all (a fuzz target) still links: both are then NULL.
 extern const struct ktest_case *const __start_ktest_cases[] __attribute__((weak));
 extern const struct ktest_case *const __stop_ktest_cases[] __attribute__((weak));
+extern const struct ktest_param *const __start_ktest_params[] __attribute__((weak));
+extern const struct ktest_param *const __stop_ktest_params[] __attribute__((weak));
+
+KTEST_PARAM(ktest_allow_empty, 0, 1, "1: a filter that matches no test runs none, not an error");
 
 #define MAX_CASES 512
 
@@ -26,15 +30,66 @@ bool glob_match(const char *p, const char *s)
     return false;
 }
 
+bool ktest_parse_ul(const char *s, size_t n, unsigned long *value)
+{
+    unsigned long v = 0, base = 10;
+    size_t i = 0;
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        base = 16, i = 2;
+    if (i == n)
+        return false;
+    for (; i < n; i++) {
+        char ch = s[i];
+        unsigned d = ch >= '0' && ch <= '9'                 ? (unsigned)(ch - '0')
+                     : base == 16 && ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                     : base == 16 && ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                                            : 99;
+        if (d >= base || v > (~0UL - d) / base)
+            return false; // not a digit, or too big for an unsigned long
+        v = v * base + d;
+    }
+    *value = v;
+    return true;
+}
+
+static const struct ktest_param *find_param(const char *key, size_t n)
+{
+    for (const struct ktest_param *const *p = __start_ktest_params; p < __stop_ktest_params; p++)
+        if (strlen((*p)->name) == n && strncmp((*p)->name, key, n) == 0)
+            return *p;
+    return NULL;
+}
+
+int ktest_param_check(const char *w, size_t n)
+{
+    const char *eq = memchr(w, '=', n);
+    size_t klen = eq ? (size_t)(eq - w) : n;
+    const struct ktest_param *p = eq ? find_param(w, klen) : NULL;
+    unsigned long v;
+    if (p == NULL) {
+        printk("bootargs: \"%.*s\": no such parameter; these are known:\n", (int)n, w);
+        for (const struct ktest_param *const *q = __start_ktest_params; q < __stop_ktest_params;
+             q++)
+            printk("  %s=%lu..%lu  %s\n", (*q)->name, (*q)->min, (*q)->max, (*q)->help);
+        return -1;
+    }
+    if (!ktest_parse_ul(eq + 1, n - klen - 1, &v) || v < p->min || v > p->max) {
+        printk("bootargs: \"%.*s\": want %s=N, a number from %lu to %lu (%s)\n", (int)n, w,
+               p->name, p->min, p->max, p->help);
+        return -1;
+    }
+    return 0;
+}
+
 unsigned long ktest_arg_ul(const char *key, unsigned long dflt)
 {
     size_t klen = strlen(key);
     for (const char *w = ktest_args; w && *w; w++) {
         bool word_start = w == ktest_args || w[-1] == ' ';
         if (word_start && strncmp(w, key, klen) == 0 && w[klen] == '=') {
-            char *end;
-            unsigned long v = strtoul(w + klen + 1, &end, 0);
-            return (end != w + klen + 1 && (*end == '\0' || *end == ' ')) ? v : dflt;
+            unsigned long v;
+            size_t n = strcspn(w + klen + 1, " ");
+            return ktest_parse_ul(w + klen + 1, n, &v) ? v : dflt; // checked at start-up
         }
     }
     return dflt;
@@ -132,6 +187,11 @@ int ktest_run(const char *filter)
 {
     static const struct ktest_case *cs[MAX_CASES];
     int n = collect(cs, filter);
+    if (n == 0 && !ktest_arg_ul("ktest_allow_empty", 0)) {
+        printk("ktest: no test matches \"%s\" (a suite, or suite.case, with * and ?)\n",
+               filter ? filter : "");
+        return KTEST_NO_MATCH;
+    }
     int nsuites = 0;
     for (int i = 0; i < n; i++)
         nsuites += !suite_seen_before(cs, i);

@@ -74,8 +74,11 @@ void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ..
     } while (0)
 
 // Run every case whose "suite" or "suite.case" matches the glob filter
-// (NULL or "" runs all). Prints KTAP; returns the number of failed cases.
+// (NULL or "" runs all). Prints KTAP; returns the number of failed cases,
+// or KTEST_NO_MATCH (after saying so) when the filter names no case at all --
+// unless ktest_allow_empty=1, then it prints an empty plan and returns 0.
 int ktest_run(const char *filter);
+#define KTEST_NO_MATCH (-1)
 
 // Counts of the last ktest_run().
 struct ktest_totals {
@@ -85,11 +88,34 @@ extern struct ktest_totals ktest_totals;
 
 bool glob_match(const char *pattern, const char *s); // '*' and '?' wildcards
 
-// Parameters for tests, as "key=value" words: the kernel sets ktest_args to
-// /chosen/bootargs, the host runner to its command line. Returns dflt when
-// the key is absent or its value is not a number.
+// Parameters for tests and benchmarks, as "key=value" words: the kernel sets
+// ktest_args to /chosen/bootargs, the host runner to its command line. Each
+// key is declared once, next to the code that reads it, with its range:
+//
+//   KTEST_PARAM(soak_ops, 1, 1000000000, "operations in the soak, all cpus together");
+//
+// and the command line is checked against the declarations before anything
+// runs (ktest_param_check): a key nobody declared, or a value that is not a
+// number (decimal or 0x...) in range, stops the run with a message naming it.
+struct ktest_param {
+    const char *name;
+    unsigned long min, max;
+    const char *help;
+};
+
+#define KTEST_PARAM(name_, min_, max_, help_)                                                      \
+    static const struct ktest_param ktest_param_##name_ = {#name_, (min_), (max_), (help_)};      \
+    static const struct ktest_param *const ktest_param_ptr_##name_                                 \
+        __attribute__((used, section("ktest_params"))) = &ktest_param_##name_
+
 extern const char *ktest_args;
+// The value of key (a declared parameter); dflt when the key is absent.
 unsigned long ktest_arg_ul(const char *key, unsigned long dflt);
+// Check one "key=value" word of n characters: 0 if key is declared and its
+// value a number in range; else -1, after a message naming the word.
+int ktest_param_check(const char *word, size_t n);
+// A whole number, decimal or 0x-hex, of exactly n characters, no sign.
+bool ktest_parse_ul(const char *s, size_t n, unsigned long *value);
 
 // A tiny deterministic PRNG (xorshift64*) for shuffles and random mixes.
 static inline uint64_t ktest_rand(uint64_t *state)

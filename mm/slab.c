@@ -459,20 +459,23 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
         local_unlock_irqrestore(flags);
         return slab_alloc_slow(c, caller);
     }
+    bool grow_failed = false;
     while (ac->avail == 0 && cache_refill(c, ac) == 0) {
+        // No memory even after the buddy allocator's reclaim -- which
+        // emptied every cpu's array into the slab lists, so the free
+        // objects other cpus held were on the lists for the refill just
+        // tried. Only when that found nothing either is NULL the truth.
+        if (grow_failed) {
+            local_unlock_irqrestore(flags);
+            return NULL;
+        }
         local_unlock_irqrestore(flags); // growing may reclaim: that drains every cpu
         struct slab *s = cache_grow(c);
         flags = local_lock_irqsave();
         ac = c->array[cpu_id()];
         if (s == NULL) {
-            // No memory even after the buddy allocator's reclaim -- which
-            // emptied every cpu's array into the slab lists, so the free
-            // objects other cpus held may be there now. Only when the lists
-            // too are empty is NULL the truth.
-            if (ac->avail > 0 || cache_refill(c, ac) > 0)
-                break;
-            local_unlock_irqrestore(flags);
-            return NULL;
+            grow_failed = true;
+            continue;
         }
         spin_lock(&c->lock);
         c->lock_count++;

@@ -75,21 +75,28 @@ int slab_debug_setup(const char *cmdline)
     bool panic_on = false;
     for (const char *w = cmdline ? cmdline : ""; *w;) {
         size_t n = strcspn(w, " ");
-        if (n > 11 && strncmp(w, "slab_debug=", 11) == 0) {
+        if (n >= 11 && strncmp(w, "slab_debug=", 11) == 0) {
             const char *v = w + 11;
             size_t nv = n - 11, nf = strcspn(v, ", ");
             if (nf > nv)
                 nf = nv;
             size_t nn = nf < nv ? nv - nf - 1 : 0;
-            if (parse_flags(v, nf, &flags) != 0 || nn >= sizeof(names)) {
-                printk("slab: bad \"%.*s\": want slab_debug=FLAGS[,cache,prefix*...], FLAGS from "
-                       "F Z P U A; nothing changed\n",
+            // "slab_debug=" with nothing after it is a mistake; ",names"
+            // alone is not: every option for those caches, as Linux reads it.
+            if (nv == 0 || parse_flags(v, nf, &flags) != 0 || nn >= sizeof(names)) {
+                printk("bootargs: \"%.*s\": want slab_debug=FLAGS[,cache,prefix*...], FLAGS "
+                       "from F Z P U A; nothing changed\n",
                        (int)n, w);
                 return -EINVAL;
             }
             memcpy(names, v + nf + (nn ? 1 : 0), nn);
             names[nn] = '\0';
-        } else if (n > 21 && strncmp(w, "slab_panic_on_report=", 21) == 0) {
+        } else if (n >= 21 && strncmp(w, "slab_panic_on_report=", 21) == 0) {
+            if (n != 22 || (w[21] != '0' && w[21] != '1')) {
+                printk("bootargs: \"%.*s\": want slab_panic_on_report=0 or 1; nothing changed\n",
+                       (int)n, w);
+                return -EINVAL;
+            }
             panic_on = w[21] == '1';
         }
         w += n;

@@ -40,6 +40,7 @@ RESULT = re.compile(r"^(not ok|ok)\s+(\d+)(?:\s+-)?\s*([^#]*?)\s*(#\s*(.*))?$")
 TOTALS = re.compile(r"^# Totals: pass:(\d+) fail:(\d+) skip:(\d+)")
 TRAILER = re.compile(r"^# rvslab-(mode|exit|timeout): (\S+)")
 PANIC = re.compile(r"^\s*(\[[^\]]*\]\s*)?panic\b|Kernel panic")
+NO_FINISHER = re.compile(r"no sifive,test finisher")
 
 
 class Level:
@@ -66,6 +67,7 @@ class Run:
         self.timeout = None
         self.passed = self.failed = self.skipped = 0
         self.reasons = []
+        self.notes = []  # said with the verdict, pass or fail
         self.failed_cases = []
 
     def reason(self, why):
@@ -124,6 +126,9 @@ def parse_ktap(run, lines):
         text = text.rstrip()
         if PANIC.search(line):
             run.reason("panic (%s)" % text[:100])
+        if NO_FINISHER.search(line) and not run.notes:
+            run.notes.append("no finisher on this machine: QEMU's exit status says nothing, "
+                             "the KTAP output is the verdict")
         if not started:
             if indent == 0 and VERSION.match(text):
                 started = True
@@ -216,7 +221,7 @@ def main(argv):
     logs = []
     for t in targets:
         logs += sorted(glob.glob(os.path.join(t, "*.log"))) if os.path.isdir(t) else [t]
-    passed = failed = 0
+    passed = failed = cases = 0
     if not logs:
         print("ktap: no results in %s" % " ".join(targets))
         failed = 1
@@ -224,15 +229,24 @@ def main(argv):
         run = judge(path)
         passed += run.passed
         failed += run.failed
+        if run.mode == "ktap":
+            cases += run.passed + run.failed + run.skipped
         verdict = "FAIL" if run.failed else "PASS"
         extra = ", %d skipped" % run.skipped if run.skipped else ""
-        why = " (%s)" % "; ".join(run.reasons) if run.reasons else ""
+        why = " (%s)" % "; ".join(run.reasons + run.notes) if run.reasons or run.notes else ""
         if run.mode == "gate" and not run.failed:
             print("PASS %s: ran cleanly%s" % (run.name, why))
             continue
         print("%s %s: %d passed, %d failed%s%s" % (verdict, run.name, run.passed, run.failed, extra, why))
         for c in run.failed_cases[:20]:
             print("    not ok: %s" % c)
+    # make test T=...: each run may find nothing of its own to run (a kernel
+    # suite is not in the host build, and the other way round), but a filter
+    # that matches no test anywhere is a typo, not a pass.
+    pattern = os.environ.get("KTEST_FILTER", "")
+    if pattern and logs and cases == 0:
+        print("FAIL filter: T='%s' matches no test in any run" % pattern)
+        failed += 1
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

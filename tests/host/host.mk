@@ -45,9 +45,10 @@ host-build: $(HOST_OUT)/ktest-asan $(HOST_OUT)/ktest-tsan $(FUZZ_BINS)
 # counts as one case: it passes when the fuzzer found nothing. New corpus
 # entries go to build/, the checked-in corpus is only read.
 host-test: host-build
-	-scripts/run-test host-asan 600 -- $(HOST_OUT)/ktest-asan --cpus $(HOST_CPUS) $(T)
+	-scripts/run-test host-asan 600 -- $(HOST_OUT)/ktest-asan --cpus $(HOST_CPUS) \
+		$(if $(T),ktest_allow_empty=1 '$(T)')
 	-scripts/run-test host-tsan 900 -- env TSAN_OPTIONS=halt_on_error=1 \
-		$(HOST_OUT)/ktest-tsan --cpus $(HOST_CPUS) $(T)
+		$(HOST_OUT)/ktest-tsan --cpus $(HOST_CPUS) $(if $(T),ktest_allow_empty=1 '$(T)')
 	-@for f in $(FUZZ_NAMES); do \
 		mkdir -p $(HOST_OUT)/corpus-$$f tests/host/corpus/$$f; \
 		scripts/run-test fuzz-$$f $$(( $(FUZZ_SECONDS) + 60 )) --plain -- \

@@ -14,6 +14,8 @@
 #include "mm/buddy.h"
 #include "mm/slab.h"
 
+KTEST_PARAM(stress_iters, 1, 1000000000, "operations per cpu in slab_stress");
+
 #define NSLOTS    256
 #define CANARY    0x7374726573732121ULL // "stress!!"
 #define CTOR_MARK 0xc0257c0257c0257cULL

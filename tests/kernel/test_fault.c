@@ -8,6 +8,8 @@
 #include "mm/buddy.h"
 #include "mm/slab.h"
 
+KTEST_PARAM(fault_seed, 0, ~0UL, "seed of fault.random_page_failures");
+
 static size_t settle(void)
 {
     slab_reclaim();

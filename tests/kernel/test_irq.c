@@ -17,6 +17,10 @@
 #include "mm/buddy.h"
 #include "mm/slab.h"
 
+KTEST_PARAM(race_iters, 1, 100000000, "operations per allocating cpu in irq.drains_race_allocations");
+KTEST_PARAM(irq_ops, 1, 100000000, "operations per cpu's task in irq.handler_allocates_...");
+KTEST_PARAM(irq_hook_ops, 1, 100000000, "operations per cpu's timer handler in the same test");
+
 static uint64_t ticks_of(int cpu)
 {
     return __atomic_load_n(&cpus[cpu].ticks, __ATOMIC_RELAXED);

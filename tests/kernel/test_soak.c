@@ -16,6 +16,9 @@
 #include "arch/riscv/timer.h"
 #endif
 
+KTEST_PARAM(soak_ops, 1, 1000000000, "operations in the soak, all cpus together");
+KTEST_PARAM(soak_seed, 0, ~0UL, "the soak's random seed (printed: a failing run replays)");
+
 #define SLOTS    64
 #define XCHG     32
 #define PLAIN_SZ 96
