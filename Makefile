@@ -1,7 +1,7 @@
 # rvslab: make | make run | make test | make debug | make clean
 #
 #   make run  [CPUS=4] [MEM=128M]          boot, show the harts and memory, power off
-#   make test [T='glob']                  host tests, kernel self-tests (4, 1 and 8 cpus), harness self-check
+#   make test [T='glob']                  host tests, kernel self-tests (4, 1, 2 and 8 cpus), harness self-check
 #   make debug                            QEMU waits for gdb-multiarch (scripts/gdbinit)
 #   make test-harness                     only the harness self-check (fail/panic/trap/hang)
 #   make test-dtb                         boot tests with harts QEMU cannot describe
@@ -142,6 +142,8 @@ test:
 			$(call qemu,$(K),$(TEST_CPUS)) -append "$(KTEST_WORDS)"; \
 		scripts/run-test kernel-cpus1-64M $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),1,64M) -append "$(KTEST_WORDS)"; \
+		scripts/run-test kernel-cpus2-16M $(TEST_TIMEOUT) -- \
+			$(call qemu,$(K),2,16M) -append "$(KTEST_WORDS)"; \
 		scripts/run-test kernel-cpus8-1G $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),8,1G) -append "$(KTEST_WORDS)"; \
 		scripts/run-test kernel-cpus4-slab-debug $(TEST_TIMEOUT) -- \

@@ -222,6 +222,8 @@ static const char *bad_free_reason(const void *addr, size_t n)
 
 int free_frames(void *addr, size_t n)
 {
+    if (addr == NULL) // as Linux's free_pages(0): nothing to do
+        return 0;
     spin_lock(&zone.lock);
     const char *why = bad_free_reason(addr, n);
     if (why) {
@@ -373,6 +375,28 @@ void buddy_free_counts(size_t count[MAX_ORDER + 1])
     spin_lock(&zone.lock);
     memcpy(count, zone.nr_free, sizeof(zone.nr_free));
     spin_unlock(&zone.lock);
+}
+
+bool page_is_free(const void *addr)
+{
+    struct page *page = virt_to_page(addr);
+    if (page == NULL)
+        return false;
+    spin_lock(&zone.lock);
+    bool free = free_block_containing(page_to_pfn(page)) != NULL;
+    spin_unlock(&zone.lock);
+    return free;
+}
+
+size_t buddy_blocks_free(unsigned int order)
+{
+    size_t count[MAX_ORDER + 1], n = 0;
+    if (order > MAX_ORDER)
+        return 0;
+    buddy_free_counts(count);
+    for (unsigned int o = order; o <= MAX_ORDER; o++)
+        n += count[o] << (o - order);
+    return n;
 }
 
 void buddyinfo(void)

@@ -23,7 +23,7 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
 void *alloc_pages(unsigned int order);          // 2^order frames, naturally aligned; NULL if none
 int free_pages(void *addr, unsigned int order); // 0, or -EINVAL after reporting a bad free
 void *alloc_frames(size_t n);          // exactly n frames (the rest of the block goes back)
-int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad free
+int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad free (NULL: 0)
 
 // Called once with no lock held when a request cannot be met; returns the
 // frames it gave back. The request is then retried once. (The slab layer
@@ -44,6 +44,8 @@ void buddy_get_stats(struct buddy_stats *st);
 size_t nr_free_pages(void);    // frames on the free lists now
 size_t nr_managed_pages(void); // frames the allocator manages (RAM less reserved)
 void buddy_free_counts(size_t count[MAX_ORDER + 1]); // free blocks per order
+size_t buddy_blocks_free(unsigned int order);        // blocks of 2^order frames takeable now
+bool page_is_free(const void *addr); // addr's frame is in a free block (a snapshot)
 void buddyinfo(void);     // print free blocks per order, totals and counters
 int buddy_validate(void); // walk every list and frame; returns problems found
 

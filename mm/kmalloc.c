@@ -144,6 +144,18 @@ static __attribute__((noinline)) void kfree_slow(const void *p, const void *call
         free_frames((void *)p, n);
         return;
     }
+    // A frame the buddy allocator has free: most likely a large block freed
+    // twice (its PG_large went with the first free). Say so.
+    if (pg && ((uintptr_t)p & (PAGE_SIZE - 1)) == 0 && !(page_flags(pg) & PG_slab) &&
+        page_is_free(p)) {
+        report_begin(NULL, "double free");
+        report_line("kfree(%p): its frame is free: a block over %lu MiB freed twice, or a page "
+                    "never handed out by kmalloc",
+                    p, KMALLOC_MAX_SIZE >> 20);
+        report_line("freed by %p", caller);
+        report_end(NULL, "ignored");
+        return;
+    }
     slab_free_bad(NULL, p, "kfree", caller);
 }
 
@@ -153,7 +165,7 @@ FAST_LEAF void kfree(const void *p)
 {
     unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
     struct kmem_cache *c;
-    if (unlikely(!pfn_valid(pfn) || (c = pfn_to_page(pfn)->slab_cache) == NULL))
+    if (unlikely(!pfn_valid(pfn) || (c = READ_ONCE(pfn_to_page(pfn)->slab_cache)) == NULL))
         return kfree_slow(p, THIS_RET_IP());
     slab_free(c, (void *)p, THIS_RET_IP());
 }

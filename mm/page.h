@@ -24,7 +24,9 @@ struct page {
         void *slab;           // PG_slab: the slab descriptor of this frame's slab
     };
     // PG_slab: the cache owning this frame; NULL on every other frame, so
-    // "slab_cache == c" alone says "a frame of cache c".
+    // "slab_cache == c" alone says "a frame of cache c". Read and written
+    // with READ_ONCE/WRITE_ONCE (as slab is): a caller's stale free may read
+    // it while the slab is given back.
     struct kmem_cache *slab_cache;
 };
 

@@ -37,10 +37,20 @@ struct array_cache slab_no_array;
 
 void (*slab_release_hook)(struct kmem_cache *c, void *base, unsigned order);
 
-// The slab of an object the slab layer handed out or holds (no range check).
+// The slab of an object the slab layer handed out or holds (no range check):
+// its slab is on a list or in use, so nothing changes the field meanwhile.
 static inline struct slab *obj_slab(const void *obj)
 {
     return pfn_to_page((uintptr_t)obj >> PAGE_SHIFT)->slab;
+}
+
+// What a caller's pointer names may be stale: its slab may be given back at
+// this instant (the buddy allocator then writes the word `slab` shares with
+// `lru`), or grown anew over the same frames. That is the caller's bug, and
+// a race by nature; each value is read once and checked, never trusted.
+static struct slab *slab_of_untrusted(struct page *pg)
+{
+    return *(struct slab *volatile *)&pg->slab;
 }
 
 static unsigned int slab_pages(const struct kmem_cache *c)
@@ -92,16 +102,18 @@ static NOINLINE void *null_cache(const char *who)
 static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, const char *who,
                                      struct slab **sp, unsigned int *ip)
 {
+    // A frame's cache and slab are read once each: a caller's stale pointer
+    // may race with slabs_release, which clears them without the cache lock.
     struct page *pg = virt_to_page(obj);
-    if (pg == NULL || !(page_flags(pg) & PG_slab)) {
+    struct kmem_cache *c = pg ? READ_ONCE(pg->slab_cache) : NULL;
+    struct slab *s = pg ? slab_of_untrusted(pg) : NULL;
+    if (pg == NULL || !(page_flags(pg) & PG_slab) || c == NULL || s == NULL) {
         report_begin(want, "free of a pointer the slab layer never handed out");
         report_line("%s(%s%s%p): %p is not in any slab%s", who, want ? want->name : "",
                     want ? ", " : "", obj, obj, pg ? " (a page of RAM not owned by slab)" : "");
         report_end(want, "ignored");
         return NULL;
     }
-    struct kmem_cache *c = pg->slab_cache;
-    struct slab *s = pg->slab;
     if (want && want->magic != KMEM_CACHE_MAGIC) {
         report_destroyed(want, who);
         return NULL;
@@ -143,7 +155,7 @@ static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, c
 struct kmem_cache *kmem_cache_of(const void *obj)
 {
     struct page *pg = virt_to_page(obj);
-    return pg && (page_flags(pg) & PG_slab) ? pg->slab_cache : NULL;
+    return pg && (page_flags(pg) & PG_slab) ? READ_ONCE(pg->slab_cache) : NULL;
 }
 
 // ---- Slabs: make one, move objects between slabs and arrays, free some ----
@@ -186,8 +198,8 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
     struct page *pg = virt_to_page(base);
     for (unsigned int k = 0; k < slab_pages(c); k++) {
         set_page_flags(&pg[k], page_flags(&pg[k]) | PG_slab);
-        pg[k].slab_cache = c;
-        pg[k].slab = s;
+        WRITE_ONCE(pg[k].slab_cache, c);
+        WRITE_ONCE(pg[k].slab, (void *)s);
     }
     if (c->ctor) // once per object, now: objects are handed out constructed
         for (unsigned int i = 0; i < c->num; i++)
@@ -249,8 +261,8 @@ NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
         struct page *pg = virt_to_page(base);
         for (unsigned int k = 0; k < slab_pages(c); k++) { // forget the slab first
             set_page_flags(&pg[k], page_flags(&pg[k]) & ~(uint32_t)PG_slab);
-            pg[k].slab_cache = NULL;
-            pg[k].slab = NULL;
+            WRITE_ONCE(pg[k].slab_cache, NULL);
+            WRITE_ONCE(pg[k].slab, NULL);
         }
         if (slab_release_hook)
             slab_release_hook(c, base, c->order);
@@ -611,7 +623,13 @@ static void debug_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned
     INIT_LIST_HEAD(&release);
     spin_lock(&c->lock);
     c->lock_count++;
-    if (debug_on_free(c, s, i, caller)) { // false: reported, not freed
+    struct page *pg = virt_to_page(obj);
+    if (READ_ONCE(pg->slab_cache) != c || slab_of_untrusted(pg) != s) {
+        // Released since obj_lookup looked: every object of it was free.
+        report_begin(c, "double free");
+        report_line("free(%p): its slab was given back meanwhile: the object was free", obj);
+        report_end(c, "ignored");
+    } else if (debug_on_free(c, s, i, caller)) { // false: reported, not freed
         free_block_locked(c, &obj, 1, &release);
         c->dbg_frees++;
     }
@@ -662,7 +680,7 @@ FAST_LEAF void *kmem_cache_alloc(struct kmem_cache *c)
 FAST_LEAF void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
     unsigned long pfn = (uintptr_t)obj >> PAGE_SHIFT;
-    if (unlikely(!pfn_valid(pfn) || pfn_to_page(pfn)->slab_cache != c || c == NULL))
+    if (unlikely(!pfn_valid(pfn) || READ_ONCE(pfn_to_page(pfn)->slab_cache) != c || c == NULL))
         return kmem_cache_free_bad(c, obj, THIS_RET_IP());
     slab_free(c, obj, THIS_RET_IP());
 }

@@ -110,8 +110,9 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *info);
 
 struct kmem_cache *kmalloc_cache(size_t size); // the cache kmalloc(size) uses; NULL if none
 struct kmem_cache *kmalloc_cache_index(int i); // class i, 0..KMALLOC_NR_CLASSES-1
-int slab_last_error(void);                     // -errno of the last failed kmem_cache_create
+int slab_last_error(void); // this cpu's last kmem_cache_create: 0, or the -errno of its failure
 uint64_t slab_error_count(void);               // reports since slab_init
+const char *slab_last_report(void); // the title of the latest report ("double free", ...), or ""
 // A slab on one of c's lists covers addr (walks the lists: tests, validation).
 bool slab_on_lists(struct kmem_cache *c, const void *addr);
 

@@ -19,7 +19,7 @@ struct list_head cache_chain;  // every cache, in creation order
 struct spinlock chain_lock;
 static size_t line_size = 64;
 static enum { DOWN, PARTIAL, UP } slab_state; // PARTIAL: kmalloc caches being made
-static int last_error;
+static int last_error[NCPU]; // per cpu: "the last create" means the caller's
 
 // ---- Geometry ----
 
@@ -260,6 +260,9 @@ static const char *bad_args(const char *name, size_t size, size_t align, unsigne
         *err = -ENAMETOOLONG;
         return "name empty or longer than 31 characters";
     }
+    for (const char *p = name; *p; p++)
+        if (*p <= ' ' || *p > '~') // slabinfo's columns are split at spaces
+            return "name has a space, a control character or a byte above ASCII";
     if (size == 0)
         return "size is 0";
     if (align != 0 && !IS_POWER_OF_2(align))
@@ -305,14 +308,16 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
             why = "a cache of that name exists", err = -EEXIST;
         spin_unlock(&chain_lock);
     }
-    if (why == NULL)
+    if (why == NULL) {
+        WRITE_ONCE(last_error[cpu_id()], 0); // the last create worked
         return c;
+    }
     if (c) {
         if (c->array_frames)
             free_frames(c->array_frames, c->array_nframes);
         kmem_cache_free(&cache_cache, c);
     }
-    last_error = err;
+    WRITE_ONCE(last_error[cpu_id()], err);
     printk("slab: kmem_cache_create(%s, %zu, %zu): %s\n", name ? name : "NULL", size, align, why);
     return NULL;
 }
@@ -330,7 +335,7 @@ struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, si
 
 int slab_last_error(void)
 {
-    return last_error;
+    return READ_ONCE(last_error[cpu_id()]);
 }
 
 unsigned slab_nr_caches(void)
@@ -434,7 +439,7 @@ int slab_init(size_t frame_size, size_t cache_line_size)
     spin_lock_init(&chain_lock, "cache_chain");
     INIT_LIST_HEAD(&cache_chain);
     line_size = cache_line_size;
-    last_error = 0;
+    memset(last_error, 0, sizeof(last_error));
     slab_nr_reports = 0;
     int err = cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache), 0,
                           SLAB_HWCACHE_ALIGN, NULL);

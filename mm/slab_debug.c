@@ -36,6 +36,12 @@ bool slab_panic_on_report;
 static unsigned long boot_flags; // slab_debug= flags, 0: none
 static char boot_names[128];     // caches they apply to ("a,b,pre*"); "": all
 static struct spinlock report_lock = SPINLOCK_INIT("slab_report");
+static char last_title[80]; // under report_lock
+
+const char *slab_last_report(void)
+{
+    return last_title;
+}
 static uint32_t track_seq;
 
 // ---- slab_debug= and slab_panic_on_report= ----
@@ -182,6 +188,7 @@ void debug_init_slab(struct kmem_cache *c, struct slab *s)
 void report_begin(struct kmem_cache *c, const char *title)
 {
     spin_lock(&report_lock);
+    snprintf(last_title, sizeof(last_title), "%s", title);
     printk("slab: =============================================================\n");
     printk("slab: BUG %s: %s\n", c ? c->name : "(no cache)", title);
 }

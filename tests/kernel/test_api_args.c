@@ -57,8 +57,15 @@ KTEST(api_args, kmem_cache_create)
     expect_create_fails(t, "t_args", 32, 0, 1UL << 40, -EINVAL);
     // Too big once red zones are added: no slab order holds it.
     expect_create_fails(t, "t_args", KMALLOC_MAX_SIZE, KMALLOC_MAX_SIZE, SLAB_RED_ZONE, -E2BIG);
+    // slabinfo splits its columns at spaces: a name is one printable word.
+    expect_create_fails(t, "two words", 32, 0, 0, -EINVAL);
+    expect_create_fails(t, "tab\there", 32, 0, 0, -EINVAL);
+    expect_create_fails(t, "bell\a", 32, 0, 0, -EINVAL);
+    expect_create_fails(t, "caf\xc3\xa9", 32, 0, 0, -EINVAL);
+    EXPECT(t, slab_last_error() < 0);
     struct kmem_cache *ok = kmem_cache_create("thirty_one_characters_xxxxxxxxx", 32, 0, 0, NULL);
     EXPECT(t, ok != NULL);
+    EXPECT_EQ(t, slab_last_error(), 0); // a create that works clears the last error
     if (ok)
         EXPECT_EQ(t, kmem_cache_destroy(ok), 0);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);

@@ -346,6 +346,8 @@ KTEST(buddy, bad_frees_reported_state_intact)
     EXPECT_EQ(t, free_pages(mem_map, 0), -EINVAL);           // reserved (mem_map itself)
     EXPECT_EQ(t, free_pages((void *)((max_pfn + 16) << PAGE_SHIFT), 0), -EINVAL); // outside RAM
     EXPECT_EQ(t, free_frames(a, 3), -EINVAL);            // n differs from allocation
+    EXPECT_EQ(t, free_frames(NULL, 3), 0);               // NULL: nothing to do, not bad
+    EXPECT_EQ(t, free_pages(NULL, 2), 0);
     EXPECT_EQ(t, free_pages(a, MAX_ORDER + 1), -EINVAL); // order too large
     buddy_get_stats(&st1);
     EXPECT_EQ(t, st1.bad_frees - st0.bad_frees, 11);
