@@ -1,11 +1,12 @@
 # rvslab: make | make run | make test | make debug | make clean
 #
 #   make run  [CPUS=4] [MEM=128M]          boot, show the harts and memory, power off
-#   make test [T='glob']                  host tests, kernel self-tests (4, 1, 2 and 8 cpus), harness self-check
+#   make test [T='glob']                  host tests, kernel self-tests (1 to 32 cpus, two machines), harness self-check
 #   make debug                            QEMU waits for gdb-multiarch (scripts/gdbinit)
 #   make test-harness                     only the harness self-check (fail/panic/trap/hang)
 #   make test-dtb                         boot tests with harts QEMU cannot describe
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
+#   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
 #   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob], bench[=arg], key=value
 
 SHELL   := /bin/bash
@@ -148,7 +149,7 @@ test:
 			$(call qemu,$(K),8,1G) -append "$(KTEST_WORDS)"; \
 		scripts/run-test kernel-cpus4-slab-debug $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),4,256M) -append "$(KTEST_WORDS) slab_debug=FZPU"; \
-		$(MAKE) --no-print-directory test-dtb test-sifive-u; \
+		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
 	@$(MAKE) --no-print-directory bench-quick || true
@@ -171,6 +172,17 @@ test-sifive-u: all
 	@scripts/run-test kernel-sifive-u $(TEST_TIMEOUT) -- \
 		$(QEMU) -machine sifive_u -smp 5 -bios $(OPENSBI) -kernel $(K)/kernel.elf -nographic \
 		-no-reboot -append "$(KTEST_WORDS)"
+
+# Per-CPU structures sized for many harts: a kernel built with NCPU=32 (in
+# build/ncpu32) runs the self-tests on 32 cpus, and the 33rd hart is parked.
+# 32 vcpus share the host's few cores, hence the longer limit.
+NCPU32_K := build/ncpu32
+test-ncpu32:
+	@if scripts/run-test kernel-ncpu32-build 900 --gate -- \
+		$(MAKE) --no-print-directory K=$(NCPU32_K) NCPU=32 $(NCPU32_K)/kernel.elf; then \
+		scripts/run-test kernel-ncpu32-cpus33 $$(( 3 * $(TEST_TIMEOUT) )) -- \
+			$(call qemu,$(NCPU32_K),33) -append "$(KTEST_WORDS)"; \
+	fi
 
 # The harness must fail when a test fails, panics or hangs, and pass a clean
 # run; and bench=budget must fail when a limit is just below a count. A kernel built with KTEST_SELFCHECK=1 (in build/selfcheck) has a case of
@@ -211,5 +223,5 @@ clean:
 	rm -rf build
 
 FORCE:
-.PHONY: all run debug test test-dtb test-sifive-u test-harness host-test clean FORCE
+.PHONY: all run debug test test-dtb test-sifive-u test-ncpu32 test-harness host-test clean FORCE
 .DELETE_ON_ERROR:

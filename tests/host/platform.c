@@ -72,16 +72,21 @@ long lock_owner_self(void)
     return (long)(uintptr_t)&this_cpu;
 }
 
+// Nested, like interrupts already off: a cross-call function runs in the
+// owner's section already (call_as), and may allocate as a kernel
+// interrupt handler may. flags says whether this call took the slot.
 unsigned long local_lock_irqsave(void)
 {
+    if (READ_ONCE(slot[this_cpu].owner) == lock_owner_self())
+        return 0;
     spin_lock(&slot[this_cpu]);
-    return 0;
+    return 1;
 }
 
 void local_unlock_irqrestore(unsigned long flags)
 {
-    (void)flags;
-    spin_unlock(&slot[this_cpu]);
+    if (flags)
+        spin_unlock(&slot[this_cpu]);
 }
 
 // Yield rather than spin: the host may have fewer cores than test threads.

@@ -223,6 +223,26 @@ static void *stash; // frames held by the OOM test, chained through their first 
 static int hook_calls;
 static size_t hook_gives;
 
+// Every free frame onto the stash (no hook set: nothing else gives any back).
+static void stash_every_frame(void)
+{
+    void *p;
+    stash = NULL;
+    while ((p = alloc_pages(0)) != NULL) {
+        *(void **)p = stash;
+        stash = p;
+    }
+}
+
+static void free_the_stash(void)
+{
+    while (stash) {
+        void *next = *(void **)stash;
+        free_pages(stash, 0);
+        stash = next;
+    }
+}
+
 static size_t test_hook(void)
 {
     size_t n = 0;
@@ -241,29 +261,20 @@ KTEST(buddy, oom_calls_reclaim_hook)
     reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
     struct snapshot before;
     snap(&before);
-    void *p;
-    stash = NULL;
-    while ((p = alloc_pages(0)) != NULL) {
-        *(void **)p = stash;
-        stash = p;
-    }
+    stash_every_frame();
     buddy_set_reclaim_hook(test_hook);
     hook_calls = 0;
     hook_gives = 0;
     EXPECT(t, alloc_pages(0) == NULL); // the hook finds nothing to give
     EXPECT_EQ(t, hook_calls, 1);
     hook_gives = 4;
-    p = alloc_pages(1); // the hook frees 4 frames; the retry succeeds
+    void *p = alloc_pages(1); // the hook frees 4 frames; the retry succeeds
     EXPECT_EQ(t, hook_calls, 2);
     EXPECT(t, p != NULL);
     if (p)
         free_pages(p, 1);
     buddy_set_reclaim_hook(old);
-    while (stash) {
-        void *next = *(void **)stash;
-        free_pages(stash, 0);
-        stash = next;
-    }
+    free_the_stash();
     EXPECT(t, same_as(&before));
 }
 
@@ -295,12 +306,7 @@ KTEST(buddy, reclaim_hook_that_allocates)
     reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
     struct snapshot before;
     snap(&before);
-    void *p;
-    stash = NULL;
-    while ((p = alloc_pages(0)) != NULL) {
-        *(void **)p = stash;
-        stash = p;
-    }
+    stash_every_frame();
     buddy_set_reclaim_hook(allocating_hook);
     alloc_hook_calls = alloc_hook_depth = alloc_hook_max_depth = 0;
     EXPECT(t, alloc_pages(0) == NULL);
@@ -310,11 +316,7 @@ KTEST(buddy, reclaim_hook_that_allocates)
     EXPECT(t, alloc_pages(2) == NULL);
     EXPECT_EQ(t, alloc_hook_calls, 2);
     // Memory back: an injected failure still runs the hook, and still fails.
-    while (stash) {
-        void *next = *(void **)stash;
-        free_pages(stash, 0);
-        stash = next;
-    }
+    free_the_stash();
     fault_fail_nth(&fail_page_alloc, 1);
     EXPECT(t, alloc_pages(0) == NULL);
     fault_disarm(&fail_page_alloc);
@@ -345,8 +347,8 @@ KTEST(buddy, bad_frees_reported_state_intact)
     EXPECT_EQ(t, free_pages(c + 8, 0), -EINVAL);             // not page aligned
     EXPECT_EQ(t, free_pages(mem_map, 0), -EINVAL);           // reserved (mem_map itself)
     EXPECT_EQ(t, free_pages((void *)((max_pfn + 16) << PAGE_SHIFT), 0), -EINVAL); // outside RAM
-    EXPECT_EQ(t, free_frames(a, 3), -EINVAL);            // n differs from allocation
-    EXPECT_EQ(t, free_frames(NULL, 3), 0);               // NULL: nothing to do, not bad
+    EXPECT_EQ(t, free_frames(a, 3), -EINVAL); // n differs from allocation
+    EXPECT_EQ(t, free_frames(NULL, 3), 0);    // NULL: nothing to do, not bad
     EXPECT_EQ(t, free_pages(NULL, 2), 0);
     EXPECT_EQ(t, free_pages(a, MAX_ORDER + 1), -EINVAL); // order too large
     buddy_get_stats(&st1);

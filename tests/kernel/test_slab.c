@@ -735,11 +735,11 @@ static struct strand {
     unsigned long got;
 } sd;
 
+// The first two steps are cross-calls (cheap: the other cpus sleep); the
+// last runs as a task, as it may have to wait for reclaim's cross-calls.
 static void strand_alloc(void *arg) // on the taker: objects for both roles
 {
     (void)arg;
-    if (cpu_id() != sd.taker)
-        return;
     for (int i = 0; i < STRAND_GIVE; i++) {
         sd.give[i] = kmem_cache_alloc(sd.c); // interleaved: every slab keeps a live one
         sd.live[i] = kmem_cache_alloc(sd.c);
@@ -751,9 +751,8 @@ static void strand_alloc(void *arg) // on the taker: objects for both roles
 static void strand_free(void *arg) // on the strander: into its own array
 {
     (void)arg;
-    if (cpu_id() == sd.strander)
-        for (int i = 0; i < STRAND_GIVE; i++)
-            kmem_cache_free(sd.c, sd.give[i]);
+    for (int i = 0; i < STRAND_GIVE; i++)
+        kmem_cache_free(sd.c, sd.give[i]);
 }
 
 static void strand_take(void *arg) // on the taker: until NULL, then all back
@@ -785,23 +784,29 @@ KTEST(slab, no_false_null_with_objects_stranded_on_another_cpu)
         sd.strander = (k + 1) % n;
         sd.c = kmem_cache_create("t_strand", 64, 0, 0, NULL);
         ASSERT(t, sd.c != NULL);
-        run_on_all_cpus(strand_alloc, NULL);
-        void *stash = NULL, *p;
-        while ((p = alloc_pages(0)) != NULL) { // no memory left (reclaim ran)
-            *(void **)p = stash;
-            stash = p;
-        }
-        run_on_all_cpus(strand_free, NULL);
+        smp_call_function_single(sd.taker, strand_alloc, NULL);
+        // No memory left (reclaim ran): the biggest blocks first, so that
+        // taking all of it is a few hundred calls, not one per frame, and
+        // few of them fail (each failure runs reclaim on every cpu).
+        void **stash = NULL, **p;
+        for (int order = MAX_ORDER; order >= 0; order--)
+            while ((order == 0 || nr_free_pages() >= (1ul << order)) &&
+                   (p = alloc_pages(order)) != NULL) {
+                p[0] = stash;
+                p[1] = (void *)(uintptr_t)order;
+                stash = p;
+            }
+        smp_call_function_single(sd.strander, strand_free, NULL);
         struct kmem_cache_info in = info_of(sd.c);
         size_t free_objs = in.total_objs - in.active_objs; // in slabs and in arrays
         run_on_all_cpus(strand_take, NULL);
         if (sd.got < free_objs)
             ktest_fail(t, __FILE__, __LINE__,
-                       "cpu %d got NULL after %lu objects while %zu were free (%zu in arrays)",
-                       k, sd.got, free_objs, in.cached_objs);
+                       "cpu %d got NULL after %lu objects while %zu were free (%zu in arrays)", k,
+                       sd.got, free_objs, in.cached_objs);
         while (stash) {
-            p = *(void **)stash;
-            free_pages(stash, 0);
+            p = stash[0];
+            free_pages(stash, (unsigned)(uintptr_t)stash[1]);
             stash = p;
         }
         for (int i = 0; i < STRAND_GIVE; i++)
