@@ -129,6 +129,16 @@ static void *alloc(size_t size, size_t align)
     }
     if (size == 0)
         size = 1; // malloc(0) returns a unique pointer, as glibc's does
+    // malloc's blocks are 16-aligned on x86-64 (anything bigger than 8 bytes
+    // may hold a 16-byte type); kmalloc's classes below 128 B step by 8, and
+    // only those that are multiples of 16 are 16-aligned.
+    if (align <= 16 && (size > 8 || align == 16)) {
+        if (size > SIZE_MAX - 15) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        size = ALIGN_UP(size, 16);
+    }
     void *p = NULL;
     if (align > KMALLOC_MAX_SIZE) // kmalloc_aligned would refuse (and say so)
         p = big_alloc(size, align);
