@@ -53,6 +53,14 @@ static struct slab *slab_of_untrusted(struct page *pg)
     return *(struct slab *volatile *)&pg->slab;
 }
 
+// ... and that slab's descriptor may be freed by now (an off-slab one is a
+// kmalloc object). The kernel's memory stays mapped, so the read is safe;
+// ASan, on the host, is told it is meant.
+static __attribute__((no_sanitize_address)) char *s_mem_untrusted(const struct slab *s)
+{
+    return *(char *const volatile *)&s->s_mem;
+}
+
 static unsigned int slab_pages(const struct kmem_cache *c)
 {
     return 1U << c->order;
@@ -102,8 +110,8 @@ static NOINLINE void *null_cache(const char *who)
 static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, const char *who,
                                      struct slab **sp, unsigned int *ip)
 {
-    // A frame's cache and slab are read once each: a caller's stale pointer
-    // may race with slabs_release, which clears them without the cache lock.
+    // A frame's cache and slab are read once each, without the cache lock: a
+    // caller's stale pointer may race with slab_doom, which clears them.
     struct page *pg = virt_to_page(obj);
     struct kmem_cache *c = pg ? READ_ONCE(pg->slab_cache) : NULL;
     struct slab *s = pg ? slab_of_untrusted(pg) : NULL;
@@ -124,8 +132,11 @@ static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, c
         report_end(want, "ignored");
         return NULL;
     }
-    unsigned int i = (const char *)obj >= s->s_mem ? obj_to_index(c, s, obj) : c->num;
-    if (i >= c->num || index_to_obj(c, s, i) != obj) {
+    char *mem = s_mem_untrusted(s);
+    size_t off = (size_t)((const char *)obj - mem);
+    unsigned int i =
+        (const char *)obj >= mem ? (unsigned int)((off * c->reciprocal) >> 32) : c->num;
+    if (i >= c->num || mem + (size_t)i * c->size != obj) {
         report_begin(c, i < c->num ? "pointer into an object" : "pointer into slab metadata");
         if (i < c->num) {
             report_line("%s(%p): offset %zu into object %u at %p", who, obj,
@@ -138,11 +149,11 @@ static struct kmem_cache *obj_lookup(struct kmem_cache *want, const void *obj, c
         report_end(c, "ignored");
         return NULL;
     }
-    if (slow_cache(c) && strcmp(who, "ksize") == 0 && s->bufctl[i] != BUFCTL_ACTIVE) {
+    if (slow_cache(c) && strcmp(who, "ksize") == 0 && *slab_bufctl(c, s, i) != BUFCTL_ACTIVE) {
         report_begin(c, "use after free (ksize of a free object)");
         report_line("ksize(%p): object %u is %s", obj, i,
-                    s->bufctl[i] == BUFCTL_QUARANTINE ? "quarantined (never handed out)"
-                                                      : "free, in its slab's free list");
+                    *slab_bufctl(c, s, i) == BUFCTL_QUARANTINE ? "quarantined (never handed out)"
+                                                               : "free, in its slab's free list");
         report_object(c, s, i);
         report_end(c, "ignored");
         return NULL;
@@ -190,9 +201,6 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
     s->s_mem = at + c->mgmt;
     s->colouroff = (uint32_t)(s->s_mem - base);
     s->inuse = 0;
-    s->free = 0;
-    for (unsigned int i = 0; i < c->num; i++)
-        s->bufctl[i] = (bufctl_t)(i + 1 < c->num ? i + 1 : BUFCTL_END);
     // page_flags/set_page_flags: the buddy allocator reads the flags of
     // frames it does not own (is my buddy free?) while merging on another cpu.
     struct page *pg = virt_to_page(base);
@@ -208,6 +216,10 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
         debug_init_slab(c, s); // red zones and poison; no ASan poison: the checks read them
     else if (c != &cache_cache)
         mem_poison(s->s_mem, (size_t)c->num * c->size); // free objects are off limits
+    // The free chain last: in a plain cache it is written into the objects.
+    s->free = 0;
+    for (unsigned int i = 0; i < c->num; i++)
+        set_bufctl(c, s, i, i + 1 < c->num ? i + 1 : BUFCTL_END);
     return s;
 }
 
@@ -247,10 +259,23 @@ static void free_to_slab(struct kmem_cache *c, void *obj)
     spin_unlock(&c->lock);
 }
 
-// Give back slabs already taken off their lists. Enters no per-CPU section
+// An empty slab leaves its cache for `release`: its frames stop naming it
+// now, under the cache lock, so a stale free that takes the lock later
+// (debug_free) sees it gone before slabs_release frees anything. c->lock held.
+void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release)
+{
+    list_move(&s->list, release);
+    struct page *pg = virt_to_page(s->s_mem - s->colouroff);
+    for (unsigned int k = 0; k < slab_pages(c); k++) {
+        set_page_flags(&pg[k], page_flags(&pg[k]) & ~(uint32_t)PG_slab);
+        WRITE_ONCE(pg[k].slab_cache, NULL);
+        WRITE_ONCE(pg[k].slab, NULL);
+    }
+}
+
+// Give back slabs already doomed (slab_doom). Enters no per-CPU section
 // and so may run with chain_lock held (slab_reclaim): an off-slab
 // descriptor goes back to its slab in the descriptor cache directly.
-
 NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
 {
     size_t pages = 0;
@@ -258,12 +283,6 @@ NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
         struct slab *s = list_first_entry(release, struct slab, list);
         char *base = s->s_mem - s->colouroff;
         list_del(&s->list);
-        struct page *pg = virt_to_page(base);
-        for (unsigned int k = 0; k < slab_pages(c); k++) { // forget the slab first
-            set_page_flags(&pg[k], page_flags(&pg[k]) & ~(uint32_t)PG_slab);
-            WRITE_ONCE(pg[k].slab_cache, NULL);
-            WRITE_ONCE(pg[k].slab, NULL);
-        }
         if (slab_release_hook)
             slab_release_hook(c, base, c->order);
         if (c->off_slab)
@@ -274,8 +293,8 @@ NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
     return pages;
 }
 
-// Quarantine a slab whose free chain is corrupt: a stray write reached its
-// bufctl array (on-slab, it lies just below object 0). The chain cannot be
+// Quarantine a slab whose free chain is corrupt: a stray write reached a
+// free object's bufctl (a write after free, in a plain cache). The chain cannot be
 // trusted, so its free objects are given up: the slab counts them as out
 // (it is full) and c->quarantined remembers them; it is never allocated
 // from again except for objects freed into it later, which start a new,
@@ -287,8 +306,8 @@ static NOINLINE void slab_quarantine(struct kmem_cache *c, struct slab *s, unsig
     unsigned int lost = c->num - s->inuse;
     if (slow_cache(c))
         for (unsigned int i = 0; i < c->num; i++)
-            if (s->bufctl[i] != BUFCTL_ACTIVE)
-                s->bufctl[i] = BUFCTL_QUARANTINE;
+            if (*slab_bufctl(c, s, i) != BUFCTL_ACTIVE)
+                *slab_bufctl(c, s, i) = BUFCTL_QUARANTINE;
     report_begin(c, "corrupted free chain (slab metadata overwritten)");
     report_line("slab %p (objects at %p): free chain %s %u: not a free object (0..%u)",
                 (void *)(s->s_mem - s->colouroff), (void *)s->s_mem,
@@ -312,7 +331,7 @@ static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *
         slab_quarantine(c, s, i);
         return false;
     }
-    bufctl_t next = s->bufctl[i];
+    bufctl_t next = *slab_bufctl(c, s, i);
     if (unlikely(next >= c->num && next != BUFCTL_END)) {
         slab_quarantine(c, s, next);
         return false;
@@ -331,11 +350,12 @@ static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *
 static unsigned int take_from_slab(struct kmem_cache *c, struct slab *s, struct array_cache *ac,
                                    unsigned int want)
 {
-    unsigned int num = c->num, i = s->free, got = 0;
+    unsigned int num = c->num, i = s->free, got = 0, off = c->bufctl_off;
     void **to = &ac->entry[ac->avail];
     while (got < want && i < num) {
-        to[got++] = index_to_obj(c, s, i);
-        i = s->bufctl[i];
+        char *obj = index_to_obj(c, s, i);
+        to[got++] = obj;
+        i = *(bufctl_t *)(obj + off);
     }
     s->free = i;
     s->inuse += got;
@@ -375,12 +395,11 @@ static unsigned int cache_refill(struct kmem_cache *c, struct array_cache *ac)
 // them). c->lock held.
 static void slab_now_empty(struct kmem_cache *c, struct slab *s, struct list_head *release)
 {
-    list_del(&s->list);
     if (release == NULL || c->nr_free_slabs < c->free_limit) {
-        list_add(&s->list, &c->slabs_free);
+        list_move(&s->list, &c->slabs_free);
         c->nr_free_slabs++;
     } else {
-        list_add(&s->list, release);
+        slab_doom(c, s, release);
         c->nr_slabs--;
         c->free_objects -= c->num;
         c->reaped++;
@@ -393,12 +412,14 @@ static void slab_now_empty(struct kmem_cache *c, struct slab *s, struct list_hea
 static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
                               struct list_head *release)
 {
-    unsigned int full = c->num;
+    unsigned int full = c->num, off = c->bufctl_off;
     for (unsigned int k = 0; k < n; k++) {
-        struct slab *s = obj_slab(objs[k]);
-        unsigned int i = obj_to_index(c, s, objs[k]);
-        s->bufctl[i] = (bufctl_t)s->free;
-        s->free = i;
+        char *obj = objs[k];
+        struct slab *s = obj_slab(obj);
+        bufctl_t *b = (bufctl_t *)(obj + off); // slab_bufctl, from the object in hand
+        mem_unpoison(b, sizeof(*b));
+        *b = s->free;
+        s->free = obj_to_index(c, s, obj);
         unsigned int inuse = --s->inuse;
         if (unlikely(inuse == 0))
             slab_now_empty(c, s, release);
@@ -449,7 +470,7 @@ void cache_drain(struct kmem_cache *c, struct list_head *release)
     spin_lock(&c->lock);
     c->lock_count++;
     while (!list_empty(&c->slabs_free)) {
-        list_move(c->slabs_free.next, release);
+        slab_doom(c, list_first_entry(&c->slabs_free, struct slab, list), release);
         c->nr_free_slabs--;
         c->nr_slabs--;
         c->free_objects -= c->num;
@@ -564,7 +585,7 @@ NOINLINE void cache_free_double(struct kmem_cache *c, void *obj, unsigned long f
 // One object out of slab s, marked and checked. c->lock held.
 static void debug_take(struct kmem_cache *c, struct slab *s, unsigned int i, const void *caller)
 {
-    s->bufctl[i] = BUFCTL_ACTIVE;
+    *slab_bufctl(c, s, i) = BUFCTL_ACTIVE; // a marked cache: the bufctl is past the object
     c->dbg_allocs++;
     debug_on_alloc(c, s, i, caller);
 }
@@ -605,7 +626,7 @@ NOINLINE void *slab_alloc_slow(struct kmem_cache *c, const void *caller)
         return obj;
     struct slab *s;
     unsigned int i = 0;
-    if ((s = cache_grow(c)) == NULL) // no lock held
+    if ((s = cache_grow(c)) == NULL)      // no lock held
         return debug_take_any(c, caller); // another cpu may have freed one meanwhile
     spin_lock(&c->lock);
     c->lock_count++;

@@ -9,10 +9,11 @@
 
 struct kmem_cache;
 
-#define KMEM_NAME_LEN      32          // a cache name, NUL included
-#define KMALLOC_MIN_SIZE   8           // smallest kmalloc class
-#define KMALLOC_MAX_SIZE   (8UL << 20) // largest class; bigger requests go to the buddy allocator
-#define KMALLOC_NR_CLASSES 23          // 8 .. 8 MiB powers of two, plus 96 and 192
+#define KMEM_NAME_LEN          32           // a cache name, NUL included
+#define KMALLOC_MIN_SIZE       8            // smallest kmalloc class
+#define KMALLOC_MAX_CACHE_SIZE (32UL << 10) // largest class; above it, whole frames
+#define KMALLOC_NR_CLASSES     80           // 8..64 by 8, then 8 per power of two
+#define KMALLOC_MAX_SIZE       (8UL << 20) // largest object of a cache, largest kmalloc_aligned align
 
 // kmem_cache_create flags.
 #define SLAB_HWCACHE_ALIGN (1UL << 0) // align objects to the cache line (Linux's rule)
@@ -92,7 +93,10 @@ struct kmem_cache_info {
     unsigned colour_off; // bytes between two colour offsets
     bool off_slab;       // slab descriptor kept outside the slab's frames
     size_t mgmt;         // bytes of an on-slab descriptor (0 off-slab)
+    size_t desc_bytes;   // the off-slab descriptor's object (0 on-slab)
     size_t waste;        // unused tail bytes per slab (room for colouring)
+    // A slab costs (PAGE_SIZE << order) + desc_bytes and holds num * size
+    // bytes of objects: kmalloc classes and plain caches keep that >= 7/8.
     unsigned limit, batchcount, free_limit; // per-CPU array; most empty slabs kept
     // Counts: "active" objects are with callers; objects in per-CPU arrays are "cached".
     size_t active_objs, cached_objs, total_objs;
@@ -107,11 +111,16 @@ struct kmem_cache_info {
     unsigned red_left;                  // debug: red zone bytes before each object (0 without Z)
 };
 void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *info);
+// The geometry kmem_cache_create(size, align, flags, ctor) would choose, as
+// kmem_cache_get_info reports it (counts 0), without making a cache; the
+// slab_debug= boot options are not applied. 0, -EINVAL or -E2BIG.
+int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*ctor)(void *),
+                      struct kmem_cache_info *info);
 
 struct kmem_cache *kmalloc_cache(size_t size); // the cache kmalloc(size) uses; NULL if none
 struct kmem_cache *kmalloc_cache_index(int i); // class i, 0..KMALLOC_NR_CLASSES-1
 int slab_last_error(void); // this cpu's last kmem_cache_create: 0, or the -errno of its failure
-uint64_t slab_error_count(void);               // reports since slab_init
+uint64_t slab_error_count(void);    // reports since slab_init
 const char *slab_last_report(void); // the title of the latest report ("double free", ...), or ""
 // A slab on one of c's lists covers addr (walks the lists: tests, validation).
 bool slab_on_lists(struct kmem_cache *c, const void *addr);

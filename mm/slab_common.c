@@ -19,75 +19,90 @@ struct list_head cache_chain;  // every cache, in creation order
 struct spinlock chain_lock;
 static size_t line_size = 64;
 static enum { DOWN, PARTIAL, UP } slab_state; // PARTIAL: kmalloc caches being made
-static int last_error[NCPU]; // per cpu: "the last create" means the caller's
+static int last_error[NCPU];                  // per cpu: "the last create" means the caller's
 
 // ---- Geometry ----
+//
+// A slab's bytes go to objects, to the descriptor (on the slab, or an
+// object of kmalloc's off it) and to a tail too short for another object,
+// which colouring uses. Waste is everything but the objects, the off-slab
+// descriptor's own object included. The order and the descriptor's place
+// are chosen together: at each order the layout that wastes less (on-slab
+// on a tie: a grow then makes one allocation, not two), and the smallest
+// order whose waste is under 1/8 wins; if none is, the least waste seen.
 
-// Objects, descriptor bytes and tail left over in a slab of 2^order frames.
-// A debug cache's first object needs its left red zone in front of it: that
-// lead (c->red_left, a multiple of align) counts as descriptor bytes.
-static unsigned int estimate(const struct kmem_cache *c, unsigned int order, bool off_slab,
-                             size_t *mgmt, size_t *left)
+struct layout {
+    unsigned int order, num;
+    bool off_slab;
+    size_t mgmt;  // on the slab: the descriptor (and a debug cache's first left red zone)
+    size_t left;  // the tail
+    size_t total; // 2^order frames, plus the off-slab descriptor's object
+    size_t waste; // total minus the objects' strides
+};
+
+// The layout of 2^order frames, the descriptor in desc's objects (or on-slab
+// when desc is NULL). A debug cache's first object needs its left red zone
+// in front of it: that lead (c->red_left, a multiple of align) counts as
+// descriptor bytes.
+static void estimate(const struct kmem_cache *c, unsigned int order, const struct kmem_cache *desc,
+                     struct layout *l)
 {
-    size_t bytes = PAGE_SIZE << order, num, m = c->red_left;
-    if (bytes <= m)
-        return *mgmt = 0, *left = bytes, 0;
-    if (off_slab) {
-        num = MIN((bytes - m) / c->size, (size_t)SLAB_MAX_OBJS);
-    } else {
-        num = (bytes - m - sizeof(struct slab)) / (c->size + sizeof(bufctl_t));
-        num = MIN(num, (size_t)SLAB_MAX_OBJS);
-        while (num > 0 && ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align) +
-                                  c->red_left + num * c->size >
-                              bytes)
-            num--;
-        m += ALIGN_UP(sizeof(struct slab) + num * sizeof(bufctl_t), c->align);
-    }
-    *mgmt = num ? m : 0;
-    *left = bytes - *mgmt - num * c->size;
-    return (unsigned int)num;
+    size_t bytes = PAGE_SIZE << order, m = c->red_left;
+    if (desc == NULL)
+        m += ALIGN_UP(sizeof(struct slab), c->align);
+    l->order = order;
+    l->off_slab = desc != NULL;
+    l->num = bytes > m ? (unsigned int)((bytes - m) / c->size) : 0;
+    l->mgmt = l->num ? m : 0;
+    l->left = bytes - l->mgmt - (size_t)l->num * c->size;
+    l->total = bytes + (desc ? desc->size : 0);
+    l->waste = l->total - (size_t)l->num * c->size;
 }
 
-// The smallest order whose unused tail is under 1/8 of the slab; failing
-// that, the order with the smallest wasted fraction. False if none fits.
-static bool choose_order(struct kmem_cache *c, bool off_slab)
+static bool wastes_less(const struct layout *a, const struct layout *b) // as a fraction
 {
-    size_t best_bytes = 0, best_left = 0;
-    for (unsigned int order = 0; order <= MAX_ORDER; order++) {
-        size_t bytes = PAGE_SIZE << order, mgmt, left;
-        unsigned int num = estimate(c, order, off_slab, &mgmt, &left);
-        if (num == 0)
-            continue;
-        if (best_bytes == 0 || left * best_bytes < best_left * bytes) {
-            c->order = order;
-            c->num = num;
-            c->mgmt = (unsigned int)mgmt;
-            c->left_over = (unsigned int)left;
-            best_bytes = bytes;
-            best_left = left;
-        }
-        if (left * 8 < bytes)
-            break;
-    }
-    return best_bytes != 0;
+    return a->waste * b->total < b->waste * a->total;
 }
 
-// Off-slab for objects of 1/8 page or more, so big objects do not leave most
-// of a slab's first page to a small descriptor. The descriptor then comes
-// from a kmalloc cache that is itself on-slab (no recursion); before kmalloc
-// exists, or if the descriptor is too big, the cache stays on-slab.
+// Where an off-slab descriptor would come from: a kmalloc cache that is
+// itself on-slab (no recursion), and not c. NULL before kmalloc exists.
+static struct kmem_cache *desc_cache(const struct kmem_cache *c)
+{
+    if (slab_state == DOWN)
+        return NULL;
+    struct kmem_cache *d = kmalloc_cache(sizeof(struct slab));
+    return d && d != c && !d->off_slab ? d : NULL;
+}
+
+// False if no order holds even one object.
 static bool cache_geometry(struct kmem_cache *c)
 {
-    if (c->size >= PAGE_SIZE / 8 && slab_state != DOWN && choose_order(c, true)) {
-        struct kmem_cache *d = kmalloc_cache(sizeof(struct slab) + c->num * sizeof(bufctl_t));
-        if (d && !d->off_slab) {
-            c->off_slab = true;
-            c->slab_desc_cache = d;
-            return true;
+    struct kmem_cache *d = desc_cache(c);
+    struct layout best = {0}, on, off;
+    for (unsigned int order = 0; order <= MAX_ORDER; order++) {
+        estimate(c, order, NULL, &on);
+        struct layout *here = on.num ? &on : NULL;
+        if (d) {
+            estimate(c, order, d, &off);
+            if (off.num && (here == NULL || wastes_less(&off, here)))
+                here = &off;
         }
+        if (here == NULL)
+            continue;
+        if (best.num == 0 || wastes_less(here, &best))
+            best = *here;
+        if (here->waste * 8 < here->total)
+            break;
     }
-    c->off_slab = false;
-    return choose_order(c, false);
+    if (best.num == 0)
+        return false;
+    c->order = best.order;
+    c->num = best.num;
+    c->mgmt = (unsigned int)best.mgmt;
+    c->left_over = (unsigned int)best.left;
+    c->off_slab = best.off_slab;
+    c->slab_desc_cache = best.off_slab ? d : NULL;
+    return true;
 }
 
 // Per-CPU array sizes, as Linux's enable_cpucache.
@@ -138,8 +153,10 @@ static int alloc_arrays(struct kmem_cache *c, unsigned int limit)
     return 0;
 }
 
-static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
-                       unsigned long flags, void (*ctor)(void *))
+// Everything about a cache that follows from its arguments: stride, layout,
+// order, colours. Allocates nothing. 0, or -E2BIG if no slab holds one.
+static int cache_layout(struct kmem_cache *c, const char *name, size_t size, size_t align,
+                        unsigned long flags, void (*ctor)(void *))
 {
     memset(c, 0, sizeof(*c));
     strcpy(c->name, name); // length checked by the caller
@@ -160,8 +177,13 @@ static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size
     }
     c->align = a;
     c->size = (unsigned int)ALIGN_UP(size, a);
-    if (flags & (SLAB_RED_ZONE | SLAB_STORE_USER))
-        debug_layout(c); // grows size; sets red_left, red_end, track_off
+    if (flags & SLAB_SLOW_FLAGS) {
+        debug_layout(c); // grows size: red zones, bufctl, tracks
+    } else if (ctor || c == &cache_cache) {
+        // Free objects keep their bytes: the bufctl gets a word of its own.
+        c->bufctl_off = (unsigned int)ALIGN_UP(size, sizeof(bufctl_t));
+        c->size = (unsigned int)ALIGN_UP(c->bufctl_off + sizeof(bufctl_t), a);
+    }
     c->reciprocal = (uint32_t)(((1ULL << 32) + c->size - 1) / c->size);
     if (!cache_geometry(c))
         return -E2BIG;
@@ -170,6 +192,15 @@ static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size
     // offsets must keep objects aligned, so the step is at least align.
     c->colour_off = (unsigned int)MAX(line_size, a);
     c->colour = c->left_over / c->colour_off + 1;
+    return 0;
+}
+
+static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
+                       unsigned long flags, void (*ctor)(void *))
+{
+    int err = cache_layout(c, name, size, align, flags, ctor);
+    if (err)
+        return err;
     spin_lock_init(&c->lock, "kmem_cache");
     INIT_LIST_HEAD(&c->slabs_full);
     INIT_LIST_HEAD(&c->slabs_partial);
@@ -217,7 +248,7 @@ size_t slab_reclaim(void)
         spin_lock(&c->lock);
         c->lock_count++;
         while (!list_empty(&c->slabs_free)) {
-            list_move(c->slabs_free.next, &release);
+            slab_doom(c, list_first_entry(&c->slabs_free, struct slab, list), &release);
             c->nr_free_slabs--;
             c->nr_slabs--;
             c->free_objects -= c->num;
@@ -333,6 +364,28 @@ struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, si
     return create(name, size, align, 0, NULL, true);
 }
 
+int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*ctor)(void *),
+                      struct kmem_cache_info *info)
+{
+    static struct kmem_cache scratch; // big for a stack; under layout_lock
+    static struct spinlock layout_lock = SPINLOCK_INIT("kmem_cache_layout");
+    if (slab_state == DOWN || size == 0 || size > KMALLOC_MAX_SIZE || align > KMALLOC_MAX_SIZE ||
+        (align != 0 && !IS_POWER_OF_2(align)) ||
+        (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_DEBUG_FLAGS | SLAB_FAILSLAB))) {
+        memset(info, 0, sizeof(*info));
+        return -EINVAL;
+    }
+    spin_lock(&layout_lock);
+    int err = cache_layout(&scratch, "(layout)", size, align, flags, ctor);
+    if (err == 0)
+        layout_info(&scratch, info);
+    else
+        memset(info, 0, sizeof(*info));
+    info->name = "(layout)"; // not the scratch's: it is reused
+    spin_unlock(&layout_lock);
+    return err;
+}
+
 int slab_last_error(void)
 {
     return READ_ONCE(last_error[cpu_id()]);
@@ -372,13 +425,10 @@ int kmem_cache_destroy(struct kmem_cache *c)
     spin_lock(&c->lock);
     size_t live = (size_t)c->nr_slabs * c->num - c->free_objects - c->quarantined;
     if (live == 0) {
-        while (!list_empty(&c->slabs_free))
-            list_move(c->slabs_free.next, &release);
-        // Slabs kept only by quarantined objects go too.
-        while (!list_empty(&c->slabs_partial))
-            list_move(c->slabs_partial.next, &release);
-        while (!list_empty(&c->slabs_full))
-            list_move(c->slabs_full.next, &release);
+        struct list_head *lists[] = {&c->slabs_free, &c->slabs_partial, &c->slabs_full};
+        for (int k = 0; k < 3; k++) // partial and full: kept only by quarantined objects
+            while (!list_empty(lists[k]))
+                slab_doom(c, list_first_entry(lists[k], struct slab, list), &release);
         list_del(&c->next);
         c->magic = 0;
         c->flags |= SLAB_DESTROYED;

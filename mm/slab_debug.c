@@ -5,8 +5,8 @@
 // Layout of one object of a debug cache (offsets from the object, which is
 // still aligned as asked; the stride c->size grows):
 //
-//   -red_left     0             object_size      red_end      track_off    size-red_left
-//   | left zone   | object ...  | right zone ... (every spare byte) | tracks |
+//   -red_left    0            object_size     red_end    bufctl_off   track_off   size-red_left
+//   | left zone  | object ... | right zone ... (spare) | bufctl (8) | tracks    |
 //
 // The left zone of object 0 sits in front of the slab's first object (it is
 // counted with the descriptor bytes); that of object i+1 ends object i's
@@ -144,11 +144,12 @@ void debug_layout(struct kmem_cache *c)
     size_t red_left = z ? ALIGN_UP(RED_MIN, a) : 0;
     size_t end = ALIGN_UP(c->object_size, 8) + (z ? RED_MIN : 0);
     size_t track = (c->flags & SLAB_STORE_USER) ? 2 * sizeof(struct slab_track) : 0;
-    size_t size = ALIGN_UP(end + track + red_left, a);
+    size_t size = ALIGN_UP(end + 8 + track + red_left, a);
     c->size = (unsigned int)size;
     c->red_left = (unsigned int)red_left;
     c->track_off = (unsigned int)(size - red_left - track);
-    c->red_end = z ? c->track_off : 0;
+    c->bufctl_off = c->track_off - 8;
+    c->red_end = z ? c->bufctl_off : 0;
 }
 
 static inline struct slab_track *tracks(struct kmem_cache *c, uint8_t *obj)
@@ -305,11 +306,12 @@ static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbo
 bool debug_on_free(struct kmem_cache *c, struct slab *s, unsigned int i, const void *caller)
 {
     uint8_t *obj = index_to_obj(c, s, i);
-    if (s->bufctl[i] != BUFCTL_ACTIVE) {
+    bufctl_t b = *slab_bufctl(c, s, i);
+    if (b != BUFCTL_ACTIVE) {
         report_begin(c, "double free");
         report_line("free(%p): object %u is %s", (void *)obj, i,
-                    s->bufctl[i] == BUFCTL_QUARANTINE ? "quarantined (never handed out)"
-                                                      : "already free, in its slab's free list");
+                    b == BUFCTL_QUARANTINE ? "quarantined (never handed out)"
+                                           : "already free, in its slab's free list");
         report_object(c, s, i);
         report_end(c, "ignored");
         return false;
@@ -348,7 +350,7 @@ static bool on_chain(const struct kmem_cache *c, const struct slab *s, unsigned 
 {
     size_t n = 0;
     for (unsigned int k = s->free; k != BUFCTL_END && k < c->num && n <= c->num;
-         k = s->bufctl[k], n++)
+         k = *slab_bufctl(c, s, k), n++)
         if (k == i)
             return true;
     return false;
@@ -376,9 +378,9 @@ static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbo
         problem(verbose, "%s: slab %p: inuse %u of %u objects", c->name, (void *)base, s->inuse,
                 c->num);
     size_t len = 0;
-    for (unsigned int i = s->free; i != BUFCTL_END; i = s->bufctl[i]) {
+    for (unsigned int i = s->free; i != BUFCTL_END; i = *slab_bufctl(c, s, i)) {
         if (i >= c->num || len >= c->num ||
-            (s->bufctl[i] >= c->num && s->bufctl[i] != BUFCTL_END)) {
+            (*slab_bufctl(c, s, i) >= c->num && *slab_bufctl(c, s, i) != BUFCTL_END)) {
             problem(verbose, "%s: slab %p: free chain broken at step %zu (index %u)", c->name,
                     (void *)base, len, i);
             break;
@@ -392,8 +394,9 @@ static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbo
     if (bad == 0 && (c->flags & SLAB_SLOW_FLAGS)) {
         size_t out = 0;
         for (unsigned int i = 0; i < c->num; i++) {
-            out += s->bufctl[i] == BUFCTL_ACTIVE || s->bufctl[i] == BUFCTL_QUARANTINE;
-            quar += s->bufctl[i] == BUFCTL_QUARANTINE;
+            bufctl_t b = *slab_bufctl(c, s, i);
+            out += b == BUFCTL_ACTIVE || b == BUFCTL_QUARANTINE;
+            quar += b == BUFCTL_QUARANTINE;
         }
         if (out != s->inuse)
             problem(verbose, "%s: slab %p: inuse %u, but %zu objects marked out", c->name,
@@ -412,7 +415,7 @@ int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair)
         return bad;
     // Zones and poison: reported, counted and repaired like any other finding.
     for (unsigned int i = 0; i < c->num; i++) {
-        bufctl_t b = s->bufctl[i];
+        bufctl_t b = *slab_bufctl(c, s, i);
         bool is_free = b != BUFCTL_ACTIVE && b != BUFCTL_QUARANTINE;
         if (b == BUFCTL_QUARANTINE)
             continue;

@@ -11,17 +11,23 @@
 #include "page.h"
 #include "slab.h"
 
-// A slab's free objects are chained by index: bufctl[i] is the index of the
-// next free object after i (Bonwick's bufctl, Linux's kmem_bufctl_t). The
-// entry of an object that is out of its slab (with a caller, or in an array)
-// is not looked at, except in debug caches, which mark it: ACTIVE while a
-// caller has it, so a double free anywhere is caught; QUARANTINE when a
-// corrupted free chain lost it.
-typedef uint16_t bufctl_t;
-#define BUFCTL_END        ((bufctl_t)0xffff) // end of the free chain
-#define BUFCTL_ACTIVE     ((bufctl_t)0xfffe) // debug caches: with a caller
-#define BUFCTL_QUARANTINE ((bufctl_t)0xfffc) // debug caches: lost to a corrupted free chain
-#define SLAB_MAX_OBJS     0xfffc
+// A slab's free objects are chained by index, through the objects
+// themselves: a free object's bufctl -- Bonwick's name for the link, which
+// his design also keeps inside small free buffers -- is the index of the
+// next free object. It costs no byte per object (an array of 2-byte indexes,
+// Linux SLAB's, is 20% of an 8-byte object). In a plain cache the bufctl is
+// the object's first word, so a free writes nothing else; a cache whose free
+// objects must keep their bytes (a constructor's work, poison, red zones, or
+// the cache of caches, whose freed structs still say "destroyed") has a word
+// of its own past the object (c->bufctl_off). Only those caches -- every
+// debug cache is one -- mark an object that is out: ACTIVE while a caller
+// has it, so a double free anywhere is caught; QUARANTINE when a corrupted
+// free chain lost it. A plain cache's bufctl belongs to the caller while
+// the object is out.
+typedef uint32_t bufctl_t;
+#define BUFCTL_END        ((bufctl_t)0xffffffff) // end of the free chain
+#define BUFCTL_ACTIVE     ((bufctl_t)0xfffffffe) // marked caches: with a caller
+#define BUFCTL_QUARANTINE ((bufctl_t)0xfffffffc) // marked caches: lost to a corrupted free chain
 
 // One slab: 2^order frames. On-slab, this descriptor sits at the start of the
 // frames (after the colour offset); off-slab it comes from a kmalloc cache.
@@ -30,8 +36,7 @@ struct slab {
     char *s_mem;           // first object
     uint32_t colouroff;    // s_mem minus the slab's first byte
     uint32_t inuse;        // objects out of the slab (with callers or in arrays)
-    uint32_t free;         // first free object, or BUFCTL_END (32 bits: stored alone)
-    bufctl_t bufctl[];     // one per object
+    uint32_t free;         // first free object, or BUFCTL_END
 };
 
 // Per-CPU array of free objects: a LIFO stack (entry[avail-1] is the hottest
@@ -85,17 +90,18 @@ struct kmem_cache {
     uint64_t errors; // atomic: reports are made without the lock
 
     // Geometry, fixed at creation.
-    unsigned long flags;                // SLAB_* from kmem_cache_create
-    unsigned int size;                  // stride: object_size rounded up to align
-    uint32_t reciprocal;                // ceil(2^32 / size): obj_to_index without a divide
-    unsigned int num;                   // objects per slab
-    unsigned int order;                 // pages per slab = 2^order
-    unsigned int colour, colour_off;    // colour offsets: 0, colour_off, ... (colour of them)
-    unsigned int mgmt;                  // on-slab descriptor bytes (aligned), 0 off-slab
-    unsigned int left_over;             // unused tail bytes per slab: the colouring room
-    unsigned int free_limit;            // empty slabs kept; more go back to the buddy allocator
-    unsigned int limit, batchcount;     // of each per-CPU array (0 if it has none)
-    bool off_slab, permanent;           // permanent: cache of caches and kmalloc caches
+    unsigned long flags;             // SLAB_* from kmem_cache_create
+    unsigned int size;               // stride: object_size rounded up to align
+    uint32_t reciprocal;             // ceil(2^32 / size): obj_to_index without a divide
+    unsigned int num;                // objects per slab
+    unsigned int order;              // pages per slab = 2^order
+    unsigned int colour, colour_off; // colour offsets: 0, colour_off, ... (colour of them)
+    unsigned int bufctl_off;         // where a free object keeps its bufctl: 0, or past the object
+    unsigned int mgmt;               // on-slab descriptor bytes (aligned), 0 off-slab
+    unsigned int left_over;          // unused tail bytes per slab: the colouring room
+    unsigned int free_limit;         // empty slabs kept; more go back to the buddy allocator
+    unsigned int limit, batchcount;  // of each per-CPU array (0 if it has none)
+    bool off_slab, permanent;        // permanent: cache of caches and kmalloc caches
     struct kmem_cache *slab_desc_cache; // off-slab: where descriptors come from
     size_t object_size, align;
     void (*ctor)(void *);
@@ -126,6 +132,23 @@ static inline unsigned int obj_to_index(const struct kmem_cache *c, const struct
 static inline void *index_to_obj(const struct kmem_cache *c, const struct slab *s, unsigned int i)
 {
     return s->s_mem + (size_t)i * c->size;
+}
+
+// Object i's bufctl, which only a free object (or a marked cache's) uses.
+static inline bufctl_t *slab_bufctl(const struct kmem_cache *c, const struct slab *s,
+                                    unsigned int i)
+{
+    return (bufctl_t *)(s->s_mem + (size_t)i * c->size + c->bufctl_off);
+}
+
+// Set a free object's link. On the host its bytes are ASan-poisoned (off
+// limits to callers): the bufctl word alone is opened for the slab layer.
+static inline void set_bufctl(const struct kmem_cache *c, const struct slab *s, unsigned int i,
+                              bufctl_t v)
+{
+    bufctl_t *b = slab_bufctl(c, s, i);
+    mem_unpoison(b, sizeof(*b));
+    *b = v;
 }
 
 extern struct kmem_cache cache_cache; // the cache of struct kmem_cache (slab_common.c)
@@ -194,12 +217,16 @@ extern uint64_t slab_nr_reports;                      // reports of bad use sinc
 bool cache_ok(struct kmem_cache *c, const char *who); // not NULL, not destroyed (else reported)
 void drain_local(void *cache); // on_each_cpu: this cpu's array of the cache to its slabs
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
-size_t slabs_release(struct kmem_cache *c, struct list_head *release); // frames back; pages
+void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release); // c->lock held
+size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back
 void slab_free_bad(struct kmem_cache *c, const void *obj, const char *who, const void *caller);
 void kmem_cache_free_bad(struct kmem_cache *c, void *obj, const void *caller);
 size_t slab_obj_size(const void *obj);             // ksize of a slab object; 0 (reported) if bad
 void slab_report_bad(struct kmem_cache *c);        // count one report
 struct kmem_cache *kmem_cache_of(const void *obj); // the cache of a slab object, or NULL
+
+// slabinfo.c
+void layout_info(const struct kmem_cache *c, struct kmem_cache_info *in); // geometry fields only
 
 // slab_debug.c, for slab.c (c->lock held where it says so).
 unsigned long slab_debug_boot_flags(const char *name);      // slab_debug= flags for this cache

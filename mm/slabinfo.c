@@ -6,13 +6,10 @@
 
 #include <string.h>
 
-void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
+// What follows from a cache's arguments alone (also for kmem_cache_layout).
+void layout_info(const struct kmem_cache *c, struct kmem_cache_info *in)
 {
     memset(in, 0, sizeof(*in));
-    if (c == NULL || c->magic != KMEM_CACHE_MAGIC) { // all zero; name says why
-        in->name = c ? "(destroyed)" : "(null)";
-        return;
-    }
     in->name = c->name;
     in->flags = c->flags;
     in->red_left = c->red_left;
@@ -24,8 +21,19 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->colour = c->colour;
     in->colour_off = c->colour_off;
     in->off_slab = c->off_slab;
+    in->desc_bytes = c->off_slab ? c->slab_desc_cache->size : 0;
     in->mgmt = c->mgmt;
     in->waste = c->left_over;
+}
+
+void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
+{
+    if (c == NULL || c->magic != KMEM_CACHE_MAGIC) { // all zero; name says why
+        memset(in, 0, sizeof(*in));
+        in->name = c ? "(destroyed)" : "(null)";
+        return;
+    }
+    layout_info(c, in);
     in->limit = c->limit;
     in->batchcount = c->batchcount;
     in->free_limit = c->free_limit;
@@ -73,16 +81,21 @@ bool slab_on_lists(struct kmem_cache *c, const void *addr)
 
 void slabinfo(void)
 {
-    printk("slabinfo - rvslab: active = objects with callers; cached = in per-CPU arrays\n");
-    printk("# %-16s %8s %8s %6s %8s %5s %3s : %6s %6s : %5s %5s\n", "name", "active", "total",
-           "cached", "objsize", "num", "pgs", "limit", "batch", "aslab", "slabs");
+    printk("slabinfo - rvslab: active = objects with callers; cached = in per-CPU arrays; used = "
+           "share of a slab's cost in objects; col = colours\n");
+    printk("# %-16s %8s %8s %6s %8s %5s %3s %6s %3s : %6s %6s : %5s %5s\n", "name", "active",
+           "total", "cached", "objsize", "num", "pgs", "used", "col", "limit", "batch", "aslab",
+           "slabs");
     spin_lock(&chain_lock);
     for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next) {
         struct kmem_cache_info in;
         kmem_cache_get_info(list_entry(pos, struct kmem_cache, next), &in);
-        printk("  %-16s %8zu %8zu %6zu %8zu %5u %3u : %6u %6u : %5zu %5zu\n", in.name,
-               in.active_objs, in.total_objs, in.cached_objs, in.object_size, in.num,
-               1U << in.order, in.limit, in.batchcount, in.active_slabs, in.total_slabs);
+        size_t cost = (PAGE_SIZE << in.order) + in.desc_bytes;
+        size_t used = (size_t)in.num * in.size * 1000 / cost; // per mille
+        printk("  %-16s %8zu %8zu %6zu %8zu %5u %3u %3zu.%zu%% %3u : %6u %6u : %5zu %5zu\n",
+               in.name, in.active_objs, in.total_objs, in.cached_objs, in.object_size, in.num,
+               1U << in.order, used / 10, used % 10, in.colour, in.limit, in.batchcount,
+               in.active_slabs, in.total_slabs);
     }
     spin_unlock(&chain_lock);
 }

@@ -25,110 +25,133 @@ static unsigned expected_limit(size_t size)
     return size > 128 * 1024 ? 1 : size >= PAGE_SIZE ? 8 : size > 1024 ? 24 : size > 256 ? 54 : 120;
 }
 
-// Every class: the smallest order with a tail under 1/8, descriptor on the
-// slab below 1/8 page and off it above, colours from the tail, Linux limits.
+// A slab costs its frames plus an off-slab descriptor's object; the share of
+// that in objects, in tenths of a percent.
+static size_t used_permille(const struct kmem_cache_info *in)
+{
+    size_t cost = (PAGE_SIZE << in->order) + in->desc_bytes;
+    return (size_t)in->num * in->size * 1000 / cost;
+}
+
+// The class sizes, read once from the caches (kmem_cache_get_info locks).
+static size_t class_sizes[KMALLOC_NR_CLASSES];
+
+static void read_class_sizes(void)
+{
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+        struct kmem_cache_info in;
+        kmem_cache_get_info(kmalloc_cache_index(i), &in);
+        class_sizes[i] = in.object_size;
+    }
+}
+
+// Every class: sizes 8..64 by 8, then eight steps per power of two, so no
+// request of 64 bytes or more wastes over 1/8 of its block to rounding; at
+// least 7/8 of what each slab costs holds objects; colours from the tail,
+// Linux's array limits. The table is printed.
 KTEST(slab_kmalloc, class_geometry)
 {
-    size_t prev = 0;
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
         struct kmem_cache_info in;
         kmem_cache_get_info(kmalloc_cache_index(i), &in);
         if (in.flags & SLAB_DEBUG_FLAGS) // red zones and records widen the stride
             KTEST_SKIP(t, "slab_debug is on: the classes have the debug layout");
     }
-    printk("# class          order  num  waste  colours  desc\n");
+    printk("# class          order  num  used  colours  desc\n");
+    size_t prev = 0;
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
         struct kmem_cache *c = kmalloc_cache_index(i);
         ASSERT(t, c != NULL);
         struct kmem_cache_info in;
         kmem_cache_get_info(c, &in);
-        size_t bytes = PAGE_SIZE << in.order;
+        size_t bytes = PAGE_SIZE << in.order, step = in.size - prev;
         EXPECT(t, in.size > prev);
+        if (prev < 64)
+            EXPECT_EQ(t, step, 8);
+        else // the worst request, prev + 1, wastes step - 1 bytes of in.size
+            EXPECT(t, (step - 1) * 8 <= in.size);
         EXPECT_EQ(t, in.size, in.object_size);
         EXPECT_EQ(t, in.align, natural_align(in.size));
         EXPECT(t, in.num >= 1);
         EXPECT_EQ(t, in.mgmt + (size_t)in.num * in.size + in.waste, bytes);
-        EXPECT(t, in.waste * 8 < bytes);
-        EXPECT_EQ(t, in.off_slab, in.size >= PAGE_SIZE / 8);
         EXPECT_EQ(t, in.off_slab, in.mgmt == 0);
-        if (in.order > 0 && in.off_slab) { // one order less would not do
-            size_t half = bytes / 2, left = half % in.size;
-            EXPECT(t, half < in.size || left * 8 >= half);
-        }
+        EXPECT_EQ(t, in.off_slab, in.desc_bytes > 0);
+        EXPECT(t, used_permille(&in) >= 875);
         EXPECT_EQ(t, in.colour_off, MAX((size_t)64, in.align));
         EXPECT_EQ(t, in.colour, in.waste / in.colour_off + 1);
         EXPECT_EQ(t, in.limit, expected_limit(in.size));
         EXPECT_EQ(t, in.batchcount, (in.limit + 1) / 2);
-        printk("# %-14s %5u %4u %3zu.%zu%% %8u  %s\n", in.name, in.order, in.num,
-               in.waste * 100 / bytes, in.waste * 1000 / bytes % 10, in.colour,
-               in.off_slab ? "off-slab" : "on-slab");
+        size_t u = used_permille(&in);
+        printk("# %-14s %5u %4u %3zu.%zu%% %6u  %s\n", in.name, in.order, in.num, u / 10, u % 10,
+               in.colour, in.off_slab ? "off-slab" : "on-slab");
         prev = in.size;
     }
-    EXPECT_EQ(t, prev, KMALLOC_MAX_SIZE);
+    EXPECT_EQ(t, prev, KMALLOC_MAX_CACHE_SIZE);
 }
 
-// kmalloc(n) takes the smallest class holding n, aligned to that class.
+// kmalloc(n) takes the smallest class holding n, aligned to that class; above
+// the classes, exactly the frames n needs.
 static int check_size(struct ktest *t, size_t n)
 {
     int bad = 0;
-    struct kmem_cache *c = kmalloc_cache(n);
-    if (c == NULL)
-        return 1;
-    struct kmem_cache_info in;
-    kmem_cache_get_info(c, &in);
-    bad += in.object_size < n;
-    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) { // no smaller class would do
-        struct kmem_cache_info o;
-        kmem_cache_get_info(kmalloc_cache_index(i), &o);
-        bad += o.object_size >= n && o.object_size < in.object_size;
-    }
+    size_t want = 0;
+    for (int i = 0; i < KMALLOC_NR_CLASSES && want == 0; i++)
+        if (class_sizes[i] >= n)
+            want = class_sizes[i];
+    if (want == 0)
+        want = ALIGN_UP(n, PAGE_SIZE);
     char *p = kmalloc(n);
     if (p == NULL) {
         ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu) failed", n);
         return 1;
     }
-    bad += ksize(p) != in.object_size;
-    bad += (uintptr_t)p % natural_align(in.object_size) != 0;
+    bad += ksize(p) != want;
+    bad += n >= 64 && (want - n) * 8 > want; // rounding wastes at most 1/8
+    bad += (uintptr_t)p % MIN(natural_align(want), (size_t)PAGE_SIZE) != 0;
+    bad += n <= KMALLOC_MAX_CACHE_SIZE ? kmalloc_cache(n) == NULL : kmalloc_cache(n) != NULL;
     p[0] = 1;
     p[n - 1] = 2;
     kfree(p);
+    if (bad)
+        ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu): ksize %zu, want %zu, at %p", n, ksize(p),
+                   want, (void *)p);
     return bad;
 }
 
-// The largest class's slab is an 8 MiB block (order 11): a machine with
-// little RAM has none, or too few, and then these tests skip.
-static bool largest_class_fits(size_t objects)
+// An 8 MiB block (order 11): a machine with little RAM has none, or too
+// few, and then the tests that need them skip.
+static bool big_blocks_free(size_t n)
 {
-    struct kmem_cache_info in;
-    kmem_cache_get_info(kmalloc_cache(KMALLOC_MAX_SIZE), &in);
     slab_reclaim();
-    return buddy_blocks_free(in.order) >= objects;
+    return buddy_blocks_free(11) >= n;
 }
-#define NO_ROOM "too little RAM (MEM=) for 8 MiB kmalloc objects: no free 8 MiB block"
+#define NO_ROOM "too little RAM (MEM=) for 8 MiB kmalloc blocks: no free 8 MiB block"
 
 KTEST(slab_kmalloc, smallest_class_and_alignment)
 {
-    if (!largest_class_fits(1))
-        KTEST_SKIP(t, NO_ROOM);
+    read_class_sizes();
     int bad = 0;
-    for (size_t n = 1; n <= 4096; n++)
+    for (size_t n = 1; n <= KMALLOC_MAX_CACHE_SIZE + 2 * PAGE_SIZE; n++)
         bad += check_size(t, n);
-    for (size_t p = 8192; p <= KMALLOC_MAX_SIZE; p *= 2)
-        bad += check_size(t, p - 1) + check_size(t, p) +
-               (p < KMALLOC_MAX_SIZE ? check_size(t, p + 1) : 0);
+    for (size_t p = 64 << 10; p <= KMALLOC_MAX_SIZE; p *= 2) {
+        if (p >= KMALLOC_MAX_SIZE / 2 && !big_blocks_free(1)) // p + 1 needs an 8 MiB block
+            break;
+        bad += check_size(t, p - 1) + check_size(t, p) + check_size(t, p + 1);
+    }
     EXPECT_EQ(t, bad, 0);
     slab_reclaim();
     EXPECT(t, kmalloc(0) == NULL);
     EXPECT(t, kmalloc_cache(0) == NULL);
-    EXPECT(t, kmalloc_cache(KMALLOC_MAX_SIZE + 1) == NULL);
+    EXPECT(t, kmalloc_cache(KMALLOC_MAX_CACHE_SIZE + 1) == NULL);
     kfree(NULL); // does nothing
     EXPECT_EQ(t, ksize(NULL), 0);
 }
 
-// kmalloc_aligned: every power of two from 1 byte to the largest class.
+// kmalloc_aligned: every power of two from 1 byte to 8 MiB; past what a
+// class can give, a naturally aligned block of frames.
 KTEST(slab_kmalloc, aligned_up_to_largest_class)
 {
-    if (!largest_class_fits(1))
+    if (!big_blocks_free(1))
         KTEST_SKIP(t, NO_ROOM);
     static const size_t sizes[] = {1, 40, 100, 700, 5000, 70000};
     size_t before = settle();
@@ -143,12 +166,11 @@ KTEST(slab_kmalloc, aligned_up_to_largest_class)
             p[sizes[s] - 1] = 2;
             kfree(p);
         }
-        slab_reclaim(); // the 8 MiB objects are big: give them back each round
+        slab_reclaim();
     }
     EXPECT(t, kmalloc_aligned(10, 3) == NULL);
     EXPECT(t, kmalloc_aligned(10, 0) == NULL);
     EXPECT(t, kmalloc_aligned(10, KMALLOC_MAX_SIZE * 2) == NULL);
-    EXPECT(t, kmalloc_aligned(KMALLOC_MAX_SIZE + 1, 2 * PAGE_SIZE) == NULL); // frames: pages only
     EXPECT_EQ(t, slab_error_count(), e0);
     EXPECT_EQ(t, settle(), before);
 }
@@ -156,17 +178,12 @@ KTEST(slab_kmalloc, aligned_up_to_largest_class)
 // Every class: fill as many objects as a few slabs hold, check, free.
 KTEST(slab_kmalloc, every_class_patterns)
 {
-    if (!largest_class_fits(2))
-        KTEST_SKIP(t, "too little RAM (MEM=) for two 8 MiB kmalloc objects: fewer than two free "
-                      "8 MiB blocks");
     static uint64_t *objs[64];
     size_t before = settle();
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
         struct kmem_cache_info in;
         kmem_cache_get_info(kmalloc_cache_index(i), &in);
         size_t n = MIN((size_t)64, 2 * (size_t)in.num + 1), words = MIN(in.size, (size_t)512) / 8;
-        if (in.size >= (1UL << 20))
-            n = 2;
         for (size_t k = 0; k < n; k++) {
             objs[k] = kmalloc(in.size);
             ASSERT(t, objs[k] != NULL);
@@ -187,13 +204,12 @@ KTEST(slab_kmalloc, every_class_patterns)
     EXPECT_EQ(t, settle(), before);
 }
 
-// A block above 8 MiB freed twice is a double free, and says so.
+// A block of frames (above the classes) freed twice is a double free, and says so.
 KTEST(slab_kmalloc, large_double_free_named)
 {
     size_t before = settle();
-    void *p = kmalloc(KMALLOC_MAX_SIZE + 1);
-    if (p == NULL)
-        KTEST_SKIP(t, "too little RAM (MEM=) for a kmalloc above 8 MiB");
+    void *p = kmalloc(KMALLOC_MAX_CACHE_SIZE + 1);
+    ASSERT(t, p != NULL);
     kfree(p);
     uint64_t e0 = slab_error_count();
     kfree(p);
@@ -202,31 +218,22 @@ KTEST(slab_kmalloc, large_double_free_named)
     EXPECT_EQ(t, settle(), before);
 }
 
-// Above 8 MiB: frames straight from the buddy allocator, PG_large on the head.
-KTEST(slab_kmalloc, large_from_buddy)
+// Above the classes: exactly the frames asked for, straight from the buddy
+// allocator, PG_large on the head; up to the largest block.
+static void check_large(struct ktest *t, size_t n)
 {
-    size_t before = settle();
-    size_t counts[MAX_ORDER + 1];
-    buddy_free_counts(counts);
-    EXPECT(t, kmalloc((1UL << MAX_ORDER) * PAGE_SIZE + 1) == NULL); // above the largest block
-    EXPECT(t, kmalloc((size_t)-1) == NULL);
-    char *p = kmalloc(KMALLOC_MAX_SIZE + 1);
-    if (counts[MAX_ORDER] == 0) { // no 16 MiB block free here: NULL is right
-        if (p)
-            kfree(p);
-        KTEST_SKIP(t, "no free block of MAX_ORDER");
-    }
+    size_t before = settle(), frames = ALIGN_UP(n, PAGE_SIZE) / PAGE_SIZE;
+    char *p = kmalloc(n);
     ASSERT(t, p != NULL);
     struct page *pg = virt_to_page(p);
     EXPECT_EQ(t, (uintptr_t)p % PAGE_SIZE, 0);
     EXPECT(t, (page_flags(pg) & (PG_large | PG_head)) == (PG_large | PG_head));
     EXPECT(t, !(page_flags(pg) & PG_slab));
-    size_t frames = KMALLOC_MAX_SIZE / PAGE_SIZE + 1;
     EXPECT_EQ(t, pg->nr_frames, frames);
     EXPECT_EQ(t, ksize(p), frames * PAGE_SIZE);
     EXPECT_EQ(t, nr_free_pages(), before - frames);
     p[0] = 1;
-    p[KMALLOC_MAX_SIZE] = 2;
+    p[n - 1] = 2;
     uint64_t e0 = slab_error_count();
     kfree(p + PAGE_SIZE); // interior: reported, nothing freed
     kfree(p + 8);
@@ -238,6 +245,20 @@ KTEST(slab_kmalloc, large_from_buddy)
     EXPECT_EQ(t, slab_error_count() - e0, 3);
     EXPECT_EQ(t, settle(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
+}
+
+KTEST(slab_kmalloc, large_from_buddy)
+{
+    EXPECT(t, kmalloc((1UL << MAX_ORDER) * PAGE_SIZE + 1) == NULL); // above the largest block
+    EXPECT(t, kmalloc((size_t)-1) == NULL);
+    check_large(t, KMALLOC_MAX_CACHE_SIZE + 1); // 9 frames, not 16
+    check_large(t, 5 * PAGE_SIZE * 3);
+    size_t counts[MAX_ORDER + 1];
+    slab_reclaim();
+    buddy_free_counts(counts);
+    if (counts[MAX_ORDER] == 0) // no 16 MiB block free here
+        KTEST_SKIP(t, "no free block of MAX_ORDER for a kmalloc above 8 MiB");
+    check_large(t, KMALLOC_MAX_SIZE + 1);
 }
 
 // All cpus: random sizes, objects passed between cpus and freed by others.

@@ -309,8 +309,8 @@ KTEST(slab_debug, corrupted_free_chain_quarantined)
     struct slab *s = virt_to_page(x)->slab;
     ASSERT(t, s == virt_to_page(y)->slab && s->free < c->num);
     unsigned ix = obj_to_index(c, s, x);
-    s->bufctl[s->free] = (bufctl_t)ix; // a link back to a live object: a cycle
-    uint8_t *z = kmem_cache_alloc(c);  // the object at the head is still good
+    *slab_bufctl(c, s, s->free) = (bufctl_t)ix; // a link back to a live object: a cycle
+    uint8_t *z = kmem_cache_alloc(c);           // the object at the head is still good
     ASSERT(t, z != NULL);
     EXPECT_EQ(t, reports_since(&st), 0);
     uint8_t *w = kmem_cache_alloc(c); // next would be x again: caught
@@ -352,9 +352,9 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
     void *x = kmem_cache_alloc(c); // one refill: the rest of the batch is in the array
     ASSERT(t, x != NULL);
     struct slab *s = virt_to_page(x)->slab;
-    ASSERT(t, s->free < c->num); // the slab still has free objects on its chain
-    s->bufctl[s->free] = 9999;   // a link out of range
-    kmem_cache_shrink(c);        // the array's objects go back ...
+    ASSERT(t, s->free < c->num);        // the slab still has free objects on its chain
+    *slab_bufctl(c, s, s->free) = 9999; // a link out of range
+    kmem_cache_shrink(c);               // the array's objects go back ...
     enum { N = 200 };
     static void *objs[N];
     for (int i = 0; i < N; i++) // ... and a refill meets the bad link
@@ -373,34 +373,41 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
 // A caller's stale free racing the release of the slab (a debug cache:
 // only it can tell a stale free from a good one): reported, never a crash,
 // nothing corrupted. One cpu frees and shrinks in a loop; the others free
-// the same pointer again while that happens.
+// the same pointer again while that happens. A round ends when some other
+// cpu has made its stale free (or the first cpu could finish before the
+// others start, and nothing would be tested).
 static struct stale {
     struct kmem_cache *c;
-    void *obj; // atomic: the one being freed again
-    int rounds, done;
+    void *obj;               // the one being freed again, published with round
+    int rounds, round, done; // round, done: atomic
+    int frees;               // atomic: stale frees made
 } stale;
 
 static void stale_cpu(void *arg)
 {
     (void)arg;
     if (cpu_id() == 0) {
-        for (int r = 0; r < stale.rounds; r++) {
+        for (int r = 1; r <= stale.rounds; r++) {
             void *p = kmem_cache_alloc(stale.c);
             if (p == NULL)
                 continue;
             kmem_cache_free(stale.c, p);
-            __atomic_store_n(&stale.obj, p, __ATOMIC_RELEASE); // now stale
+            stale.obj = p; // now stale
+            __atomic_store_n(&stale.round, r, __ATOMIC_RELEASE);
             kmem_cache_shrink(stale.c);
+            while (__atomic_load_n(&stale.frees, __ATOMIC_ACQUIRE) < r)
+                cpu_relax();
         }
         __atomic_store_n(&stale.done, 1, __ATOMIC_RELEASE);
         return;
     }
-    void *last = NULL;
+    int last = 0;
     while (!__atomic_load_n(&stale.done, __ATOMIC_ACQUIRE)) {
-        void *p = __atomic_load_n(&stale.obj, __ATOMIC_ACQUIRE);
-        if (p && p != last) {
-            kfree(p); // always wrong: freed already, maybe released already
-            last = p;
+        int r = __atomic_load_n(&stale.round, __ATOMIC_ACQUIRE);
+        if (r != last) {
+            kfree(stale.obj); // always wrong: freed already, maybe released already
+            __atomic_add_fetch(&stale.frees, 1, __ATOMIC_RELEASE);
+            last = r;
         }
         cpu_relax();
     }
@@ -420,7 +427,7 @@ KTEST(slab_debug, stale_free_racing_release)
     ASSERT(t, stale.c != NULL);
     stale.obj = NULL;
     stale.rounds = 20;
-    stale.done = 0;
+    stale.round = stale.done = stale.frees = 0;
     run_on_all_cpus(stale_cpu, NULL);
     EXPECT(t, reports_since(&st) >= 1); // every stale free reported, none taken
     struct kmem_cache_info in;
@@ -445,10 +452,10 @@ KTEST(slab_debug, validate_finds_bad_counts)
     EXPECT(t, slab_validate(c) >= 1);
     c->free_objects--;
     struct slab *s = virt_to_page(p)->slab;
-    bufctl_t keep = s->bufctl[s->free];
-    s->bufctl[s->free] = 9999; // a broken chain
+    bufctl_t keep = *slab_bufctl(c, s, s->free);
+    *slab_bufctl(c, s, s->free) = 9999; // a broken chain
     EXPECT(t, slab_validate(c) >= 1);
-    s->bufctl[s->free] = keep;
+    *slab_bufctl(c, s, s->free) = keep;
     EXPECT_EQ(t, slab_validate(c), 0);
     kmem_cache_free(c, p);
     EXPECT_EQ(t, reports_since(&st), 0);
