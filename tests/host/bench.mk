@@ -36,7 +36,7 @@ $(HOST_OUT)/librvslab.so: $(SHIM_SRCS) $(SHIM_HDRS) tests/host/bench.mk
 
 $(HOST_OUT)/malloc_bench: $(BENCH_SRCS) bench/bench.h tests/host/bench.mk
 	@mkdir -p $(@D)
-	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS) -lpthread -ldl
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS) -lpthread -ldl -lm
 
 # $(call bench_case,NAME,SECONDS): scripts/run-test as a plain case, if there.
 bench_case = $(if $(wildcard scripts/run-test),-scripts/run-test $(1) $(2) --plain --,)
