@@ -16,10 +16,12 @@ struct ops {
     void (*free)(void *p);
 };
 
-extern const struct ops libc_ops;  // malloc/free/posix_memalign: whatever LD_PRELOAD gave us
-extern const struct ops empty_ops; // no allocator at all: the loop's own cost
-extern const struct ops cache_ops; // rvslab's kmem_cache_alloc/free on one 64 B cache
-bool cache_ops_setup(void);        // false when not running on librvslab.so
+extern const struct ops libc_ops;    // malloc/free/posix_memalign: whatever LD_PRELOAD gave us
+extern const struct ops empty_ops;   // no allocator at all: the loop's own cost
+extern const struct ops cache_ops;   // rvslab's kmem_cache_alloc/free on one 64 B cache
+bool cache_ops_setup(void);          // false when not running on librvslab.so
+extern const struct ops kmalloc_ops; // rvslab's kmalloc/kfree, no malloc rounding (--kmalloc)
+bool kmalloc_ops_setup(void);        // false when not running on librvslab.so
 
 // Wall clock for loops (ns), and a tick probe for single operations:
 // rdtscp on x86-64 (TSC ticks, as the rslab bench used), else ns.

@@ -78,6 +78,34 @@ bool cache_ops_setup(void)
     return cache != NULL;
 }
 
+// rvslab's kmalloc as a kernel caller uses it: exactly the size asked for,
+// kmalloc_aligned only when the natural 8-byte alignment is not enough.
+// librvslab.so's malloc instead rounds to 16 (malloc's alignment on x86-64),
+// which hides kmalloc's smaller classes.
+static void *(*kmalloc_fn)(size_t size);
+static void *(*kmalloc_aligned_fn)(size_t size, size_t align);
+static void (*kfree_fn)(void *p);
+
+static void *kmalloc_alloc(size_t size, size_t align)
+{
+    return align <= 8 ? kmalloc_fn(size) : kmalloc_aligned_fn(size, align);
+}
+
+static void kmalloc_free(void *p)
+{
+    kfree_fn(p);
+}
+
+const struct ops kmalloc_ops = {"kmalloc", kmalloc_alloc, kmalloc_free};
+
+bool kmalloc_ops_setup(void)
+{
+    kmalloc_fn = dlsym(RTLD_DEFAULT, "rvslab_kmalloc");
+    kmalloc_aligned_fn = dlsym(RTLD_DEFAULT, "rvslab_kmalloc_aligned");
+    kfree_fn = dlsym(RTLD_DEFAULT, "rvslab_kfree");
+    return kmalloc_fn && kmalloc_aligned_fn && kfree_fn;
+}
+
 // ---- time ----
 
 uint64_t now_ns(void)

@@ -63,6 +63,6 @@ bench-quick: all
 		$(call qemu,$(K),4) $(ICOUNT) -append "bench=quick"
 	-scripts/run-test kernel-budget 300 --plain -- \
 		$(call qemu,$(K),$(BENCH_CPUS)) $(ICOUNT) -append "bench=budget"
-	$(if $(BENCH_HOST),-@$(MAKE) --no-print-directory host-bench-quick preload-test)
+	$(if $(BENCH_HOST),-@$(MAKE) -k --no-print-directory host-bench-quick preload-test)
 
 .PHONY: bench kernel-bench kernel-bench-deps bench-quick

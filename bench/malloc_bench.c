@@ -2,7 +2,7 @@
 // free, so LD_PRELOAD decides whose they are (bench/run.py runs it once per
 // allocator, pinned with taskset, and compares).
 //
-//   malloc_bench [--mem] [--empty] [--scale F] WORKLOAD...
+//   malloc_bench [--mem] [--empty | --kmalloc] [--scale F] WORKLOAD...
 //
 //   hot-S          malloc+free of S bytes, one other S-byte object kept live
 //                  (or some allocators retire a page on every free)
@@ -12,6 +12,11 @@
 //   chunk          the rslab "simple-chunk-allocator" bench: sizes 8..16384,
 //                  alignment 1..64, ~every 10th step free the 7 oldest blocks,
 //                  until 16 MiB are live; ticks per malloc and per free
+//   sweep          sizes log-uniform in 1 B..64 KiB (as many blocks of 1 B as
+//                  of 32..64 KiB), one in four followed by the free of a
+//                  random live block, until 64 MiB are live; then all freed
+//   sweep-LO-HI    the same with sizes log-uniform in LO..HI, until 8 MiB
+//                  are live: one point of the utilisation-by-size curve
 //   thr-T          T threads in a ring: each mallocs batches of 64 and hands
 //                  them to the next thread, which frees them
 //   cache-hot-64, cache-bK-64   the same on rvslab's kmem_cache API (64 B)
@@ -19,10 +24,13 @@
 // One op is one malloc plus one free: every workload prints ns per op
 // ("RESULT ..."), measured with CLOCK_MONOTONIC around the loop. --mem
 // samples memory instead ("MEM ..."); --empty swaps the allocator for a
-// stub (the callgrind baseline). Under callgrind each workload's loop is
+// stub (the callgrind baseline); --kmalloc calls rvslab's kmalloc/kfree
+// (librvslab.so preloaded) instead of malloc/free, without the 16-byte
+// rounding malloc needs. Under callgrind each workload's loop is
 // dumped as its own part, named after the workload.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -225,6 +233,61 @@ static void chunk(const struct ops *o, long rounds, size_t limit)
            f.max);
 }
 
+#define SWEEP_MAX (1 << 20) // live blocks, at most
+
+// Log-uniform in lo..hi: floor(lo * ((hi + 1) / lo)^u), u uniform in [0, 1).
+static size_t log_uniform(uint64_t *seed, size_t lo, size_t hi)
+{
+    double u = (double)(rnd(seed) >> 11) / (double)(1ULL << 53);
+    size_t s = (size_t)((double)lo * exp2(u * log2((double)(hi + 1) / (double)lo)));
+    return s < lo ? lo : s > hi ? hi : s;
+}
+
+// Allocate until `target` bytes are live, then free everything. One
+// allocation in four is followed by the free of a random live block: a real
+// heap at its peak holds survivors of churn, and the holes they leave (partly
+// used slabs or pages, reused by later sizes or not) are part of what it
+// costs; a pure fill would leave none.
+static void sweep(const struct ops *o, size_t lo, size_t hi, size_t target)
+{
+    size_t cap = target / lo + 1; // each block holds lo bytes or more
+    if (cap > SWEEP_MAX)
+        cap = SWEEP_MAX;
+    struct block *live = bench_map(cap * sizeof(*live));
+    uint64_t seed = 11; // the same sequence for every allocator
+    size_t n = 0, bytes = 0;
+    long ops = 0;
+    timed_begin();
+    while (bytes < target && n < cap) {
+        size_t size = log_uniform(&seed, lo, hi);
+        void *p = o->alloc(size, 0);
+        touch(p, size);
+        live[n++] = (struct block){p, size};
+        bytes += size;
+        ops++;
+        if (rnd(&seed) % 4 == 0) {
+            size_t i = rnd(&seed) % n;
+            o->free(live[i].p);
+            bytes -= live[i].size;
+            live[i] = live[--n];
+        }
+        if (mem_mode && (ops & 255) == 0)
+            mem_sample(bytes);
+    }
+    if (mem_mode)
+        mem_end(bytes);
+    for (size_t i = 0; i < n; i++)
+        o->free(live[i].p);
+    result(timed_end(ops), ops);
+}
+
+// A workload's live target: `full` bytes at scale 1, never below 1 MiB.
+static size_t scaled_bytes(size_t full)
+{
+    size_t b = (size_t)scaled((long)full);
+    return b > (1 << 20) ? b : 1 << 20;
+}
+
 // ---- threads: a ring of producers, each the consumer of the one before ----
 
 #define TB   64 // blocks per batch
@@ -326,7 +389,7 @@ static void threads(const struct ops *o, int nthr, long n)
 static int run(const char *name, const struct ops *o)
 {
     long k;
-    size_t s;
+    size_t s, hi;
     int t, used = 0;
     wname = name;
     if (strncmp(name, "cache-", 6) == 0) {
@@ -349,6 +412,11 @@ static int run(const char *name, const struct ops *o)
         mix(o, scaled(2000000));
     else if (strcmp(name, "chunk") == 0)
         chunk(o, scaled(10), scale < 0.005 ? 1 << 20 : 16 << 20);
+    else if (strcmp(name, "sweep") == 0)
+        sweep(o, 1, 64 << 10, scaled_bytes(64 << 20));
+    else if (sscanf(name, "sweep-%zu-%zu%n", &s, &hi, &used) == 2 && !name[used] && s > 0 &&
+             s <= hi && hi <= 64 << 10)
+        sweep(o, s, hi, scaled_bytes(8 << 20));
     else if (sscanf(name, "thr-%d%n", &t, &used) == 1 && !name[used] && t > 0)
         threads(o, t, scaled(1000000));
     else {
@@ -369,18 +437,25 @@ int main(int argc, char **argv)
             mem_mode = true;
         else if (strcmp(argv[i], "--empty") == 0)
             o = &empty_ops;
+        else if (strcmp(argv[i], "--kmalloc") == 0)
+            o = &kmalloc_ops;
         else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
             scale = atof(argv[++i]);
         else
             break;
     }
     if (i == argc || scale <= 0) {
-        fprintf(stderr, "usage: malloc_bench [--mem] [--empty] [--scale F] WORKLOAD...\n");
+        fprintf(stderr,
+                "usage: malloc_bench [--mem] [--empty | --kmalloc] [--scale F] WORKLOAD...\n");
+        return 2;
+    }
+    if (o == &kmalloc_ops && !kmalloc_ops_setup()) {
+        fprintf(stderr, "bench: --kmalloc needs LD_PRELOAD=librvslab.so (rvslab_kmalloc)\n");
         return 2;
     }
     // Say whose malloc this is: a preload that fails to load is only a warning.
     if (dlsym(RTLD_DEFAULT, "rvslab_held_bytes"))
-        printf("ALLOCATOR rvslab\n");
+        printf("ALLOCATOR rvslab%s\n", o == &kmalloc_ops ? " kmalloc" : "");
     for (; i < argc && rc == 0; i++)
         rc = run(argv[i], o);
     return rc;

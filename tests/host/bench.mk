@@ -11,7 +11,8 @@
 #   bench-deps               scripts/deps.sh bench: install missing Debian packages
 #
 # The two test targets go through scripts/run-test as plain cases (pass iff
-# exit 0); without scripts/run-test they just run the command.
+# exit 0); without scripts/run-test they just run the command. Either way a
+# failing case makes the target fail (bench-quick runs both with make -k).
 
 HOST_OUT   ?= build/host
 BENCH_CC   ?= gcc
@@ -36,10 +37,10 @@ $(HOST_OUT)/librvslab.so: $(SHIM_SRCS) $(SHIM_HDRS) tests/host/bench.mk
 
 $(HOST_OUT)/malloc_bench: $(BENCH_SRCS) bench/bench.h tests/host/bench.mk
 	@mkdir -p $(@D)
-	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS) -lpthread -ldl
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS) -lpthread -ldl -lm
 
 # $(call bench_case,NAME,SECONDS): scripts/run-test as a plain case, if there.
-bench_case = $(if $(wildcard scripts/run-test),-scripts/run-test $(1) $(2) --plain --,)
+bench_case = $(if $(wildcard scripts/run-test),scripts/run-test $(1) $(2) --plain --,)
 
 bench-deps:
 	@scripts/deps.sh bench

@@ -312,3 +312,23 @@ EXPORT void rvslab_cache_free(struct kmem_cache *c, void *p)
 {
     kmem_cache_free(c, p);
 }
+
+// kmalloc itself, for the bench's "rvslab-kmalloc" column: no rounding to
+// malloc's 16-byte alignment, so it measures the kernel allocator's classes
+// as a kernel caller sees them. No big-block fallback: kmalloc takes whole
+// frames from the buddy allocator up to its own limit, and fails above it.
+EXPORT void *rvslab_kmalloc(size_t size)
+{
+    return heap_ready() ? kmalloc(size) : NULL;
+}
+
+EXPORT void *rvslab_kmalloc_aligned(size_t size, size_t align)
+{
+    return heap_ready() ? kmalloc_aligned(size, align) : NULL;
+}
+
+EXPORT void rvslab_kfree(void *p)
+{
+    if (heap_ready())
+        kfree(p);
+}
