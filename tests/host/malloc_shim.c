@@ -178,12 +178,15 @@ EXPORT size_t malloc_usable_size(void *p)
     return h ? h->size : 0;
 }
 
-// The common case straight to kmalloc; alloc() sorts out the rest.
+// The common case straight to kmalloc, rounded as alloc() rounds it (over
+// 8 bytes: a multiple of 16, for malloc's 16-byte alignment); alloc()
+// sorts out the rest.
 EXPORT void *malloc(size_t size)
 {
     void *p;
     if (likely(__atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) == 2) &&
-        likely(size - 1 < KMALLOC_MAX_SIZE) && likely((p = kmalloc(size)) != NULL))
+        likely(size - 1 < KMALLOC_MAX_SIZE) &&
+        likely((p = kmalloc(size > 8 ? ALIGN_UP(size, 16) : size)) != NULL))
         return p;
     return alloc(size, 0);
 }
