@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real programs on rvslab's malloc: python3 (bench/preload/alloc_heavy.py),
-# sqlite3 (bench/preload/sqlite.sql) and bench/preload/align_check.c (every
-# block aligned as promised) each run on glibc's malloc and again with
+# sqlite3 (bench/preload/sqlite.sql), bench/preload/align_check.c (every
+# block aligned as promised) and fork_check.c (fork from a threaded program:
+# no child hangs) each run on glibc's malloc and again with
 # LD_PRELOAD=librvslab.so; the outputs must be the same. Exits nonzero on a
 # mismatch, a crash, or a preload that did not take (ld.so only warns).
 #
@@ -50,10 +51,13 @@ fi
 check python env PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
     $py "$here/alloc_heavy.py"
 check sqlite3 sqlite3 "$tmp/db" -init /dev/null -batch -bail -cmd ".read $here/sqlite.sql" .quit
-if gcc -O1 -fno-builtin -Wall -o "$tmp/align_check" "$here/align_check.c"; then
-    check align "$tmp/align_check"
-else
-    echo "not ok align: bench/preload/align_check.c did not build"
-    failed=1
-fi
+# C checks: build each, run it on both.
+for c in align fork; do
+    if gcc -O1 -fno-builtin -Wall -pthread -o "$tmp/${c}_check" "$here/${c}_check.c"; then
+        check $c "$tmp/${c}_check"
+    else
+        echo "not ok $c: bench/preload/${c}_check.c did not build"
+        failed=1
+    fi
+done
 exit $failed

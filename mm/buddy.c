@@ -267,6 +267,18 @@ int free_pages(void *addr, unsigned int order)
     return free_frames(addr, 1UL << order);
 }
 
+// Around fork() in a threaded program (the host library): a child must not
+// inherit the zone lock held by a thread that does not exist in it.
+void buddy_lock_all(void)
+{
+    spin_lock(&zone.lock);
+}
+
+void buddy_unlock_all(void)
+{
+    spin_unlock(&zone.lock);
+}
+
 reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook)
 {
     return __atomic_exchange_n(&reclaim_hook, hook, __ATOMIC_ACQ_REL);

@@ -31,6 +31,8 @@ int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad fr
 // on the same cpu: a hook may allocate. Returns the hook it replaces.
 typedef size_t (*reclaim_hook_t)(void);
 reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook);
+void buddy_lock_all(void);   // the zone lock, held (fork: see slab_lock_all)
+void buddy_unlock_all(void); // and let go
 
 // Arm to make alloc_pages/alloc_frames fail as if out of memory: the reclaim
 // hook runs, then the request fails. See lib/fault_inject.h.
@@ -45,7 +47,7 @@ size_t nr_free_pages(void);    // frames on the free lists now
 size_t nr_managed_pages(void); // frames the allocator manages (RAM less reserved)
 void buddy_free_counts(size_t count[MAX_ORDER + 1]); // free blocks per order
 size_t buddy_blocks_free(unsigned int order);        // blocks of 2^order frames takeable now
-bool page_is_free(const void *addr); // addr's frame is in a free block (a snapshot)
+bool page_is_free(const void *addr);                 // addr's frame is in a free block (a snapshot)
 void buddyinfo(void);     // print free blocks per order, totals and counters
 int buddy_validate(void); // walk every list and frame; returns problems found
 

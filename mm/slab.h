@@ -120,6 +120,9 @@ int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*cto
 struct kmem_cache *kmalloc_cache(size_t size); // the cache kmalloc(size) uses; NULL if none
 struct kmem_cache *kmalloc_cache_index(int i); // class i, 0..KMALLOC_NR_CLASSES-1
 int slab_last_error(void); // this cpu's last kmem_cache_create: 0, or the -errno of its failure
+void slab_lock_all(
+    void); // every slab and buddy lock, in order (around fork; per-CPU sections first)
+void slab_unlock_all(void);         // and every one let go
 uint64_t slab_error_count(void);    // reports since slab_init
 const char *slab_last_report(void); // the title of the latest report ("double free", ...), or ""
 // A slab on one of c's lists covers addr (walks the lists: tests, validation).

@@ -364,11 +364,12 @@ struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, si
     return create(name, size, align, 0, NULL, true);
 }
 
+static struct spinlock layout_lock = SPINLOCK_INIT("kmem_cache_layout");
+
 int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*ctor)(void *),
                       struct kmem_cache_info *info)
 {
     static struct kmem_cache scratch; // big for a stack; under layout_lock
-    static struct spinlock layout_lock = SPINLOCK_INIT("kmem_cache_layout");
     if (slab_state == DOWN || size == 0 || size > KMALLOC_MAX_SIZE || align > KMALLOC_MAX_SIZE ||
         (align != 0 && !IS_POWER_OF_2(align)) ||
         (flags & ~(SLAB_HWCACHE_ALIGN | SLAB_DEBUG_FLAGS | SLAB_FAILSLAB))) {
@@ -384,6 +385,31 @@ int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*cto
     info->name = "(layout)"; // not the scratch's: it is reused
     spin_unlock(&layout_lock);
     return err;
+}
+
+// Every lock of the slab layer and the buddy allocator, taken in the lock
+// order (lib/platform.h, rule 5) and let go in reverse. The host library
+// holds them across fork(), as C libraries hold their malloc locks: the
+// child then starts with none held by a thread it does not have. The
+// caller holds every per-CPU section first (they come before any lock).
+void slab_lock_all(void)
+{
+    spin_lock(&chain_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+        spin_lock(&list_entry(pos, struct kmem_cache, next)->lock);
+    spin_lock(&layout_lock);
+    slab_debug_lock(true);
+    buddy_lock_all();
+}
+
+void slab_unlock_all(void)
+{
+    buddy_unlock_all();
+    slab_debug_lock(false);
+    spin_unlock(&layout_lock);
+    for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev)
+        spin_unlock(&list_entry(pos, struct kmem_cache, next)->lock);
+    spin_unlock(&chain_lock);
 }
 
 int slab_last_error(void)

@@ -230,6 +230,7 @@ void layout_info(const struct kmem_cache *c, struct kmem_cache_info *in); // geo
 
 // slab_debug.c, for slab.c (c->lock held where it says so).
 unsigned long slab_debug_boot_flags(const char *name);      // slab_debug= flags for this cache
+void slab_debug_lock(bool lock);                            // take (true) or drop the report lock
 void debug_layout(struct kmem_cache *c);                    // red zones and tracks into c->size
 void debug_init_slab(struct kmem_cache *c, struct slab *s); // fresh slab: zones, poison
 void debug_on_alloc(struct kmem_cache *c, struct slab *s, unsigned i, const void *caller);

@@ -14,6 +14,7 @@
 // interposes every symbol it exports, and a program may well have its own
 // panic() or list_add(). Only the functions marked EXPORT leave the library.
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,27 @@ static size_t env_heap_mb(void)
     return mb ? mb : 1024;
 }
 
+// fork() in a threaded program: the child has only the forking thread, so a
+// lock another thread held at that instant would stay held in the child
+// forever. Every per-CPU section and every allocator lock is taken before
+// fork (in the lock order) and let go after it, in parent and child alike,
+// as C libraries do with their own malloc locks.
+static void fork_prepare(void)
+{
+    if (__atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) != 2)
+        return;
+    shim_sections_lock_all();
+    slab_lock_all();
+}
+
+static void fork_done(void) // in the parent and in the child
+{
+    if (__atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) != 2)
+        return;
+    slab_unlock_all();
+    shim_sections_unlock_all();
+}
+
 static void heap_setup(void)
 {
     size_t align = PAGE_SIZE << MAX_ORDER; // buddy blocks are naturally aligned
@@ -62,6 +84,8 @@ static void heap_setup(void)
     heap_base = ALIGN_UP((uintptr_t)p, align);
     heap_bytes = size;
     __atomic_store_n(&heap_state, 2, __ATOMIC_RELEASE);
+    // After the heap is ready: registering may itself call malloc.
+    pthread_atfork(fork_prepare, fork_done, fork_done);
 }
 
 // True once the heap is usable. The first caller sets it up; threads that

@@ -123,6 +123,29 @@ void stop_machine(void (*fn)(void *arg), void *arg)
     shim_this_cpu = me;
 }
 
+// Every per-CPU section held by the caller, in index order (as stop_machine
+// takes them), until shim_sections_unlock_all: around fork(), before the
+// allocator's locks (malloc_shim.c).
+void shim_sections_lock_all(void)
+{
+    int me = shim_this_cpu;
+    for (int c = 0; c < NCPU; c++) {
+        shim_this_cpu = c + 1;
+        local_lock_irqsave();
+    }
+    shim_this_cpu = me;
+}
+
+void shim_sections_unlock_all(void)
+{
+    int me = shim_this_cpu;
+    for (int c = NCPU - 1; c >= 0; c--) {
+        shim_this_cpu = c + 1;
+        local_unlock_irqrestore(0);
+    }
+    shim_this_cpu = me;
+}
+
 void run_on_all_cpus(void (*fn)(void *arg), void *arg)
 {
     (void)fn;

@@ -24,6 +24,8 @@ struct shim_slot {
 } __attribute__((aligned(64)));
 extern struct shim_slot shim_slot[] __attribute__((visibility("hidden")));
 void shim_slot_wait(struct shim_slot *s) __attribute__((visibility("hidden")));
+void shim_sections_lock_all(void) __attribute__((visibility("hidden")));   // around fork()
+void shim_sections_unlock_all(void) __attribute__((visibility("hidden"))); // and after it
 
 static inline int cpu_id(void)
 {
