@@ -52,12 +52,24 @@ check python env PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 
     $py "$here/alloc_heavy.py"
 check sqlite3 sqlite3 "$tmp/db" -init /dev/null -batch -bail -cmd ".read $here/sqlite.sql" .quit
 # C checks: build each, run it on both.
-for c in align fork; do
-    if gcc -O1 -fno-builtin -Wall -pthread -o "$tmp/${c}_check" "$here/${c}_check.c"; then
-        check $c "$tmp/${c}_check"
-    else
+for c in align fork heap; do
+    if ! gcc -O1 -fno-builtin -Wall -pthread -o "$tmp/${c}_check" "$here/${c}_check.c"; then
         echo "not ok $c: bench/preload/${c}_check.c did not build"
         failed=1
     fi
 done
+[[ -x $tmp/align_check ]] && check align "$tmp/align_check"
+[[ -x $tmp/fork_check ]] && check fork "$tmp/fork_check"
+if [[ -x $tmp/heap_check ]]; then
+    check heap-grow "$tmp/heap_check" grow
+    check heap-limit bash -c "ulimit -v 1000000 && exec $tmp/heap_check limit"
+    # Start-up: resident memory after the first malloc, within 1 MiB of glibc's.
+    ref=$("$tmp/heap_check" rss) out=$(LD_PRELOAD=$shim "$tmp/heap_check" rss)
+    if [[ $ref =~ ^[0-9]+$ && $out =~ ^[0-9]+$ ]] && ((out - ref <= 1024)); then
+        echo "ok heap-rss: start-up resident ${out} KiB, glibc ${ref} KiB (within 1 MiB)"
+    else
+        echo "not ok heap-rss: start-up resident '${out}' KiB, glibc '${ref}' KiB (want within 1 MiB)"
+        failed=1
+    fi
+fi
 exit $failed

@@ -35,6 +35,7 @@ static struct zone {
 } zone;
 
 static reclaim_hook_t reclaim_hook;
+static grow_hook_t grow_hook;
 struct fault_attr fail_page_alloc;
 
 static void add_to_free_list(struct page *page, unsigned int order)
@@ -157,6 +158,14 @@ static size_t run_reclaim(void)
     return got;
 }
 
+// Still short after reclaim: a zone that can grow (the host library's heap)
+// asks for more RAM. No lock held; the hook calls buddy_grow.
+static size_t run_grow(size_t n)
+{
+    grow_hook_t hook = __atomic_load_n(&grow_hook, __ATOMIC_ACQUIRE);
+    return hook ? hook(n) : 0;
+}
+
 void *alloc_frames(size_t n)
 {
     if (n == 0 || n > (1UL << MAX_ORDER)) {
@@ -168,6 +177,8 @@ void *alloc_frames(size_t n)
     bool injected = should_fail(&fail_page_alloc);
     void *p = injected ? NULL : try_alloc(n);
     if (p == NULL && run_reclaim() > 0 && !injected)
+        p = try_alloc(n);
+    if (p == NULL && !injected && run_grow(n) > 0)
         p = try_alloc(n);
     if (p == NULL)
         __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
@@ -284,6 +295,11 @@ reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook)
     return __atomic_exchange_n(&reclaim_hook, hook, __ATOMIC_ACQ_REL);
 }
 
+grow_hook_t buddy_set_grow_hook(grow_hook_t hook)
+{
+    return __atomic_exchange_n(&grow_hook, hook, __ATOMIC_ACQ_REL);
+}
+
 static void reserve(uintptr_t base, size_t size)
 {
     unsigned long lo = base >> PAGE_SHIFT;
@@ -313,6 +329,44 @@ static uintptr_t find_room(uintptr_t base, uintptr_t end, size_t bytes, const st
     return 0;
 }
 
+// map_zeroed: the caller's mem_map is fresh, zero-filled memory (the host
+// library's, straight from mmap); clearing it would only commit its pages.
+static void zone_setup(uintptr_t start, uintptr_t end, struct page *map, bool map_zeroed)
+{
+    // The range is ours now, whatever an earlier zone over it said (the host
+    // build re-initialises; ASan still has its free frames poisoned).
+    mem_unpoison((void *)start, end - start);
+    memset(&zone, 0, sizeof(zone));
+    spin_lock_init(&zone.lock, "zone");
+    for (int o = 0; o <= MAX_ORDER; o++)
+        INIT_LIST_HEAD(&zone.free_area[o]);
+    mem_map = map;
+    min_pfn = start >> PAGE_SHIFT;
+    max_pfn = end >> PAGE_SHIFT;
+    nr_pfn = max_pfn - min_pfn;
+    if (!map_zeroed)
+        memset(mem_map, 0, nr_pfn * sizeof(struct page));
+}
+
+// Hand every run of unreserved frames in [lo, hi) to the free lists.
+static void give_unreserved(unsigned long lo, unsigned long hi)
+{
+    for (unsigned long pfn = lo; pfn < hi;) {
+        if (page_flags(pfn_to_page(pfn)) & PG_reserved) {
+            pfn++;
+            continue;
+        }
+        unsigned long run = pfn;
+        while (run < max_pfn && !(page_flags(pfn_to_page(run)) & PG_reserved))
+            run++;
+        mem_poison((void *)(pfn << PAGE_SHIFT), (run - pfn) << PAGE_SHIFT);
+        free_range(pfn, run);
+        zone.free_pages += run - pfn;
+        zone.managed_pages += run - pfn;
+        pfn = run;
+    }
+}
+
 int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, int nreserved)
 {
     uintptr_t start = ALIGN_UP(base, PAGE_SIZE);
@@ -329,39 +383,44 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
         return -EINVAL;
     }
 
-    // The range is ours now, whatever an earlier zone over it said (the host
-    // build re-initialises; ASan still has its free frames poisoned).
-    mem_unpoison((void *)start, end - start);
-    memset(&zone, 0, sizeof(zone));
-    spin_lock_init(&zone.lock, "zone");
-    for (int o = 0; o <= MAX_ORDER; o++)
-        INIT_LIST_HEAD(&zone.free_area[o]);
-    mem_map = (struct page *)map;
-    min_pfn = start >> PAGE_SHIFT;
-    max_pfn = end >> PAGE_SHIFT;
-    nr_pfn = max_pfn - min_pfn;
-    memset(mem_map, 0, nframes * sizeof(struct page));
-
+    zone_setup(start, end, (struct page *)map, false);
     for (int i = 0; i < nreserved; i++)
         reserve(reserved[i].base, reserved[i].size);
     reserve(map, map_bytes);
-
-    // Hand every run of unreserved frames to the free lists.
-    for (unsigned long pfn = min_pfn; pfn < max_pfn;) {
-        if (page_flags(pfn_to_page(pfn)) & PG_reserved) {
-            pfn++;
-            continue;
-        }
-        unsigned long run = pfn;
-        while (run < max_pfn && !(page_flags(pfn_to_page(run)) & PG_reserved))
-            run++;
-        mem_poison((void *)(pfn << PAGE_SHIFT), (run - pfn) << PAGE_SHIFT);
-        free_range(pfn, run);
-        zone.free_pages += run - pfn;
-        pfn = run;
-    }
-    zone.managed_pages = zone.free_pages;
+    give_unreserved(min_pfn, max_pfn);
     zone.stats.merges = 0;
+    return 0;
+}
+
+int buddy_init_at(uintptr_t base, size_t size, struct page *map)
+{
+    uintptr_t end = base + size;
+    if (size == 0 || (base & (PAGE_SIZE - 1)) || (size & (PAGE_SIZE - 1)) || end < base ||
+        map == NULL) {
+        printk("buddy: bad RAM range %p + %#zx or mem_map %p\n", (void *)base, size, (void *)map);
+        return -EINVAL;
+    }
+    zone_setup(base, end, map, true);
+    give_unreserved(min_pfn, max_pfn);
+    zone.stats.merges = 0;
+    return 0;
+}
+
+int buddy_grow(size_t bytes)
+{
+    if (bytes == 0 || (bytes & (PAGE_SIZE - 1)) || mem_map == NULL) {
+        printk("buddy: buddy_grow(%#zx): not a whole number of frames\n", bytes);
+        return -EINVAL;
+    }
+    unsigned long n = bytes >> PAGE_SHIFT;
+    spin_lock(&zone.lock);
+    unsigned long old = max_pfn; // the caller's new mem_map entries are zero, as at init
+    // The new frames become RAM (pfn_valid) once their struct pages are
+    // clean; lock-free readers of pfn_valid then see either size.
+    __atomic_store_n(&max_pfn, old + n, __ATOMIC_RELEASE);
+    __atomic_store_n(&nr_pfn, old + n - min_pfn, __ATOMIC_RELEASE);
+    give_unreserved(old, old + n);
+    spin_unlock(&zone.lock);
     return 0;
 }
 
@@ -379,7 +438,7 @@ size_t nr_free_pages(void)
 
 size_t nr_managed_pages(void)
 {
-    return zone.managed_pages;
+    return __atomic_load_n(&zone.managed_pages, __ATOMIC_RELAXED);
 }
 
 void buddy_free_counts(size_t count[MAX_ORDER + 1])

@@ -20,6 +20,19 @@ struct mem_region {
 // May be called again to start over (the host tests and fuzzers do).
 int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, int nreserved);
 
+// A zone that grows (the host library's heap, reserved as it is used): RAM
+// starts as [base, base+size), both frame-aligned, with mem_map at map (the
+// caller keeps room for its growth). buddy_grow adds `bytes` at the end of
+// RAM, once the caller made them and their mem_map entries accessible. The
+// caller's mem_map is zero-filled (fresh memory): only the entries of frames
+// in use are ever written, so the untouched part costs the host nothing.
+int buddy_init_at(uintptr_t base, size_t size, struct page *map);
+int buddy_grow(size_t bytes);
+// Called with no lock held when a request for n frames still fails after
+// reclaim; returns the frames it added (through buddy_grow), 0 if none.
+typedef size_t (*grow_hook_t)(size_t n);
+grow_hook_t buddy_set_grow_hook(grow_hook_t hook); // returns the hook it replaces
+
 void *alloc_pages(unsigned int order);          // 2^order frames, naturally aligned; NULL if none
 int free_pages(void *addr, unsigned int order); // 0, or -EINVAL after reporting a bad free
 void *alloc_frames(size_t n);          // exactly n frames (the rest of the block goes back)

@@ -58,7 +58,7 @@ extern unsigned long nr_pfn;           // max_pfn - min_pfn
 
 static inline bool pfn_valid(unsigned long pfn)
 {
-    return pfn - min_pfn < nr_pfn; // one compare: below min_pfn wraps around
+    return pfn - min_pfn < READ_ONCE(nr_pfn); // one compare: below min_pfn wraps around
 }
 
 static inline unsigned long page_to_pfn(const struct page *p)

@@ -25,8 +25,8 @@ BENCH_WARN := -Wall -Wextra
 SHIM_CFLAGS := -std=gnu11 -O2 -g -fPIC -DNDEBUG -DRVSLAB_HOST -fvisibility=hidden \
 	-ftls-model=initial-exec $(BENCH_WARN) -I. -Itests/host/shim
 SHIM_SRCS  := $(filter-out lib/ktest.c,$(wildcard lib/*.c)) $(wildcard mm/*.c) \
-	tests/host/platform_shim.c tests/host/malloc_shim.c
-SHIM_HDRS  := $(wildcard lib/*.h mm/*.h) tests/host/shim/platform_inline.h
+	tests/host/platform_shim.c tests/host/shim_heap.c tests/host/malloc_shim.c
+SHIM_HDRS  := $(wildcard lib/*.h mm/*.h tests/host/shim/*.h)
 # -fno-builtin: the compiler must not pair up and delete a malloc and its free.
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-builtin $(BENCH_WARN)
 BENCH_SRCS := bench/malloc_bench.c bench/bench_util.c

@@ -3,18 +3,16 @@
 //
 //   LD_PRELOAD=build/host/librvslab.so python3 script.py
 //
-// "RAM" is one big mmap reservation (RVSLAB_HEAP_MB, default 1024) made with
-// MAP_NORESERVE: the host commits a page only when it is touched, so a large
-// heap costs nothing until used. It is set up on the first call, without
-// calling malloc (we are malloc). Requests kmalloc cannot serve because they
-// are larger than the buddy allocator's biggest block get their own mmap,
-// with a header in front; they are the only pointers outside the heap.
+// "RAM" is the heap of tests/host/shim_heap.c, reserved from the host as it
+// is used and set up on the first call, without calling malloc (we are
+// malloc). Requests kmalloc cannot serve because they are larger than the
+// buddy allocator's biggest block get their own mmap, with a header in
+// front; they are the only pointers outside the heap.
 //
 // Everything is built with -fvisibility=hidden: a preloaded library
 // interposes every symbol it exports, and a program may well have its own
 // panic() or list_add(). Only the functions marked EXPORT leave the library.
 #include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,90 +21,11 @@
 
 #include "mm/buddy.h"
 #include "mm/slab.h"
+#include "shim/shim_heap.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-static uintptr_t heap_base;
-static size_t heap_bytes;
-static int heap_state;   // 0 not set up, 1 being set up, 2 ready, 3 failed
 static size_t big_bytes; // bytes in live big (own mmap) blocks
-
-static size_t env_heap_mb(void)
-{
-    // getenv and hand-parsing only: strtoul and friends may touch locale data.
-    const char *s = getenv("RVSLAB_HEAP_MB");
-    size_t mb = 0;
-    while (s && *s >= '0' && *s <= '9')
-        mb = mb * 10 + (size_t)(*s++ - '0');
-    return mb ? mb : 1024;
-}
-
-// fork() in a threaded program: the child has only the forking thread, so a
-// lock another thread held at that instant would stay held in the child
-// forever. Every per-CPU section and every allocator lock is taken before
-// fork (in the lock order) and let go after it, in parent and child alike,
-// as C libraries do with their own malloc locks.
-static void fork_prepare(void)
-{
-    if (__atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) != 2)
-        return;
-    shim_sections_lock_all();
-    slab_lock_all();
-}
-
-static void fork_done(void) // in the parent and in the child
-{
-    if (__atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) != 2)
-        return;
-    slab_unlock_all();
-    shim_sections_unlock_all();
-}
-
-static void heap_setup(void)
-{
-    size_t align = PAGE_SIZE << MAX_ORDER; // buddy blocks are naturally aligned
-    size_t size = env_heap_mb() << 20;
-    void *p = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    // buddy_init puts mem_map (48 bytes a frame: 12 MiB for 1 GiB) at the
-    // start of RAM and clears it: in 2 MiB pages that is a few faults, not
-    // thousands, and start-up stays cheap. Only a hint; ignored without THP.
-    if (p != MAP_FAILED)
-        madvise((void *)ALIGN_UP((uintptr_t)p, align),
-                ALIGN_UP((size / PAGE_SIZE) * sizeof(struct page), 2 << 20), MADV_HUGEPAGE);
-    if (p == MAP_FAILED || buddy_init(ALIGN_UP((uintptr_t)p, align), size, NULL, 0) != 0 ||
-        slab_init(PAGE_SIZE, 64) != 0) {
-        printk("cannot set up a %zu MiB heap (RVSLAB_HEAP_MB); malloc fails\n", size >> 20);
-        __atomic_store_n(&heap_state, 3, __ATOMIC_RELEASE);
-        return;
-    }
-    buddy_set_reclaim_hook(slab_reclaim);
-    heap_base = ALIGN_UP((uintptr_t)p, align);
-    heap_bytes = size;
-    __atomic_store_n(&heap_state, 2, __ATOMIC_RELEASE);
-    // After the heap is ready: registering may itself call malloc.
-    pthread_atfork(fork_prepare, fork_done, fork_done);
-}
-
-// True once the heap is usable. The first caller sets it up; threads that
-// arrive meanwhile wait (a program's first malloc is rarely contended).
-static bool heap_ready(void)
-{
-    int s = __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE);
-    if (likely(s == 2))
-        return true;
-    if (s == 0 &&
-        __atomic_compare_exchange_n(&heap_state, &s, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        heap_setup();
-    while ((s = __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE)) == 1)
-        sched_yield();
-    return s == 2;
-}
-
-static bool in_heap(const void *p)
-{
-    return (uintptr_t)p - heap_base < heap_bytes;
-}
 
 // ---- big blocks: their own mapping, a header just below the pointer ----
 
@@ -208,7 +127,7 @@ EXPORT size_t malloc_usable_size(void *p)
 EXPORT void *malloc(size_t size)
 {
     void *p;
-    if (likely(__atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) == 2) &&
+    if (likely(__atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) == 2) &&
         likely(size - 1 < KMALLOC_MAX_SIZE) &&
         likely((p = kmalloc(size > 8 ? ALIGN_UP(size, 16) : size)) != NULL))
         return p;

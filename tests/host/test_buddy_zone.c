@@ -5,6 +5,9 @@
 // merge past either edge. Host only: it re-initialises the buddy allocator
 // over a part of the host "RAM", then sets the runner's zone and slab layer
 // up again.
+#include <errno.h>
+#include <string.h>
+
 #include "host.h"
 #include "lib/ktest.h"
 #include "mm/buddy.h"
@@ -54,10 +57,57 @@ KTEST(buddy_zone, unaligned_edges)
         EXPECT_EQ(t, free0 + map, (hi - lo) / PAGE_SIZE);
         EXPECT_EQ(t, take_all(t, 0, lo, hi), free0);
         for (unsigned o = 1; o <= MAX_ORDER; o++)
-            take_all(t, o, lo, hi); // in the zone and aligned, or a report
+            take_all(t, o, lo, hi);        // in the zone and aligned, or a report
         EXPECT_EQ(t, buddy_validate(), 0); // no block runs past the zone's end
         EXPECT_EQ(t, nr_free_pages(), free0);
     }
+    host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
+    EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
+    buddy_set_reclaim_hook(old);
+}
+
+// A zone that grows (librvslab.so's heap): mem_map lives apart from RAM and
+// is zero-filled; buddy_grow adds frames at the end, which become RAM
+// (pfn_valid) and merge with the old last block; the grow hook runs when a
+// request still fails after reclaim, and only then.
+static int grows;
+
+static size_t grow_8m(size_t n)
+{
+    (void)n;
+    grows++;
+    return buddy_grow(8UL << 20) == 0 ? (8UL << 20) / PAGE_SIZE : 0;
+}
+
+KTEST(buddy_zone, grows_at_the_end)
+{
+    const size_t block = PAGE_SIZE << MAX_ORDER; // 16 MiB
+    ASSERT(t, host_mem_bytes >= 3 * block);
+    reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
+    uintptr_t base = host_ram_init(host_mem_bytes);
+    struct page *map = (struct page *)base; // mem_map for 16 MiB of RAM: 128 KiB
+    memset(map, 0, (block / PAGE_SIZE) * sizeof(struct page));
+    uintptr_t ram = base + block; // aligned to the largest block
+    ASSERT_EQ(t, buddy_init_at(ram, block / 2, map), 0);
+    EXPECT_EQ(t, nr_free_pages(), block / 2 / PAGE_SIZE);
+    EXPECT(t, virt_to_page((void *)(ram + block / 2)) == NULL); // not RAM yet
+    EXPECT(t, alloc_pages(MAX_ORDER) == NULL);                  // no hook: no growth
+    EXPECT_EQ(t, buddy_grow(PAGE_SIZE + 1), -EINVAL);
+    grows = 0;
+    grow_hook_t prev = buddy_set_grow_hook(grow_8m);
+    void *half = alloc_pages(MAX_ORDER - 1); // the first 8 MiB: no growth needed
+    EXPECT_EQ(t, grows, 0);
+    void *more = alloc_pages(MAX_ORDER - 1); // the next 8 MiB come from growth
+    EXPECT_EQ(t, grows, 1);
+    ASSERT(t, half && more);
+    EXPECT_EQ(t, (uintptr_t)more, ram + block / 2);
+    EXPECT(t, virt_to_page(more) != NULL && virt_to_page((void *)(ram + block)) == NULL);
+    free_pages(half, MAX_ORDER - 1);
+    free_pages(more, MAX_ORDER - 1);
+    EXPECT_EQ(t, buddy_blocks_free(MAX_ORDER), 1); // merged across the old end
+    EXPECT_EQ(t, nr_managed_pages(), block / PAGE_SIZE);
+    EXPECT_EQ(t, buddy_validate(), 0);
+    buddy_set_grow_hook(prev);
     host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
     buddy_set_reclaim_hook(old);

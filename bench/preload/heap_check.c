@@ -1,0 +1,121 @@
+// The heap as a program sees it, one property per mode; each prints one line
+// that bench/preload-check.sh compares between glibc and librvslab.so (the
+// start-up RSS it compares as numbers):
+//
+//   heap_check grow    1.25 GiB live in blocks of 16 B..1 MiB: more than the
+//                      old fixed 1 GiB heap held (skipped on a small machine)
+//   heap_check limit   malloc until NULL (run under ulimit -v): ENOMEM at the
+//                      limit, and malloc works again once it is all freed
+//   heap_check rss     resident KiB after the first malloc (start-up cost)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static long meminfo_kib(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, key, n) == 0)
+            v = strtol(line + n, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// A list of blocks, linked through their first word.
+static void free_all(void *head)
+{
+    while (head) {
+        void *next = *(void **)head;
+        free(head);
+        head = next;
+    }
+}
+
+static int grow(void)
+{
+    const size_t target = (size_t)5 << 28; // 1.25 GiB
+    if (meminfo_kib("MemAvailable:") < (long)(4 * target >> 10)) {
+        printf("heap_check grow: skipped, less than 5 GiB available\n");
+        return 0;
+    }
+    void *head = NULL;
+    size_t live = 0, blocks = 0;
+    uint64_t x = 88172645463325252ULL;
+    while (live < target) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t size = (size_t)16 << (x % 17); // 16 B .. 1 MiB
+        void **p = malloc(size);
+        if (p == NULL) {
+            printf("heap_check grow: malloc(%zu) failed after %zu MiB\n", size, live >> 20);
+            free_all(head);
+            return 1;
+        }
+        for (size_t b = 0; b < size; b += 4096) // every page in use, as a real program's would be
+            ((char *)p)[b] = 1;
+        *p = head;
+        head = p;
+        live += size;
+        blocks++;
+    }
+    free_all(head);
+    printf("heap_check grow: 1.25 GiB live in blocks of 16 B..1 MiB, all allocated\n");
+    return 0;
+}
+
+static int limit(void)
+{
+    void *head = NULL;
+    size_t mib = 0;
+    for (;;) {
+        void **p = malloc(1 << 20);
+        if (p == NULL)
+            break;
+        *p = head;
+        head = p;
+        mib++;
+    }
+    int enomem = errno == ENOMEM;
+    free_all(head);
+    void *q = malloc(100);
+    printf("heap_check limit: %s at the limit (%s), malloc %s after freeing it all\n",
+           enomem ? "ENOMEM" : "another errno", mib >= 100 ? "over 100 MiB first" : "too soon",
+           q ? "works" : "fails");
+    free(q);
+    return !(enomem && mib >= 100 && q);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "grow") == 0)
+        return grow();
+    if (strcmp(mode, "limit") == 0)
+        return limit();
+    if (strcmp(mode, "rss") == 0) {
+        free(malloc(1));
+        printf("%ld\n", rss_kib());
+        return 0;
+    }
+    fprintf(stderr, "usage: heap_check grow|limit|rss\n");
+    return 2;
+}
