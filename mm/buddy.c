@@ -32,31 +32,50 @@ static struct zone {
     size_t free_pages;
     size_t managed_pages;
     struct buddy_stats stats;
+    unsigned int purge_order; // blocks this big may go back to the host (0: never)
+    size_t dirty_pages;       // free frames in dirty blocks of purge_order and up
+    size_t purge_at;          // dirty_pages that calls the purge hook
+    size_t purging_pages;     // off the lists while buddy_purge gives them back
 } zone;
 
 static reclaim_hook_t reclaim_hook;
 static grow_hook_t grow_hook;
 struct fault_attr fail_page_alloc;
 
-static void add_to_free_list(struct page *page, unsigned int order)
+// A clean block (PG_clean: its bytes went back to the host, see "Giving
+// memory back") goes at the tail of its list, so dirty blocks, whose
+// memory is still there, are used first.
+static void add_to_free_list(struct page *page, unsigned int order, bool clean)
 {
-    set_page_flags(page, PG_buddy);
+    set_page_flags(page, PG_buddy | (clean ? PG_clean : 0));
     page->order = order;
-    list_add(&page->lru, &zone.free_area[order]);
+    if (clean) {
+        list_add_tail(&page->lru, &zone.free_area[order]);
+    } else {
+        list_add(&page->lru, &zone.free_area[order]);
+        if (zone.purge_order && order >= zone.purge_order)
+            zone.dirty_pages += 1UL << order;
+    }
     zone.nr_free[order]++;
 }
 
-static void del_from_free_list(struct page *page, unsigned int order)
+// Returns whether the block was clean.
+static bool del_from_free_list(struct page *page, unsigned int order)
 {
+    bool clean = page_flags(page) & PG_clean;
+    if (!clean && zone.purge_order && order >= zone.purge_order)
+        zone.dirty_pages -= 1UL << order;
     list_del(&page->lru);
     set_page_flags(page, 0);
     page->order = 0;
     zone.nr_free[order]--;
+    return clean;
 }
 
 // Put one block back and merge it upward. The largest order merges no
-// further: its "buddy" would make a block bigger than any list holds.
-static void free_block(unsigned long pfn, unsigned int order)
+// further: its "buddy" would make a block bigger than any list holds. The
+// merged block is clean only if every part was.
+static void free_block(unsigned long pfn, unsigned int order, bool clean)
 {
     while (order < MAX_ORDER) {
         unsigned long buddy_pfn = pfn ^ (1UL << order);
@@ -65,12 +84,12 @@ static void free_block(unsigned long pfn, unsigned int order)
         struct page *buddy = pfn_to_page(buddy_pfn);
         if (!(page_flags(buddy) & PG_buddy) || buddy->order != order)
             break;
-        del_from_free_list(buddy, order);
+        clean &= del_from_free_list(buddy, order);
         zone.stats.merges++;
         pfn &= ~(1UL << order); // the merged block starts at the lower of the two
         order++;
     }
-    add_to_free_list(pfn_to_page(pfn), order);
+    add_to_free_list(pfn_to_page(pfn), order, clean);
 }
 
 // Largest order of a block that starts at pfn and fits in [pfn, end).
@@ -83,26 +102,27 @@ static unsigned int max_block_order(unsigned long pfn, unsigned long end)
 }
 
 // Free [pfn, end) as the fewest aligned blocks; each may merge with its buddy.
-static void free_range(unsigned long pfn, unsigned long end)
+static void free_range(unsigned long pfn, unsigned long end, bool clean)
 {
     while (pfn < end) {
         unsigned int order = max_block_order(pfn, end);
-        free_block(pfn, order);
+        free_block(pfn, order, clean);
         pfn += 1UL << order;
     }
 }
 
-// Take a free block of at least 2^order frames and split it down to 2^order.
-static struct page *take_block(unsigned int order)
+// Take a free block of at least 2^order frames and split it down to 2^order;
+// the halves given back keep its state. *clean: the block was clean.
+static struct page *take_block(unsigned int order, bool *clean)
 {
     for (unsigned int o = order; o <= MAX_ORDER; o++) {
         if (list_empty(&zone.free_area[o]))
             continue;
         struct page *page = list_first_entry(&zone.free_area[o], struct page, lru);
-        del_from_free_list(page, o);
+        *clean = del_from_free_list(page, o);
         while (o > order) { // give back the upper half at each step
             o--;
-            add_to_free_list(page + (1UL << o), o);
+            add_to_free_list(page + (1UL << o), o, *clean);
             zone.stats.splits++;
         }
         return page;
@@ -121,11 +141,12 @@ static unsigned int order_for(size_t n)
 static void *try_alloc(size_t n)
 {
     unsigned int order = order_for(n);
+    bool clean = false;
     spin_lock(&zone.lock);
-    struct page *page = take_block(order);
+    struct page *page = take_block(order, &clean);
     if (page) {
         unsigned long pfn = page_to_pfn(page);
-        free_range(pfn + n, pfn + (1UL << order)); // exact: the tail goes back
+        free_range(pfn + n, pfn + (1UL << order), clean); // exact: the tail goes back
         set_page_flags(page, PG_head);
         page->nr_frames = n;
         mem_unpoison(page_address(page), n << PAGE_SHIFT);
@@ -231,6 +252,8 @@ static const char *bad_free_reason(const void *addr, size_t n)
     return NULL;
 }
 
+static void maybe_purge(void);
+
 int free_frames(void *addr, size_t n)
 {
     if (addr == NULL) // as Linux's free_pages(0): nothing to do
@@ -256,10 +279,58 @@ int free_frames(void *addr, size_t n)
     set_page_flags(page, 0);
     page->nr_frames = 0;
     mem_poison(addr, n << PAGE_SHIFT);
-    free_range(pfn, pfn + n);
+    free_range(pfn, pfn + n, false);
     zone.free_pages += n;
     zone.stats.frees++;
     spin_unlock(&zone.lock);
+    maybe_purge();
+    return 0;
+}
+
+int resize_frames(void *addr, size_t n, size_t new_n)
+{
+    if (addr == NULL || new_n == 0)
+        return -EINVAL;
+    spin_lock(&zone.lock);
+    if (bad_free_reason(addr, n)) { // not an allocation of n frames: a caller's bug
+        spin_unlock(&zone.lock);
+        printk("buddy: resize_frames(%p, %zu, %zu): not a block of %zu frames\n", addr, n, new_n,
+               n);
+        return -EINVAL;
+    }
+    struct page *page = virt_to_page(addr);
+    unsigned long pfn = page_to_pfn(page), lo = pfn + n, hi = pfn + new_n;
+    if (new_n < n) { // the tail goes back
+        mem_poison((void *)(hi << PAGE_SHIFT), (n - new_n) << PAGE_SHIFT);
+        free_range(hi, lo, false);
+        zone.free_pages += n - new_n;
+    } else {
+        // Every frame of [lo, hi) must be free: free blocks that start at lo
+        // and follow each other (one next to an allocation cannot start
+        // before it). Only the last may run past hi.
+        for (unsigned long q = lo; q < hi;) {
+            struct page *b = pfn_valid(q) ? free_block_containing(q) : NULL;
+            if (b == NULL || page_to_pfn(b) != q) {
+                spin_unlock(&zone.lock);
+                return -ENOMEM;
+            }
+            q += 1UL << b->order;
+        }
+        for (unsigned long q = lo; q < hi;) {
+            struct page *b = pfn_to_page(q);
+            unsigned long end = q + (1UL << b->order);
+            bool clean = del_from_free_list(b, b->order);
+            if (end > hi)
+                free_range(hi, end, clean);
+            q = end;
+        }
+        mem_unpoison((void *)(lo << PAGE_SHIFT), (new_n - n) << PAGE_SHIFT);
+        zone.free_pages -= new_n - n;
+    }
+    page->nr_frames = new_n;
+    spin_unlock(&zone.lock);
+    if (new_n < n)
+        maybe_purge();
     return 0;
 }
 
@@ -349,7 +420,7 @@ static void zone_setup(uintptr_t start, uintptr_t end, struct page *map, bool ma
 }
 
 // Hand every run of unreserved frames in [lo, hi) to the free lists.
-static void give_unreserved(unsigned long lo, unsigned long hi)
+static void give_unreserved(unsigned long lo, unsigned long hi, bool clean)
 {
     for (unsigned long pfn = lo; pfn < hi;) {
         if (page_flags(pfn_to_page(pfn)) & PG_reserved) {
@@ -360,7 +431,7 @@ static void give_unreserved(unsigned long lo, unsigned long hi)
         while (run < max_pfn && !(page_flags(pfn_to_page(run)) & PG_reserved))
             run++;
         mem_poison((void *)(pfn << PAGE_SHIFT), (run - pfn) << PAGE_SHIFT);
-        free_range(pfn, run);
+        free_range(pfn, run, clean);
         zone.free_pages += run - pfn;
         zone.managed_pages += run - pfn;
         pfn = run;
@@ -387,7 +458,7 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
     for (int i = 0; i < nreserved; i++)
         reserve(reserved[i].base, reserved[i].size);
     reserve(map, map_bytes);
-    give_unreserved(min_pfn, max_pfn);
+    give_unreserved(min_pfn, max_pfn, false);
     zone.stats.merges = 0;
     return 0;
 }
@@ -401,7 +472,7 @@ int buddy_init_at(uintptr_t base, size_t size, struct page *map)
         return -EINVAL;
     }
     zone_setup(base, end, map, true);
-    give_unreserved(min_pfn, max_pfn);
+    give_unreserved(min_pfn, max_pfn, true); // fresh from the host: clean
     zone.stats.merges = 0;
     return 0;
 }
@@ -419,9 +490,92 @@ int buddy_grow(size_t bytes)
     // clean; lock-free readers of pfn_valid then see either size.
     __atomic_store_n(&max_pfn, old + n, __ATOMIC_RELEASE);
     __atomic_store_n(&nr_pfn, old + n - min_pfn, __ATOMIC_RELEASE);
-    give_unreserved(old, old + n);
+    give_unreserved(old, old + n, true);
     spin_unlock(&zone.lock);
     return 0;
+}
+
+// ---- Giving memory back (a zone whose RAM the host lends) ----
+//
+// A free block's frames keep whatever they held. librvslab.so gives the
+// bytes of big free blocks back to the host (madvise): buddy_purge takes
+// the dirty ones of purge_order and up off their lists, lets the caller
+// discard them with no lock held, and puts them back clean. Clean blocks
+// are used last; merging a dirty block with a clean one makes a dirty one.
+// The interior struct pages of a free block are all zero in meaning, so
+// the caller may discard the mem_map pages under it too (they read back
+// as zero); the head's page it keeps.
+
+static purge_hook_t purge_hook;
+static int purging; // atomic: one purge at a time
+
+void buddy_set_purge_hook(purge_hook_t hook, unsigned int min_order, size_t dirty_pages)
+{
+    spin_lock(&zone.lock);
+    zone.purge_order = hook ? MAX(min_order, 1U) : 0;
+    zone.purge_at = dirty_pages;
+    zone.dirty_pages = 0; // recount under the new order
+    for (unsigned int o = zone.purge_order; hook && o <= MAX_ORDER; o++) {
+        struct list_head *pos;
+        list_for_each(pos, &zone.free_area[o])
+        {
+            if (!(page_flags(list_entry(pos, struct page, lru)) & PG_clean))
+                zone.dirty_pages += 1UL << o;
+        }
+    }
+    __atomic_store_n(&purge_hook, hook, __ATOMIC_RELEASE);
+    spin_unlock(&zone.lock);
+}
+
+size_t buddy_purge(unsigned int min_order, void (*discard)(unsigned long pfn, size_t n))
+{
+    struct list_head batch;
+    INIT_LIST_HEAD(&batch);
+    size_t pages = 0;
+    spin_lock(&zone.lock);
+    for (unsigned int o = min_order; zone.purge_order && o <= MAX_ORDER; o++) {
+        struct list_head *l = &zone.free_area[o];
+        while (!list_empty(l)) { // dirty blocks first, then the clean ones
+            struct page *p = list_first_entry(l, struct page, lru);
+            if (page_flags(p) & PG_clean)
+                break;
+            del_from_free_list(p, o);
+            p->order = o; // off the lists, and not PG_buddy: no merge finds it
+            list_add(&p->lru, &batch);
+            pages += 1UL << o;
+        }
+    }
+    zone.purging_pages += pages;
+    spin_unlock(&zone.lock);
+    struct list_head *pos;
+    list_for_each(pos, &batch)
+    {
+        struct page *p = list_entry(pos, struct page, lru);
+        discard(page_to_pfn(p), 1UL << p->order);
+    }
+    spin_lock(&zone.lock);
+    while (!list_empty(&batch)) {
+        struct page *p = list_first_entry(&batch, struct page, lru);
+        unsigned int o = p->order;
+        list_del(&p->lru);
+        p->order = 0;
+        free_block(page_to_pfn(p), o, true);
+    }
+    zone.purging_pages -= pages;
+    spin_unlock(&zone.lock);
+    return pages;
+}
+
+// After a free: enough dirty memory in big blocks? Then the hook (which
+// calls buddy_purge), once at a time, with no lock held.
+static void maybe_purge(void)
+{
+    purge_hook_t hook = __atomic_load_n(&purge_hook, __ATOMIC_ACQUIRE);
+    if (hook == NULL || __atomic_load_n(&zone.dirty_pages, __ATOMIC_RELAXED) < zone.purge_at ||
+        __atomic_exchange_n(&purging, 1, __ATOMIC_ACQUIRE))
+        return;
+    hook();
+    __atomic_store_n(&purging, 0, __ATOMIC_RELEASE);
 }
 
 void buddy_get_stats(struct buddy_stats *st)
@@ -538,7 +692,7 @@ int buddy_validate(void)
     for (unsigned int o = 0; o <= MAX_ORDER; o++)
         listed += zone.nr_free[o];
     bad += heads != listed;
-    bad += free != zone.free_pages;
+    bad += free + zone.purging_pages != zone.free_pages;
     spin_unlock(&zone.lock);
     if (bad)
         printk("buddy: validate found %d problems\n", bad);

@@ -33,10 +33,25 @@ int buddy_grow(size_t bytes);
 typedef size_t (*grow_hook_t)(size_t n);
 grow_hook_t buddy_set_grow_hook(grow_hook_t hook); // returns the hook it replaces
 
+// Giving memory back to a host (librvslab.so): once dirty free blocks of
+// min_order and up hold dirty_pages frames, a free calls the hook (no lock
+// held), which calls buddy_purge: every dirty block of its min_order and
+// up is taken off its list, passed to discard (no lock held; the caller
+// madvises it away), and put back clean. Returns the frames discarded.
+// The kernel sets no hook.
+typedef void (*purge_hook_t)(void);
+void buddy_set_purge_hook(purge_hook_t hook, unsigned int min_order, size_t dirty_pages);
+size_t buddy_purge(unsigned int min_order, void (*discard)(unsigned long pfn, size_t n));
+
 void *alloc_pages(unsigned int order);          // 2^order frames, naturally aligned; NULL if none
 int free_pages(void *addr, unsigned int order); // 0, or -EINVAL after reporting a bad free
 void *alloc_frames(size_t n);          // exactly n frames (the rest of the block goes back)
 int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad free (NULL: 0)
+// An allocation of n frames becomes new_n in place: its tail goes back, or
+// the free frames after it join it (any number: the result may be bigger
+// than a block). 0; -ENOMEM if a frame after it is not free (nothing
+// changes); -EINVAL if addr is not an allocation of n frames (reported).
+int resize_frames(void *addr, size_t n, size_t new_n);
 
 // Called once with no lock held when a request cannot be met; returns the
 // frames it gave back. The request is then retried once. (The slab layer

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "buddy.h"
 #include "slab_internal.h"
@@ -218,4 +219,37 @@ size_t ksize(const void *p)
     if (pg && (page_flags(pg) & PG_large) && p == page_address(pg))
         return pg->nr_frames * PAGE_SIZE;
     return slab_obj_size(p);
+}
+
+// Linux's krealloc: the block at p with room for new_size bytes, its first
+// bytes kept; NULL if there is no memory, and then p is untouched. A slab
+// object stays where it is while it still fits and is not a quarter full
+// (then a smaller class takes it); a block of frames grows or shrinks in
+// place when the frames after it are free (resize_frames), so growing one
+// step at a time copies nothing. A different pointer back means a copy.
+void *krealloc(void *p, size_t new_size)
+{
+    if (p == NULL)
+        return kmalloc(new_size);
+    if (new_size == 0) {
+        kfree(p);
+        return NULL;
+    }
+    size_t have = ksize(p);
+    if (have == 0)
+        return NULL; // not ours: ksize reported it
+    struct page *pg = virt_to_page(p);
+    if ((page_flags(pg) & PG_large) && new_size > KMALLOC_MAX_CACHE_SIZE / 2) {
+        size_t n = pg->nr_frames, want = new_size / PAGE_SIZE + (new_size % PAGE_SIZE != 0);
+        if (want == n || resize_frames(p, n, want) == 0)
+            return p;
+    } else if (new_size <= have && new_size > have / 4) {
+        return p;
+    }
+    void *q = kmalloc(new_size);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, MIN(have, new_size));
+    kfree(p);
+    return q;
 }

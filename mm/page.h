@@ -36,6 +36,7 @@ enum {
     PG_head = 1 << 2,     // first frame of an allocated block (nr_frames frames)
     PG_slab = 1 << 3,     // owned by the slab layer
     PG_large = 1 << 4,    // head of a kmalloc too large for any size class
+    PG_clean = 1 << 5,    // with PG_buddy: the block's bytes went back to the host (buddy_purge)
 };
 
 // A frame's flags are read by code that does not own the frame (a bad-free

@@ -56,6 +56,7 @@ void *kmalloc(size_t size);                       // NULL for size 0 or no memor
 void *kmalloc_aligned(size_t size, size_t align); // align: power of two up to KMALLOC_MAX_SIZE
 void kfree(const void *p);                        // NULL is ignored; bad frees reported
 size_t ksize(const void *p);                      // usable bytes at p (0 for NULL or a bad pointer)
+void *krealloc(void *p, size_t new_size); // resized, in place if it can (else copied); NULL: p kept
 
 void slabinfo(void); // print one row per cache, like /proc/slabinfo
 

@@ -1,4 +1,5 @@
-// Every block the malloc family returns is aligned as C and POSIX promise:
+// Every block the malloc family returns is aligned as C and POSIX promise
+// (alignments 8 B..1 MiB, sizes 1 B..2 MiB):
 // malloc/calloc/realloc to 16 bytes above 8 bytes (max_align_t on x86-64;
 // 8 bytes cannot hold a 16-aligned type), posix_memalign/aligned_alloc/
 // memalign to what was asked. Prints one line; bench/preload-check.sh runs
@@ -45,8 +46,19 @@ int main(void)
         else
             free(p);
     }
-    for (size_t a = sizeof(void *); a <= 65536; a *= 2)
-        for (size_t size = 1; size <= 5000; size += 7) {
+    // Every alignment from 8 bytes to 1 MiB, with sizes from 1 byte to 2 MiB:
+    // every 7th up to 5000, then around the frame and the largest class.
+    static const size_t edges[] = {4095,  4096,   4097,    32767,         32768,     32769,
+                                   65536, 100000, 1 << 20, (1 << 20) + 1, (3 << 19), 2 << 20};
+    static size_t sizes[800];
+    size_t ns = 0;
+    for (size_t size = 1; size <= 5000; size += 7)
+        sizes[ns++] = size;
+    for (size_t k = 0; k < sizeof(edges) / sizeof(edges[0]); k++)
+        sizes[ns++] = edges[k];
+    for (size_t a = sizeof(void *); a <= (1 << 20); a *= 2)
+        for (size_t k = 0; k < ns; k++) {
+            size_t size = sizes[k];
             void *p;
             if (posix_memalign(&p, a, size) != 0)
                 p = NULL;

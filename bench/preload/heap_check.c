@@ -7,7 +7,14 @@
 //   heap_check limit   malloc until NULL (run under ulimit -v): ENOMEM at the
 //                      limit, and malloc works again once it is all freed
 //   heap_check rss     resident KiB after the first malloc (start-up cost)
+//   heap_check free    resident KiB after 400,000 blocks of 1000 B (400 MB)
+//                      were allocated, used and all freed: what the
+//                      allocator kept
+//   heap_check realloc one block grown from 64 KiB to 256 MiB in 64 KiB
+//                      steps, its bytes checked: prints how many reallocs
+//                      copied it (librvslab.so's count; "?" elsewhere)
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,6 +111,31 @@ static int limit(void)
     return !(enomem && mib >= 100 && q);
 }
 
+static int regrow(void)
+{
+    const size_t step = 64 << 10, top = (size_t)256 << 20;
+    unsigned char *p = NULL;
+    for (size_t size = step; size <= top; size += step) {
+        unsigned char *q = realloc(p, size);
+        if (q == NULL ||
+            (p && (q[0] != 0x5a || q[size - step - 1] != (unsigned char)(size >> 16)))) {
+            printf("heap_check realloc: failed or lost bytes at %zu\n", size);
+            return 1;
+        }
+        q[0] = 0x5a;
+        q[size - 1] = (unsigned char)((size + step) >> 16); // what the next step checks
+        p = q;
+    }
+    free(p);
+    unsigned long (*copies)(void) =
+        (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "rvslab_realloc_copies");
+    if (copies)
+        printf("%lu\n", copies());
+    else
+        printf("?\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -111,11 +143,24 @@ int main(int argc, char **argv)
         return grow();
     if (strcmp(mode, "limit") == 0)
         return limit();
+    if (strcmp(mode, "free") == 0) {
+        enum { N = 400000 };
+        static void *p[N];
+        for (int i = 0; i < N; i++)
+            if ((p[i] = malloc(1000)) != NULL)
+                memset(p[i], 1, 1000);
+        for (int i = 0; i < N; i++)
+            free(p[i]);
+        printf("%ld\n", rss_kib());
+        return 0;
+    }
+    if (strcmp(mode, "realloc") == 0)
+        return regrow();
     if (strcmp(mode, "rss") == 0) {
         free(malloc(1));
         printf("%ld\n", rss_kib());
         return 0;
     }
-    fprintf(stderr, "usage: heap_check grow|limit|rss\n");
+    fprintf(stderr, "usage: heap_check grow|limit|rss|free|realloc\n");
     return 2;
 }

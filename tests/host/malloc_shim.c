@@ -12,6 +12,7 @@
 // Everything is built with -fvisibility=hidden: a preloaded library
 // interposes every symbol it exports, and a program may well have its own
 // panic() or list_add(). Only the functions marked EXPORT leave the library.
+#define _GNU_SOURCE // mremap
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -59,6 +60,31 @@ static struct big_hdr *big_of(const void *p)
 {
     struct big_hdr *h = (struct big_hdr *)p - 1;
     return h->magic == BIG_MAGIC ? h : NULL;
+}
+
+// A big block to a new size: the host moves its pages (mremap), nothing is
+// copied. NULL (errno set) if the host says no; p stays valid then.
+static void *big_resize(void *p, struct big_hdr *h, size_t size)
+{
+    size_t len = ALIGN_UP(h->offset + size, PAGE_SIZE), old = h->map_bytes, off = h->offset;
+    if (len < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (len == old) {
+        h->size = len - off;
+        return p;
+    }
+    char *m = mremap((char *)p - off, old, len, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    h = (struct big_hdr *)(m + off) - 1;
+    h->map_bytes = len;
+    h->size = len - off;
+    __atomic_add_fetch(&big_bytes, len - old, __ATOMIC_RELAXED); // wraps right when smaller
+    return m + off;
 }
 
 // ---- the malloc family ----
@@ -147,8 +173,12 @@ EXPORT void *calloc(size_t n, size_t size)
     return p;
 }
 
-// Stays in place while the block still fits, unless it shrinks below half
-// (then moving lets a smaller class take it and the big one go back).
+static unsigned long realloc_copies; // reallocs that copied the bytes (for the tests)
+
+// krealloc in the heap: in place while a slab object still fits, and for
+// a block of frames while the frames after it are free; too big for the
+// heap, a big block, which later grows by mremap. Only moves between them
+// copy. On failure the old block stays valid, as C requires.
 EXPORT void *realloc(void *p, size_t size)
 {
     if (p == NULL)
@@ -157,15 +187,32 @@ EXPORT void *realloc(void *p, size_t size)
         free(p);
         return NULL;
     }
-    size_t have = malloc_usable_size(p);
-    if (size <= have && size > have / 2)
-        return p;
-    void *q = alloc(size, 0);
-    if (q == NULL)
-        return NULL; // the old block stays valid, as C requires
-    memcpy(q, p, MIN(have, size));
-    free(p);
-    return q;
+    if (size > SIZE_MAX - 15) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct big_hdr *h;
+    if (in_heap(p)) {
+        void *q = krealloc(p, size > 8 ? ALIGN_UP(size, 16) : size);
+        if (q == NULL) { // kmalloc has no room or no class: a big block
+            size_t have = ksize(p);
+            if (have == 0 || (q = big_alloc(size, 16)) == NULL) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            memcpy(q, p, MIN(have, size));
+            kfree(p);
+        }
+        if (q != p)
+            __atomic_add_fetch(&realloc_copies, 1, __ATOMIC_RELAXED);
+        return q;
+    }
+    if ((h = big_of(p)) == NULL) {
+        printk("realloc(%p): not allocated by rvslab\n", p);
+        errno = EINVAL;
+        return NULL;
+    }
+    return big_resize(p, h, size);
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
@@ -235,6 +282,12 @@ EXPORT size_t rvslab_held_bytes(void)
         return 0;
     size_t frames = nr_managed_pages() - nr_free_pages();
     return frames * PAGE_SIZE + __atomic_load_n(&big_bytes, __ATOMIC_RELAXED);
+}
+
+// How many reallocs copied their block's bytes to a new one.
+EXPORT unsigned long rvslab_realloc_copies(void)
+{
+    return __atomic_load_n(&realloc_copies, __ATOMIC_RELAXED);
 }
 
 // Give empty slabs (and per-CPU arrays' objects) back to the buddy allocator.

@@ -6,7 +6,15 @@
 // (MAP_FIXED_NOREPLACE), so the heap stays one run of frames, as RAM is for
 // the kernel. The struct page array grows the same way in a region of its
 // own, 32 bytes per 4 KiB frame, so a part of the heap never reached costs
-// neither address space nor memory. The buddy allocator asks for a chunk
+// neither address space nor memory. Free memory goes back to the host when
+// the program has stopped using much of the heap: once 64 MiB and a quarter
+// of it are free, each 256 KiB that free blocks of 64 KiB and up gather (dirty: their
+// bytes still resident) are madvised away by buddy_purge, with the struct
+// pages under them; once half of it is free, slab_reclaim runs first (empty
+// slabs and objects parked in per-CPU arrays go back too) and every free
+// page goes. Memory a busy program frees and takes again stays, as in any
+// malloc: giving it back would only make the host fault it in again. The
+// buddy allocator asks for a chunk
 // when a request fails even after reclaim (buddy_set_grow_hook); a chunk
 // the host refuses (ulimit -v, no memory) makes that request fail with
 // ENOMEM, and nothing else. RVSLAB_HEAP_MB (512M, 4G, or a number of MiB)
@@ -137,6 +145,40 @@ static size_t heap_grow(size_t n)
     return add / PAGE_SIZE;
 }
 
+// ---- Giving memory back ----
+
+#define PURGE_ORDER 4  // free blocks of 64 KiB and up go back to the host
+#define PURGE_AT    64 // once 256 KiB of them are dirty (and a quarter of the heap is free)
+#define KEEP_FREE   ((64UL << 20) / PAGE_SIZE) // free memory below this always stays
+
+// One free block's bytes back to the host; they read as zero when used
+// again. Its interior struct pages too: a free block's are all zero in
+// meaning, so the mem_map pages wholly under it can go (not the head's).
+static void discard(unsigned long pfn, size_t n)
+{
+    madvise((void *)(pfn << PAGE_SHIFT), n << PAGE_SHIFT, MADV_DONTNEED);
+    uintptr_t lo = ALIGN_UP((uintptr_t)(pfn_to_page(pfn) + 1), PAGE_SIZE);
+    uintptr_t hi = (uintptr_t)pfn_to_page(pfn + n) & ~(PAGE_SIZE - 1);
+    if (lo < hi)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+// The buddy allocator's purge hook, after a free, no lock of its held. (A
+// free inside the slab layer may hold a lock, reclaim's own: then no
+// reclaim.)
+static void heap_purge(void)
+{
+    size_t free = nr_free_pages(), all = nr_managed_pages();
+    if (free < KEEP_FREE || 4 * free < all)
+        return; // in use: what is free now will be taken again soon
+    if (2 * free >= all && spin_locks_held() == 0) {
+        slab_reclaim(); // its frees come back here, and find a purge under way
+        buddy_purge(0, discard);
+    } else {
+        buddy_purge(PURGE_ORDER, discard);
+    }
+}
+
 // fork() in a threaded program: the child has only the forking thread, so a
 // lock another thread held at that instant would stay held in the child
 // forever. Every lock of the library is taken before fork, in the lock
@@ -189,6 +231,7 @@ static bool heap_setup(void)
     __atomic_store_n(&shim_heap_bytes, first, __ATOMIC_RELEASE);
     buddy_set_reclaim_hook(slab_reclaim);
     buddy_set_grow_hook(heap_grow);
+    buddy_set_purge_hook(heap_purge, PURGE_ORDER, PURGE_AT);
     return true;
 }
 

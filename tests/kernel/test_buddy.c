@@ -397,3 +397,37 @@ KTEST(buddy, fail_nth_request)
     EXPECT(t, same_as(&before));
     buddy_set_reclaim_hook(old);
 }
+
+// resize_frames: an allocation shrinks in place (its tail goes back) and
+// grows in place over the free frames after it; a frame in use after it
+// refuses the growth and changes nothing; a bad block is refused.
+KTEST(buddy, resize_frames_in_place)
+{
+    struct snapshot before;
+    snap(&before);
+    char *b = alloc_pages(5); // 32 frames
+    ASSERT(t, b != NULL);
+    size_t free0 = nr_free_pages();
+    EXPECT_EQ(t, resize_frames(b, 32, 16), 0); // [16, 32) back
+    EXPECT_EQ(t, nr_free_pages(), free0 + 16);
+    EXPECT_EQ(t, virt_to_page(b)->nr_frames, 16);
+    EXPECT(t, page_is_free(b + 16 * PAGE_SIZE) && !page_is_free(b + 15 * PAGE_SIZE));
+    EXPECT_EQ(t, resize_frames(b, 16, 24), 0); // over free frames
+    EXPECT_EQ(t, nr_free_pages(), free0 + 8);
+    memset(b, 0x3c, 24 * PAGE_SIZE); // all of it is ours
+    EXPECT_EQ(t, resize_frames(b, 24, 16), 0);
+    char *q = alloc_pages(4); // most likely [16, 32) again: the freed block is reused first
+    if (q == b + 16 * PAGE_SIZE) {
+        EXPECT_EQ(t, resize_frames(b, 16, 17), -ENOMEM); // q is in the way
+        EXPECT_EQ(t, virt_to_page(b)->nr_frames, 16);
+    } else {
+        printk("# the block after b went elsewhere; the refused growth was not tried\n");
+    }
+    free_pages(q, 4);
+    EXPECT_EQ(t, resize_frames(b, 15, 20), -EINVAL); // not a block of 15 frames
+    EXPECT_EQ(t, resize_frames(b + PAGE_SIZE, 1, 2), -EINVAL);
+    EXPECT_EQ(t, resize_frames(b, 16, 0), -EINVAL);
+    EXPECT_EQ(t, free_frames(b, 16), 0);
+    EXPECT(t, same_as(&before));
+    EXPECT_EQ(t, buddy_validate(), 0);
+}

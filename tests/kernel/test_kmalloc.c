@@ -330,3 +330,40 @@ KTEST(slab_kmalloc, all_cpus_random_sizes)
     EXPECT_EQ(t, slab_error_count(), e0);
     EXPECT_EQ(t, settle(), before);
 }
+
+// krealloc keeps the bytes; a slab object stays put while it fits, a block
+// of frames grows in place over free frames, so growing one step at a time
+// seldom copies; krealloc(NULL) allocates and size 0 frees.
+KTEST(slab_kmalloc, krealloc_keeps_bytes)
+{
+    size_t before = settle();
+    uint8_t *p = krealloc(NULL, 10);
+    ASSERT(t, p != NULL);
+    EXPECT_EQ(t, ksize(p), 16);
+    int moves = 0, bad = 0;
+    size_t have = 10;
+    for (size_t i = 0; i < have; i++)
+        p[i] = (uint8_t)i;
+    for (size_t size = 11; size <= 200 * 1024; size += size < 4096 ? 37 : 4096) {
+        uint8_t *q = krealloc(p, size);
+        ASSERT(t, q != NULL);
+        for (size_t i = 0; i < have; i++)
+            bad += q[i] != (uint8_t)i;
+        moves += q != p;
+        for (size_t i = have; i < size; i++)
+            q[i] = (uint8_t)i;
+        p = q;
+        have = size;
+    }
+    EXPECT_EQ(t, bad, 0);
+    printk("# %d moves growing 10 B to 200 KiB (classes to 32 KiB, then frames in place)\n", moves);
+    EXPECT(t, moves <= 60);        // about one per class crossed up to 32 KiB, few past it
+    uint8_t *q = krealloc(p, 100); // far smaller: a smaller class takes it
+    ASSERT(t, q != NULL);
+    EXPECT(t, q != p && ksize(q) == 104);
+    for (size_t i = 0; i < 100; i++)
+        bad += q[i] != (uint8_t)i;
+    EXPECT_EQ(t, bad, 0);
+    EXPECT(t, krealloc(q, 0) == NULL); // freed
+    EXPECT_EQ(t, settle(), before);
+}
