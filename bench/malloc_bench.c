@@ -17,6 +17,7 @@
 //                  random live block, until 64 MiB are live; then all freed
 //   sweep-LO-HI    the same with sizes log-uniform in LO..HI, until 8 MiB
 //                  are live: one point of the utilisation-by-size curve
+//   regrow         one block grown by realloc in 64 KiB steps to 256 MiB
 //   thr-T          T threads in a ring: each mallocs batches of 64 and hands
 //                  them to the next thread, which frees them
 //   cache-hot-64, cache-bK-64   the same on rvslab's kmem_cache API (64 B)
@@ -233,6 +234,24 @@ static void chunk(const struct ops *o, long rounds, size_t limit)
            f.max);
 }
 
+// One block grown by realloc 64 KiB at a time to `top` (256 MiB at full
+// scale), a byte written at its new end each step; one op is one realloc.
+// Plain realloc: whoever LD_PRELOAD made the allocator (not --kmalloc).
+static void regrow(size_t top)
+{
+    const size_t step = 64 << 10;
+    char *p = NULL;
+    long n = 0;
+    timed_begin();
+    for (size_t size = step; size <= top; size += step, n++) {
+        p = realloc(p, size);
+        touch(p, 1);
+        p[size - 1] = 1;
+    }
+    result(timed_end(n), n);
+    free(p);
+}
+
 #define SWEEP_MAX (1 << 20) // live blocks, at most
 
 // Log-uniform in lo..hi: floor(lo * ((hi + 1) / lo)^u), u uniform in [0, 1).
@@ -419,6 +438,10 @@ static int run(const char *name, const struct ops *o)
         sweep(o, s, hi, scaled_bytes(8 << 20));
     else if (sscanf(name, "thr-%d%n", &t, &used) == 1 && !name[used] && t > 0)
         threads(o, t, scaled(1000000));
+    else if (strcmp(name, "regrow") == 0 && o != &empty_ops)
+        regrow(scaled_bytes((size_t)256 << 20));
+    else if (strcmp(name, "regrow") == 0)
+        result(0, 1); // no baseline: realloc is the whole loop
     else {
         fprintf(stderr, "bench: unknown workload %s\n", name);
         return 2;

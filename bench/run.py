@@ -36,9 +36,9 @@ GOAL = 87.5  # issue 11: util at peak on chunk and sweep, and ahead of mimalloc
 CG_SCALE = 0.01  # callgrind: 20000 ops per loop is plenty for a per-op count
 SIZES = (32, 64, 256, 1024)
 WORKLOADS = ([f"hot-{s}" for s in SIZES] + [f"b16-{s}" for s in SIZES] +
-             [f"b1024-{s}" for s in SIZES] + ["mix", "chunk", "sweep", "thr-1", "thr-2"])
+             [f"b1024-{s}" for s in SIZES] + ["mix", "chunk", "sweep", "regrow", "thr-1", "thr-2"])
 CACHE_WORKLOADS = ["cache-hot-64", "cache-b16-64", "cache-b1024-64"]  # rvslab only
-CG_WORKLOADS = [w for w in WORKLOADS if not w.startswith("thr")] + CACHE_WORKLOADS
+CG_WORKLOADS = [w for w in WORKLOADS if not w.startswith("thr") and w != "regrow"] + CACHE_WORKLOADS
 BASE = "mimalloc"  # ratios are to this one
 SHIM = None  # librvslab.so, absolute
 UTIL_MIN = 64 << 10  # utilisation shown only when at least this much is live
