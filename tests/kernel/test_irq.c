@@ -53,7 +53,9 @@ KTEST(irq, tick_on_every_cpu)
 
 // hz sets the rate: over 200 ms of the time CSR at 1000 Hz, cpu 0 takes
 // about 200 ticks -- never more (each deadline is set one interval after
-// the tick that set it), fewer only if the host starved the vcpu.
+// the tick that set it), fewer only if the host starved the vcpu (32 vcpus
+// on a busy 2-core host get about 50). At least twice what the old rate,
+// 100 Hz, would give.
 KTEST(irq, hz_sets_the_rate)
 {
     unsigned old = timer_hz();
@@ -67,7 +69,7 @@ KTEST(irq, hz_sets_the_rate)
     timer_set_hz(old);
     printk("# %llu ticks in 200 ms at 1000 Hz\n", (unsigned long long)got);
     EXPECT(t, got <= 201);
-    EXPECT(t, got >= 60);
+    EXPECT(t, got >= 40);
 }
 
 // ---- Cross-calls --------------------------------------------------------
