@@ -252,7 +252,18 @@ static const char *bad_free_reason(const void *addr, size_t n)
     return NULL;
 }
 
-static void maybe_purge(void);
+static void maybe_purge(bool top_free);
+
+// The zone's last block of MAX_ORDER is whole and free (a freed block that
+// reaches it calls the purge hook, which may give the top back). Lock held.
+static bool top_is_free(void)
+{
+    unsigned long block = 1UL << MAX_ORDER;
+    if (!zone.purge_order || max_pfn - min_pfn < block)
+        return false;
+    struct page *top = pfn_to_page(max_pfn - block);
+    return (page_flags(top) & PG_buddy) && top->order == MAX_ORDER;
+}
 
 int free_frames(void *addr, size_t n)
 {
@@ -282,8 +293,9 @@ int free_frames(void *addr, size_t n)
     free_range(pfn, pfn + n, false);
     zone.free_pages += n;
     zone.stats.frees++;
+    bool top = pfn + n > max_pfn - (1UL << MAX_ORDER) && top_is_free();
     spin_unlock(&zone.lock);
-    maybe_purge();
+    maybe_purge(top);
     return 0;
 }
 
@@ -328,9 +340,10 @@ int resize_frames(void *addr, size_t n, size_t new_n)
         zone.free_pages -= new_n - n;
     }
     page->nr_frames = new_n;
+    bool top = new_n < n && hi > max_pfn - (1UL << MAX_ORDER) && top_is_free();
     spin_unlock(&zone.lock);
     if (new_n < n)
-        maybe_purge();
+        maybe_purge(top);
     return 0;
 }
 
@@ -495,6 +508,26 @@ int buddy_grow(size_t bytes)
     return 0;
 }
 
+size_t buddy_shrink(size_t keep)
+{
+    const unsigned long block = 1UL << MAX_ORDER;
+    size_t gone = 0;
+    spin_lock(&zone.lock);
+    while (max_pfn - min_pfn >= keep + block && (max_pfn & (block - 1)) == 0) {
+        struct page *top = pfn_to_page(max_pfn - block);
+        if (!(page_flags(top) & PG_buddy) || top->order != MAX_ORDER)
+            break;
+        del_from_free_list(top, MAX_ORDER);
+        zone.free_pages -= block;
+        zone.managed_pages -= block;
+        __atomic_store_n(&nr_pfn, nr_pfn - block, __ATOMIC_RELEASE);
+        __atomic_store_n(&max_pfn, max_pfn - block, __ATOMIC_RELEASE);
+        gone += block;
+    }
+    spin_unlock(&zone.lock);
+    return gone;
+}
+
 // ---- Giving memory back (a zone whose RAM the host lends) ----
 //
 // A free block's frames keep whatever they held. librvslab.so gives the
@@ -566,12 +599,14 @@ size_t buddy_purge(unsigned int min_order, void (*discard)(unsigned long pfn, si
     return pages;
 }
 
-// After a free: enough dirty memory in big blocks? Then the hook (which
-// calls buddy_purge), once at a time, with no lock held.
-static void maybe_purge(void)
+// After a free: enough dirty memory in big blocks, or the top of RAM free
+// again? Then the hook (which calls buddy_purge or buddy_shrink), once at a
+// time, with no lock held.
+static void maybe_purge(bool top_free)
 {
     purge_hook_t hook = __atomic_load_n(&purge_hook, __ATOMIC_ACQUIRE);
-    if (hook == NULL || __atomic_load_n(&zone.dirty_pages, __ATOMIC_RELAXED) < zone.purge_at ||
+    if (hook == NULL ||
+        (!top_free && __atomic_load_n(&zone.dirty_pages, __ATOMIC_RELAXED) < zone.purge_at) ||
         __atomic_exchange_n(&purging, 1, __ATOMIC_ACQUIRE))
         return;
     hook();

@@ -28,14 +28,20 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
 // in use are ever written, so the untouched part costs the host nothing.
 int buddy_init_at(uintptr_t base, size_t size, struct page *map);
 int buddy_grow(size_t bytes);
+// The other way: whole free blocks of MAX_ORDER at the end of RAM leave the
+// zone, while it keeps at least `keep` frames; returns the frames that left
+// (the caller may unmap them, and must zero or discard their mem_map
+// entries -- whole pages: a block's are 32 of them -- before they return).
+size_t buddy_shrink(size_t keep);
 // Called with no lock held when a request for n frames still fails after
 // reclaim; returns the frames it added (through buddy_grow), 0 if none.
 typedef size_t (*grow_hook_t)(size_t n);
 grow_hook_t buddy_set_grow_hook(grow_hook_t hook); // returns the hook it replaces
 
 // Giving memory back to a host (librvslab.so): once dirty free blocks of
-// min_order and up hold dirty_pages frames, a free calls the hook (no lock
-// held), which calls buddy_purge: every dirty block of its min_order and
+// min_order and up hold dirty_pages frames, or a free leaves the last block
+// of MAX_ORDER free, the free calls the hook (no lock held), which may call
+// buddy_shrink and buddy_purge: every dirty block of its min_order and
 // up is taken off its list, passed to discard (no lock held; the caller
 // madvises it away), and put back clean. Returns the frames discarded.
 // The kernel sets no hook.

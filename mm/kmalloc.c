@@ -20,7 +20,6 @@
 // class boundary is a multiple of 128.
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "buddy.h"
@@ -50,6 +49,24 @@ static int kmalloc_index(size_t size)
     return -1;
 }
 
+// "kmalloc-72", "kmalloc-2k": by hand, not snprintf, whose code the host
+// library would otherwise bring into memory in every process at start-up.
+static void class_name_of(char *out, size_t size)
+{
+    bool k = size >= 1024 && size % 1024 == 0;
+    char digits[12];
+    int n = 0;
+    for (size_t v = k ? size >> 10 : size; v || n == 0; v /= 10)
+        digits[n++] = (char)('0' + v % 10);
+    memcpy(out, "kmalloc-", 8);
+    out += 8;
+    while (n)
+        *out++ = digits[--n];
+    if (k)
+        *out++ = 'k';
+    *out = '\0';
+}
+
 // The class sizes, their names, and the two tables.
 static void kmalloc_classes(void)
 {
@@ -59,13 +76,8 @@ static void kmalloc_classes(void)
     for (size_t p = 64; p < KMALLOC_MAX_CACHE_SIZE; p *= 2)
         for (size_t k = 1; k <= 8; k++)
             class_size[n++] = p + k * (p / 8);
-    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
-        unsigned int s = (unsigned int)class_size[i];
-        if (s >= 1024 && s % 1024 == 0)
-            snprintf(class_name[i], sizeof(class_name[i]), "kmalloc-%uk", s >> 10);
-        else
-            snprintf(class_name[i], sizeof(class_name[i]), "kmalloc-%u", s);
-    }
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++)
+        class_name_of(class_name[i], class_size[i]);
     int i = 0;
     for (size_t s = 8; s <= SMALL_MAX; s += 8) {
         while (class_size[i] < s)

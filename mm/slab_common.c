@@ -11,8 +11,8 @@
 
 #include "buddy.h"
 
-#define SLAB_MIN_ALIGN  8  // every object can hold a pointer
-#define FREE_SLAB_PAGES 32 // empty slabs a cache may keep, counted in pages
+#define SLAB_MIN_ALIGN  8 // every object can hold a pointer
+#define FREE_SLAB_PAGES 8 // empty slabs a cache may keep, counted in pages
 
 struct kmem_cache cache_cache; // the cache of struct kmem_cache, itself static
 struct list_head cache_chain;  // every cache, in creation order

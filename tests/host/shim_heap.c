@@ -11,11 +11,10 @@
 // of it are free, each 256 KiB that free blocks of 64 KiB and up gather (dirty: their
 // bytes still resident) are madvised away by buddy_purge, with the struct
 // pages under them; once half of it is free, slab_reclaim runs first (empty
-// slabs and objects parked in per-CPU arrays go back too) and every free
-// page goes. Memory a busy program frees and takes again stays, as in any
-// malloc: giving it back would only make the host fault it in again. The
-// buddy allocator asks for a chunk
-// when a request fails even after reclaim (buddy_set_grow_hook); a chunk
+// slabs and objects parked in per-CPU arrays go back too), the free top of
+// the heap is unmapped, and every free page goes. Memory a busy program frees and takes again
+// stays, as in any malloc: giving it back would only make the host fault it in again. The buddy
+// allocator asks for a chunk when a request fails even after reclaim (buddy_set_grow_hook); a chunk
 // the host refuses (ulimit -v, no memory) makes that request fail with
 // ENOMEM, and nothing else. RVSLAB_HEAP_MB (512M, 4G, or a number of MiB)
 // caps the heap; by default only the host's limits do.
@@ -148,7 +147,7 @@ static size_t heap_grow(size_t n)
 // ---- Giving memory back ----
 
 #define PURGE_ORDER 4  // free blocks of 64 KiB and up go back to the host
-#define PURGE_AT    64 // once 256 KiB of them are dirty (and a quarter of the heap is free)
+#define PURGE_AT    16 // once 64 KiB of them are dirty (and a quarter of the heap is free)
 #define KEEP_FREE   ((64UL << 20) / PAGE_SIZE) // free memory below this always stays
 
 // One free block's bytes back to the host; they read as zero when used
@@ -163,6 +162,25 @@ static void discard(unsigned long pfn, size_t n)
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
+// The free 16 MiB blocks at the top of the heap leave it, down to a quarter
+// of what the heap was, and their memory goes back to the host (unmapped;
+// their struct pages discarded, so that they read as zero when the heap
+// grows over them again).
+static void heap_trim(void)
+{
+    spin_lock(&grow_lock);
+    size_t have = shim_heap_bytes;
+    size_t gone = buddy_shrink(ALIGN_UP(have / 4, CHUNK) / PAGE_SIZE) * PAGE_SIZE;
+    if (gone) {
+        size_t keep = have - gone;
+        __atomic_store_n(&shim_heap_bytes, keep, __ATOMIC_RELEASE);
+        munmap((void *)(shim_heap_base + keep), gone);
+        uintptr_t lo = (uintptr_t)(map_base + keep / PAGE_SIZE);
+        madvise((void *)lo, gone / PAGE_SIZE * sizeof(struct page), MADV_DONTNEED);
+    }
+    spin_unlock(&grow_lock);
+}
+
 // The buddy allocator's purge hook, after a free, no lock of its held. (A
 // free inside the slab layer may hold a lock, reclaim's own: then no
 // reclaim.)
@@ -173,6 +191,7 @@ static void heap_purge(void)
         return; // in use: what is free now will be taken again soon
     if (2 * free >= all && spin_locks_held() == 0) {
         slab_reclaim(); // its frees come back here, and find a purge under way
+        heap_trim();
         buddy_purge(0, discard);
     } else {
         buddy_purge(PURGE_ORDER, discard);
