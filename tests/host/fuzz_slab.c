@@ -326,7 +326,7 @@ static void slab_init_fails_cleanly(void)
         unsigned long injected = fail_page_alloc.injected;
         fault_disarm(&fail_page_alloc);
         if (r == 0) {
-            check(injected == 0 && n > 10);
+            check(injected == 0 && n > 3); // it made requests: the kmem_cache slabs at least
             return;
         }
         check(r == -ENOMEM && injected == 1);
