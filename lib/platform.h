@@ -83,6 +83,13 @@ unsigned long local_lock_irqsave(void);
 void local_unlock_irqrestore(unsigned long flags);
 long lock_owner_self(void); // who takes a spin lock: the cpu (kernel), the thread (host)
 #endif
+// Inside a per-CPU section, the cpu whose section local_lock_irqsave's
+// `flags` stand for: cpu_id(). A build whose flags already say which cpu
+// may read it from them instead (librvslab.so: the slot's own line, not a
+// second look at thread-local storage).
+#ifndef local_lock_cpu
+#define local_lock_cpu(flags) ((void)(flags), cpu_id())
+#endif
 // The fast paths are leaf functions; a build may drop their frame set-up.
 // THIS_RET_IP(): the return address of the function it is written in, for
 // SLAB_STORE_USER (a build may read it more cheaply inside a FAST_LEAF).

@@ -19,7 +19,9 @@
 // The fast paths (kmem_cache_alloc, kmem_cache_free, and kmalloc and kfree
 // in kmalloc.c) are leaf functions: everything rare is a tail call, and a
 // cache that must always take the slow path (debug options, failslab,
-// destroyed) has arrays of limit 0, so the fast path tests no flag.
+// destroyed) has arrays of limit 0, so the fast path tests no flag. So does
+// a cpu that has no array of a cache yet: arrays are made on first use
+// (array_install), and reclaim gives them back (drop_local).
 
 #include "slab_internal.h"
 
@@ -31,9 +33,10 @@
 // Slow paths stay out of line, so the fast paths save few registers.
 #define NOINLINE __attribute__((noinline))
 
-uint64_t slab_nr_reports;   // reports of bad use since slab_init
-struct fault_attr failslab; // fails allocations from SLAB_FAILSLAB caches when armed
-struct array_cache slab_no_array;
+uint64_t slab_nr_reports;           // reports of bad use since slab_init
+struct fault_attr failslab;         // fails allocations from SLAB_FAILSLAB caches when armed
+struct array_cache slab_no_array;   // every cpu's array of a cache without arrays
+struct array_cache slab_lazy_array; // a cpu's array of a plain cache, not made yet
 
 void (*slab_release_hook)(struct kmem_cache *c, void *base, unsigned order);
 
@@ -192,7 +195,10 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
     char *at = base + colour * c->colour_off;
     struct slab *s = (struct slab *)at;
     if (c->off_slab) {
-        s = kmem_cache_alloc(c->slab_desc_cache);
+        // Straight from the lists, as slabs_release gives it back: making a
+        // cpu's array may grow a slab, whose descriptor must not need an
+        // array of its own cache made first.
+        s = alloc_no_array(c->slab_desc_cache, __builtin_return_address(0));
         if (s == NULL) {
             free_pages(base, c->order);
             return NULL;
@@ -367,8 +373,10 @@ static unsigned int take_from_slab(struct kmem_cache *c, struct slab *s, struct 
 }
 
 // Fill an empty array with up to batchcount objects from the slab lists,
-// partial slabs first. Returns the number moved.
-static unsigned int cache_refill(struct kmem_cache *c, struct array_cache *ac)
+// partial slabs first. Returns the number moved. Inline: it is most of a
+// refill, which the kernel's budget counts (alloc_no_array has a copy).
+static inline __attribute__((always_inline)) unsigned int cache_refill(struct kmem_cache *c,
+                                                                       struct array_cache *ac)
 {
     unsigned int want = ac->batchcount, got = 0;
     spin_lock(&c->lock);
@@ -462,6 +470,35 @@ void drain_local(void *cache)
     ac_set_avail(ac, 0);
 }
 
+// A cross-call function, or the cpu itself in its section: empty this
+// cpu's array of c into the slab lists and give the array back; the cpu is
+// on slab_lazy_array again and makes a new array when it next needs one.
+// (slab_reclaim, and a cpu going offline.)
+void drop_local(void *cache)
+{
+    struct kmem_cache *c = cache;
+    int cpu = cpu_id();
+    struct array_cache *ac = c->array[cpu];
+    if (ac->limit == 0) // none made, or a cache without arrays
+        return;
+    spin_lock(&c->lock);
+    c->lock_count++;
+    free_block_locked(c, ac->entry, ac->avail, NULL);
+    c->array[cpu] = &slab_lazy_array; // under the lock: kmem_cache_get_info reads arrays under it
+    spin_unlock(&c->lock);
+    array_free(ac);
+}
+
+// An array back to the kmalloc class it came from, as it came: straight to
+// its slab (free_to_slab), not through any per-CPU array.
+void array_free(struct array_cache *ac)
+{
+    struct kmem_cache *home = kmem_cache_of(ac);
+    if (!slow_cache(home))
+        mem_poison(ac, home->size); // free objects are off limits (ASan)
+    free_to_slab(home, ac);
+}
+
 // Drain every cpu's array (each cpu its own), then take every empty slab
 // off the free list. No lock held (a cross-call).
 void cache_drain(struct kmem_cache *c, struct list_head *release)
@@ -479,6 +516,110 @@ void cache_drain(struct kmem_cache *c, struct list_head *release)
     spin_unlock(&c->lock);
 }
 
+// ---- Arrays made on first use ----
+
+// One object straight from c's slab lists, not through any per-CPU array:
+// the memory of an array itself (array_make), and the object of a cpu
+// whose array could not be made. A cache without arrays hands it out
+// checked, down its debug path. NULL only if no memory is left after the
+// buddy allocator's reclaim.
+NOINLINE void *alloc_no_array(struct kmem_cache *c, const void *caller)
+{
+    if (slow_cache(c))
+        return slab_alloc_slow(c, caller);
+    union { // an array of one, on the stack: the refill code fills it
+        struct array_cache ac;
+        char room[sizeof(struct array_cache) + sizeof(void *)];
+    } one = {.ac = {.limit = 1, .batchcount = 1}};
+    struct array_cache *ac = &one.ac;
+    if (cache_refill(c, ac) == 0) {
+        struct slab *s = cache_grow(c); // no lock held, no section: it may reclaim
+        if (s != NULL) {
+            spin_lock(&c->lock);
+            c->lock_count++;
+            take_from_slab(c, s, ac, 1);
+            slab_link(c, s);
+            c->refills++;
+            spin_unlock(&c->lock);
+        } else if (cache_refill(c, ac) == 0) { // the reclaim may have filled the lists
+            return NULL;
+        }
+    }
+    void *obj = ac->entry[0];
+    mem_unpoison(obj, c->size);
+    return obj;
+}
+
+// This cpu has no array of plain cache c (slab_lazy_array): make one out
+// of the section (it takes memory, which may grow a slab and reclaim) and
+// put it in. True when the cpu has a real array now -- or slab_no_array, if
+// the cache was destroyed meanwhile; false if none could be made.
+static bool array_install(struct kmem_cache *c)
+{
+    struct array_cache *ac = array_make(c);
+    unsigned long flags = local_lock_irqsave();
+    int cpu = cpu_id();
+    bool lazy = c->array[cpu] == &slab_lazy_array;
+    if (lazy && ac != NULL) {
+        spin_lock(&c->lock); // kmem_cache_get_info reads other cpus' arrays under it
+        c->lock_count++;
+        c->array[cpu] = ac;
+        spin_unlock(&c->lock);
+        ac = NULL;
+        lazy = false;
+    }
+    local_unlock_irqrestore(flags);
+    if (ac != NULL)
+        array_free(ac); // not needed after all
+    return !lazy;
+}
+
+// The first alloc from c on this cpu (since it started, or gave its arrays
+// back): with an array made, the fast path again (a refill now); without
+// one, an object straight from the lists.
+static void *alloc_first(struct kmem_cache *c, const void *caller)
+{
+    if (array_install(c))
+        return slab_alloc(c, caller);
+    return alloc_no_array(c, caller);
+}
+
+// The same for a free: into the new array, or straight to its slab.
+static void free_first(struct kmem_cache *c, void *obj, const void *caller)
+{
+    if (array_install(c)) {
+        slab_free(c, obj, caller);
+        return;
+    }
+#ifdef RVSLAB_ASAN
+    if (c != &cache_cache)
+        mem_poison(obj, c->size);
+#endif
+    free_to_slab(c, obj);
+}
+
+// The slow paths found ac, this cpu's array of c, of limit 0 (we are in
+// the section): the two cases, kept apart. Tail calls, out of line, so the
+// refill and the flush keep their own code tight.
+static NOINLINE void *alloc_without_array(struct kmem_cache *c, struct array_cache *ac,
+                                          unsigned long flags, const void *caller)
+{
+    local_unlock_irqrestore(flags);
+    if (ac == &slab_no_array)
+        return slab_alloc_slow(c, caller); // debug, failslab or destroyed: checked
+    return alloc_first(c, caller);         // a plain cache: never the debug path
+}
+
+static NOINLINE void free_without_array(struct kmem_cache *c, struct array_cache *ac, void *obj,
+                                        unsigned long flags, const void *caller)
+{
+    local_unlock_irqrestore(flags);
+    if (ac == &slab_no_array)
+        slab_free_bad(c, obj, "free", caller); // checked, then the debug path
+    else
+        free_first(c, obj, caller);
+}
+
 // ---- The slow paths of alloc and free ----
 
 // The array is empty (we are in the section): refill it from the slab
@@ -488,10 +629,8 @@ void cache_drain(struct kmem_cache *c, struct list_head *release)
 NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, const void *caller)
 {
     struct array_cache *ac = c->array[cpu_id()];
-    if (ac->limit == 0) { // a cache without arrays: debug, failslab or destroyed
-        local_unlock_irqrestore(flags);
-        return slab_alloc_slow(c, caller);
-    }
+    if (ac->limit == 0) // no array: the cache has none, or this cpu's is not made yet
+        return alloc_without_array(c, ac, flags, caller);
     bool grow_failed = false;
     while (ac->avail == 0 && cache_refill(c, ac) == 0) {
         // No memory even after the buddy allocator's reclaim -- which
@@ -506,6 +645,19 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
         struct slab *s = cache_grow(c);
         flags = local_lock_irqsave();
         ac = c->array[cpu_id()];
+        if (unlikely(ac->limit == 0)) {
+            // Reclaim gave this cpu's array back meanwhile (or the cache
+            // was destroyed under us): the new slab joins the lists, and
+            // the object comes straight from them.
+            local_unlock_irqrestore(flags);
+            if (s != NULL) {
+                spin_lock(&c->lock);
+                c->lock_count++;
+                slab_link(c, s);
+                spin_unlock(&c->lock);
+            }
+            return alloc_no_array(c, caller);
+        }
         if (s == NULL) {
             grow_failed = true;
             continue;
@@ -539,11 +691,8 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
                               const void *caller)
 {
     struct array_cache *ac = c->array[cpu_id()];
-    if (ac->limit == 0) {
-        local_unlock_irqrestore(flags);
-        slab_free_bad(c, obj, "free", caller); // checked, then the debug path
-        return;
-    }
+    if (ac->limit == 0) // no array: the cache has none, or this cpu's is not made yet
+        return free_without_array(c, ac, obj, flags, caller);
     if (ac->avail > 0 && ac->entry[ac->avail - 1] == obj) {
         local_unlock_irqrestore(flags);
         report_double_top(c, obj, caller);

@@ -51,6 +51,9 @@ int kmem_cache_destroy(struct kmem_cache *c);   // 0, or -EBUSY while objects ar
 // Drain every per-CPU array and free every empty slab of every cache; returns
 // pages given back. Called with no slab lock held; the buddy reclaim hook.
 size_t slab_reclaim(void);
+// The calling cpu stops allocating (librvslab.so: a thread that exits gives
+// its cpu slot back): its per-CPU arrays empty into the slabs and are freed.
+void slab_cpu_offline(void);
 
 void *kmalloc(size_t size);                       // NULL for size 0 or no memory
 void *kmalloc_aligned(size_t size, size_t align); // align: power of two up to KMALLOC_MAX_SIZE
@@ -98,6 +101,7 @@ struct kmem_cache_info {
     // A slab costs (PAGE_SIZE << order) + desc_bytes and holds num * size
     // bytes of objects: kmalloc classes and plain caches keep that >= 7/8.
     unsigned limit, batchcount, free_limit; // per-CPU array; most empty slabs kept
+    unsigned arrays; // per-CPU arrays made: cpus that used the cache since reclaim gave theirs back
     // Counts: "active" objects are with callers; objects in per-CPU arrays are "cached".
     size_t active_objs, cached_objs, total_objs;
     size_t active_slabs, total_slabs, free_slabs; // active: slabs with any object out

@@ -119,38 +119,42 @@ static unsigned int cpu_limit(size_t size)
     return 120;
 }
 
-// One array_cache per possible cpu, in frames of their own straight from the
-// frame allocator, each array starting on its own cache line, so two cpus
-// never write the same line. (Linux kmallocs them and needs a bootstrap
-// dance for kmalloc's own caches; this is simpler at the cost of a page or
-// two per cache.) A cache that must take the slow path on every alloc and
-// free (debug options, failslab) gets none: its arrays are slab_no_array,
-// whose limit is 0.
-static int alloc_arrays(struct kmem_cache *c, unsigned int limit)
+// A cache's per-CPU arrays are made when they are needed, not here: with
+// NCPU 64 or more (librvslab.so, one slot per thread) an array for every
+// possible cpu of every cache would be megabytes that no cpu uses. Every cpu
+// starts on slab_lazy_array (limit 0), and its first alloc or free of the
+// cache makes its own (slab.c: array_install). A cache that must take the
+// slow path on every alloc and free (debug options, failslab) never gets
+// one: its arrays are slab_no_array. (Linux kmallocs its arrays too.)
+static void arrays_init(struct kmem_cache *c, unsigned int limit)
 {
-    c->limit = limit;
-    c->batchcount = (limit + 1) / 2;
-    if (c->flags & SLAB_SLOW_FLAGS) {
-        c->limit = c->batchcount = 0;
-        for (int cpu = 0; cpu < NCPU; cpu++)
-            c->array[cpu] = &slab_no_array;
-        return 0;
-    }
-    size_t stride = ALIGN_UP(sizeof(struct array_cache) + limit * sizeof(void *), line_size);
-    size_t n = (NCPU * stride + PAGE_SIZE - 1) / PAGE_SIZE;
-    char *p = alloc_frames(n);
-    if (p == NULL)
-        return -ENOMEM;
-    c->array_frames = p;
-    c->array_nframes = n;
-    for (int cpu = 0; cpu < NCPU; cpu++) {
-        struct array_cache *ac = (struct array_cache *)(p + cpu * stride);
-        memset(ac, 0, sizeof(*ac));
-        ac->limit = c->limit;
-        ac->batchcount = c->batchcount;
-        c->array[cpu] = ac;
-    }
-    return 0;
+    bool none = (c->flags & SLAB_SLOW_FLAGS) != 0;
+    c->limit = none ? 0 : limit;
+    c->batchcount = none ? 0 : (limit + 1) / 2;
+    for (int cpu = 0; cpu < NCPU; cpu++)
+        c->array[cpu] = none ? &slab_no_array : &slab_lazy_array;
+}
+
+// An empty array for c: an object of the kmalloc class of the smallest
+// power of two that holds it (at least a cache line), so it starts on a
+// cache line of its own and two cpus never write one line. It is taken
+// straight from that class's slab lists (alloc_no_array), never through a
+// per-CPU array: making kmalloc-1024's own array for a cpu needs no array
+// of kmalloc-1024. Before the kmalloc caches are all there (slab_init):
+// NULL, and the caller allocates without one.
+struct array_cache *array_make(struct kmem_cache *c)
+{
+    size_t bytes = sizeof(struct array_cache) + c->limit * sizeof(void *), n = line_size;
+    while (n < bytes)
+        n *= 2;
+    struct kmem_cache *home = slab_state == UP ? kmalloc_cache(n) : NULL;
+    struct array_cache *ac = home ? alloc_no_array(home, __builtin_return_address(0)) : NULL;
+    if (ac == NULL)
+        return NULL;
+    memset(ac, 0, sizeof(*ac));
+    ac->limit = c->limit;
+    ac->batchcount = c->batchcount;
+    return ac;
 }
 
 // Everything about a cache that follows from its arguments: stride, layout,
@@ -212,29 +216,45 @@ static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size
     unsigned int keep = ((1 + NCPU) * batch + 2 * c->num - 1) / c->num;
     c->free_limit = MIN(keep, (unsigned int)FREE_SLAB_PAGES >> MIN(c->order, 31U));
     c->magic = KMEM_CACHE_MAGIC;
-    return alloc_arrays(c, limit);
+    arrays_init(c, limit);
+    return 0;
 }
 
-// A cross-call function: empty every array of this cpu into its slabs.
-static void drain_all_local(void *arg)
+// A cross-call function: every array of this cpu emptied into its slabs
+// and given back itself (its cpu makes a new one when it next needs it).
+static void drop_all_local(void *arg)
 {
     (void)arg;
     spin_lock(&chain_lock);
     for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
-        drain_local(list_entry(pos, struct kmem_cache, next));
+        drop_local(list_entry(pos, struct kmem_cache, next));
     spin_unlock(&chain_lock);
+}
+
+// The calling cpu stops allocating for good, or for long (librvslab.so: the
+// thread that had this cpu slot exits and the slot goes back to the pool):
+// its objects go back to the slabs and its arrays to kmalloc, through the
+// same path as reclaim, so nothing is stranded in a cpu nobody runs. The
+// caller holds no lock and is in no section.
+void slab_cpu_offline(void)
+{
+    if (slab_state != UP)
+        return;
+    unsigned long flags = local_lock_irqsave();
+    drop_all_local(NULL);
+    local_unlock_irqrestore(flags);
 }
 
 size_t slab_reclaim(void)
 {
-    // Every cpu empties its own arrays. A caller that holds a spin lock
-    // cannot wait for the others (lib/platform.h, rule 4): it gives back
-    // what it holds itself, and the empty slabs of every cache.
+    // Every cpu empties its own arrays and gives them back. A caller that
+    // holds a spin lock cannot wait for the others (lib/platform.h, rule 4):
+    // it gives back what it holds itself, and the empty slabs of every cache.
     if (spin_locks_held() == 0) {
-        on_each_cpu(drain_all_local, NULL);
+        on_each_cpu(drop_all_local, NULL);
     } else {
         unsigned long flags = local_lock_irqsave();
-        drain_all_local(NULL);
+        drop_all_local(NULL);
         local_unlock_irqrestore(flags);
     }
     size_t pages = 0;
@@ -343,11 +363,8 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
         WRITE_ONCE(last_error[cpu_id()], 0); // the last create worked
         return c;
     }
-    if (c) {
-        if (c->array_frames)
-            free_frames(c->array_frames, c->array_nframes);
-        kmem_cache_free(&cache_cache, c);
-    }
+    if (c)
+        kmem_cache_free(&cache_cache, c); // no cpu has used it: no arrays yet
     WRITE_ONCE(last_error[cpu_id()], err);
     printk("slab: kmem_cache_create(%s, %zu, %zu): %s\n", name ? name : "NULL", size, align, why);
     return NULL;
@@ -444,6 +461,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
         return -EPERM;
     }
     struct list_head release;
+    struct array_cache *arrays[NCPU];
     INIT_LIST_HEAD(&release);
     on_each_cpu(drain_local, c); // every cpu empties its array
     // Under chain_lock, so reclaim cannot be working on the cache meanwhile.
@@ -458,8 +476,10 @@ int kmem_cache_destroy(struct kmem_cache *c)
         list_del(&c->next);
         c->magic = 0;
         c->flags |= SLAB_DESTROYED;
-        for (int cpu = 0; cpu < NCPU; cpu++) // from now on every alloc and free is reported
+        for (int cpu = 0; cpu < NCPU; cpu++) { // from now on every alloc and free is reported
+            arrays[cpu] = c->array[cpu];
             c->array[cpu] = &slab_no_array;
+        }
     }
     spin_unlock(&c->lock);
     slabs_release(c, &release);
@@ -468,8 +488,9 @@ int kmem_cache_destroy(struct kmem_cache *c)
         printk("slab: kmem_cache_destroy(%s): %zu objects still live; cache kept\n", c->name, live);
         return -EBUSY;
     }
-    if (c->array_frames)
-        free_frames(c->array_frames, c->array_nframes);
+    for (int cpu = 0; cpu < NCPU; cpu++) // the arrays made, emptied above
+        if (arrays[cpu]->limit != 0)
+            array_free(arrays[cpu]);
     kmem_cache_free(&cache_cache, c);
     return 0;
 }
@@ -490,10 +511,8 @@ static void slab_unwind(void)
     list_del(&cache_cache.next);
     struct list_head release;
     INIT_LIST_HEAD(&release);
-    cache_drain(&cache_cache, &release);
+    cache_drain(&cache_cache, &release); // it has no arrays yet: those come once the layer is UP
     slabs_release(&cache_cache, &release);
-    if (cache_cache.array_frames)
-        free_frames(cache_cache.array_frames, cache_cache.array_nframes);
     cache_cache.magic = 0;
     kmalloc_reset();
     slab_state = DOWN;

@@ -444,10 +444,15 @@ static int validate_arrays(struct kmem_cache *c)
     int bad = 0;
     for (int cpu = 0; cpu < NCPU; cpu++) {
         struct array_cache *ac = c->array[cpu];
-        if (ac == &slab_no_array) {
+        if (ac == &slab_no_array || ac == &slab_lazy_array) {
             if (ac->avail || ac->limit)
-                problem(true, "%s: the shared empty array holds %lu of %lu", c->name, ac->avail,
+                problem(true, "%s: a shared empty array holds %lu of %lu", c->name, ac->avail,
                         ac->limit);
+            // A plain cache never takes the debug path, nor a debug cache the arrays'.
+            if ((ac == &slab_lazy_array) != (c->limit != 0))
+                problem(true, "%s: cpu %d has %s, but the cache %s per-CPU arrays", c->name, cpu,
+                        ac == &slab_no_array ? "slab_no_array" : "slab_lazy_array",
+                        c->limit ? "has" : "has no");
             continue;
         }
         if (ac->avail > ac->limit || ac->limit != c->limit) {

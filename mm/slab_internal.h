@@ -59,13 +59,23 @@ static inline void ac_set_avail(struct array_cache *ac, unsigned long n)
     WRITE_ONCE(ac->avail, n);
 }
 
-// Debug options, the failslab mark and a destroyed cache all send a cache's
-// allocs and frees to the slow path; the fast path tests no flag for it:
-// such a cache's arrays are slab_no_array, whose limit is 0.
+// Two arrays of limit 0 stand in for a cpu's array, and the fast path tests
+// no flag for either: an alloc finds avail 0, a free avail >= limit, and
+// both go to the slow path, which tells them apart by address:
+//
+//  - slab_no_array: the cache has no arrays at all (debug options, the
+//    failslab mark, destroyed). Every alloc and free takes the debug path,
+//    which keeps the free chain in a word of its own past the object.
+//  - slab_lazy_array: a plain cache whose array for this cpu is not made
+//    yet (none is until the cpu first allocates from or frees to the cache,
+//    and reclaim and a cpu going offline give them back). The slow path
+//    makes it and goes on as a refill or a flush. A plain cache keeps its
+//    free chain inside free objects, so it must never take the debug path.
 #define SLAB_DESTROYED   (1UL << 20) // set by kmem_cache_destroy (internal)
 #define SLAB_SLOW_FLAGS  (SLAB_DEBUG_FLAGS | SLAB_FAILSLAB | SLAB_DESTROYED)
-#define KMEM_CACHE_MAGIC 0x6b6d656dU     // "kmem": a live cache; cleared by destroy
-extern struct array_cache slab_no_array; // empty, limit 0, shared by every cpu
+#define KMEM_CACHE_MAGIC 0x6b6d656dU       // "kmem": a live cache; cleared by destroy
+extern struct array_cache slab_no_array;   // empty, limit 0, shared by every cpu
+extern struct array_cache slab_lazy_array; // the same, for "not made yet"
 
 // SLAB_STORE_USER: who last allocated and freed an object.
 struct slab_track {
@@ -75,9 +85,10 @@ struct slab_track {
 };
 
 struct kmem_cache {
-    // Read on every alloc and free, written only at creation and destroy:
-    // a cache line of its own, which no lock write touches.
-    struct array_cache *array[NCPU]; // indexed by cpu_id()
+    // Read on every alloc and free, written only when a cpu's array is made
+    // or given back (under lock, by the cpu itself, in its section) and at
+    // destroy: a cache line of its own, which no lock write touches.
+    struct array_cache *array[NCPU]; // indexed by cpu_id(); never NULL
 
     // The slab lists and what goes with them, under lock.
     struct spinlock lock __attribute__((aligned(64)));
@@ -107,8 +118,6 @@ struct kmem_cache {
     void (*ctor)(void *);
     char name[KMEM_NAME_LEN];
     struct list_head next; // on cache_chain
-    void *array_frames;    // the frames holding array[] (NULL: no arrays)
-    size_t array_nframes;
 
     // Debug (slab_debug.c). Offsets are from an object's first byte.
     uint32_t magic;                 // KMEM_CACHE_MAGIC while the cache exists
@@ -158,13 +167,14 @@ extern struct kmem_cache cache_cache; // the cache of struct kmem_cache (slab_co
 // An alloc pops this cpu's array, a free pushes it, inside the per-CPU
 // section; nothing else. Everything rare is a tail call into slab.c with
 // the section still held (it ends it): an empty array (refill), a full one
-// (flush), a cache whose arrays have limit 0 (debug, failslab, destroyed),
-// and a double free of the object on top of the array.
+// (flush), an array of limit 0 (a cache without arrays, or this cpu's not
+// made yet), and a double free of the object on top of the array.
 
 // caller: the return address of the public function (kmalloc,
 // kmem_cache_free, ...), for SLAB_STORE_USER and reports.
 void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, const void *caller);
 void *slab_alloc_slow(struct kmem_cache *c, const void *caller); // caches without arrays
+void *alloc_no_array(struct kmem_cache *c, const void *caller);  // from the lists, no array
 void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
 void cache_free_double(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
 
@@ -172,7 +182,7 @@ static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache 
                                                               const void *caller)
 {
     unsigned long flags = local_lock_irqsave();
-    struct array_cache *ac = c->array[cpu_id()];
+    struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail;
     if (unlikely(avail == 0))
         return cache_alloc_refill(c, flags, caller);
@@ -189,7 +199,7 @@ static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c
                                                             const void *caller)
 {
     unsigned long flags = local_lock_irqsave();
-    struct array_cache *ac = c->array[cpu_id()];
+    struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail;
     if (unlikely(avail >= ac->limit))
         return cache_free_slow(c, obj, flags, caller);
@@ -211,11 +221,14 @@ static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c
 extern struct list_head cache_chain; // every cache, oldest first, under chain_lock
 extern struct spinlock chain_lock;
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align);
+struct array_cache *array_make(struct kmem_cache *c); // an empty array for c, or NULL
 
 // slab.c
 extern uint64_t slab_nr_reports;                      // reports of bad use since slab_init
 bool cache_ok(struct kmem_cache *c, const char *who); // not NULL, not destroyed (else reported)
 void drain_local(void *cache); // on_each_cpu: this cpu's array of the cache to its slabs
+void drop_local(void *cache);  // the same, and the array given back (slab_lazy_array again)
+void array_free(struct array_cache *ac); // one array_make made, back to its slab
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
 void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release); // c->lock held
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back

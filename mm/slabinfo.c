@@ -37,10 +37,15 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->limit = c->limit;
     in->batchcount = c->batchcount;
     in->free_limit = c->free_limit;
-    // Other cpus' arrays are read without stopping them: a snapshot.
-    for (int cpu = 0; cpu < NCPU; cpu++)
-        in->cached_objs += __atomic_load_n(&c->array[cpu]->avail, __ATOMIC_RELAXED);
     spin_lock(&c->lock); // the observer's own acquisition is not counted
+    // Other cpus' arrays are read without stopping them: a snapshot. Under
+    // the lock, which a cpu takes to put in or give back an array, so none
+    // is freed while it is read.
+    for (int cpu = 0; cpu < NCPU; cpu++) {
+        struct array_cache *ac = c->array[cpu];
+        in->cached_objs += __atomic_load_n(&ac->avail, __ATOMIC_RELAXED);
+        in->arrays += ac->limit != 0;
+    }
     in->total_objs = (size_t)c->nr_slabs * c->num;
     in->total_slabs = c->nr_slabs;
     in->free_slabs = c->nr_free_slabs;

@@ -970,3 +970,64 @@ KTEST(slab, reclaim_returns_every_page)
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }
+
+// Per-CPU arrays are made on a cpu's first alloc or free of a cache, and
+// reclaim (or slab_cpu_offline, for one cpu) gives them back with their
+// objects. Each cpu here first frees an object another cpu allocated (its
+// first use is a free), then allocates and frees one of its own; the odd
+// cpus then go "offline".
+struct lazy_run {
+    struct ktest *t;
+    struct kmem_cache *c;
+    void *first[NCPU]; // allocated on the caller's cpu, freed first by cpu i
+};
+
+static void lazy_worker(void *arg)
+{
+    struct lazy_run *x = arg;
+    int me = cpu_id();
+    kmem_cache_free(x->c, x->first[me]);
+    void *p = kmem_cache_alloc(x->c);
+    if (p == NULL)
+        ktest_fail(x->t, __FILE__, __LINE__, "kmem_cache_alloc failed");
+    kmem_cache_free(x->c, p);
+    if (me % 2)
+        slab_cpu_offline();
+}
+
+KTEST(slab, arrays_made_on_first_use)
+{
+    static struct lazy_run x;
+    size_t before = settle();
+    struct kmem_cache *c = kmem_cache_create("t_lazy", 96, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    if (debugged(c)) {
+        kmem_cache_destroy(c);
+        KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU arrays");
+    }
+    struct kmem_cache_info in = info_of(c);
+    EXPECT_EQ(t, in.arrays, 0); // none until a cpu uses the cache
+    EXPECT(t, in.limit > 0);
+    x = (struct lazy_run){.t = t, .c = c};
+    int n = ncpu_online();
+    for (int i = 0; i < n; i++)
+        ASSERT(t, (x.first[i] = kmem_cache_alloc(c)) != NULL);
+    EXPECT_EQ(t, info_of(c).arrays, 1); // the caller's
+    run_on_all_cpus(lazy_worker, &x);
+    in = info_of(c);
+    EXPECT_EQ(t, in.arrays, (unsigned)(n + 1) / 2); // the odd cpus gave theirs back
+    EXPECT_EQ(t, in.active_objs, 0);
+    EXPECT(t, in.cached_objs > 0);
+    EXPECT_EQ(t, slab_validate(c), 0);
+    slab_reclaim(); // every array back, objects and all
+    in = info_of(c);
+    EXPECT_EQ(t, in.arrays, 0);
+    EXPECT_EQ(t, in.cached_objs, 0);
+    EXPECT_EQ(t, in.total_objs, 0);
+    void *p = kmem_cache_alloc(c); // made again
+    ASSERT(t, p != NULL);
+    EXPECT_EQ(t, info_of(c).arrays, 1);
+    kmem_cache_free(c, p);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, settle(), before);
+}
