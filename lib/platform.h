@@ -83,6 +83,17 @@ unsigned long local_lock_irqsave(void);
 void local_unlock_irqrestore(unsigned long flags);
 long lock_owner_self(void); // who takes a spin lock: the cpu (kernel), the thread (host)
 #endif
+// The per-CPU section the quick way, if there is one: true with *flags set
+// as local_lock_irqsave would; false (no section entered) when the caller
+// must take local_lock_irqsave, which may wait. The slab fast paths then
+// make the whole operation a tail call. Kernel: always the quick way.
+#ifndef PLATFORM_HAS_TRYLOCK
+static inline bool local_trylock_irqsave(unsigned long *flags)
+{
+    *flags = local_lock_irqsave();
+    return true;
+}
+#endif
 // Inside a per-CPU section, the cpu whose section local_lock_irqsave's
 // `flags` stand for: cpu_id(). A build whose flags already say which cpu
 // may read it from them instead (librvslab.so: the slot's own line, not a

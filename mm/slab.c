@@ -678,6 +678,16 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
     return obj;
 }
 
+NOINLINE void *slab_alloc_wait(struct kmem_cache *c, const void *caller)
+{
+    return slab_alloc_in(c, local_lock_irqsave(), caller);
+}
+
+NOINLINE void slab_free_wait(struct kmem_cache *c, void *obj, const void *caller)
+{
+    slab_free_in(c, obj, local_lock_irqsave(), caller);
+}
+
 static void report_double_top(struct kmem_cache *c, void *obj, const void *caller)
 {
     report_begin(c, "double free");

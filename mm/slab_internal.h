@@ -178,10 +178,10 @@ void *alloc_no_array(struct kmem_cache *c, const void *caller);  // from the lis
 void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
 void cache_free_double(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
 
-static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache *c,
-                                                              const void *caller)
+// The pop, in this cpu's section (flags).
+static inline __attribute__((always_inline)) void *
+slab_alloc_in(struct kmem_cache *c, unsigned long flags, const void *caller)
 {
-    unsigned long flags = local_lock_irqsave();
     struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail;
     if (unlikely(avail == 0))
@@ -194,11 +194,11 @@ static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache 
     return obj;
 }
 
-// obj is in a frame of c's (the caller checked struct page).
-static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c, void *obj,
-                                                            const void *caller)
+// The push, in this cpu's section. obj is in a frame of c's (the caller
+// checked struct page).
+static inline __attribute__((always_inline)) void
+slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller)
 {
-    unsigned long flags = local_lock_irqsave();
     struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail;
     if (unlikely(avail >= ac->limit))
@@ -213,6 +213,30 @@ static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c
     *slot = obj;
     ac_set_avail(ac, avail + 1);
     local_unlock_irqrestore(flags);
+}
+
+// When the platform's quick way into the section does not do
+// (local_trylock_irqsave: never in the kernel), the whole operation is a
+// tail call, so the fast paths call nothing and keep no frame.
+void *slab_alloc_wait(struct kmem_cache *c, const void *caller);
+void slab_free_wait(struct kmem_cache *c, void *obj, const void *caller);
+
+static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache *c,
+                                                              const void *caller)
+{
+    unsigned long flags;
+    if (unlikely(!local_trylock_irqsave(&flags)))
+        return slab_alloc_wait(c, caller);
+    return slab_alloc_in(c, flags, caller);
+}
+
+static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c, void *obj,
+                                                            const void *caller)
+{
+    unsigned long flags;
+    if (unlikely(!local_trylock_irqsave(&flags)))
+        return slab_free_wait(c, obj, caller);
+    slab_free_in(c, obj, flags, caller);
 }
 
 // ---- Between the files of mm/ ----

@@ -8,6 +8,8 @@
 #   host-bench               full run (~1 min): table, host.json and PNGs in bench/results/
 #   host-bench-quick         tiny run into build/bench/: proves it all runs (for make test)
 #   preload-test             python3 and sqlite3 on librvslab.so, output compared (for make test)
+#   slots-test               tests/host/preload_slots.c on librvslab.so: a cpu slot per live
+#                            thread, given back at exit and reused (KTAP; for make test)
 #   bench-deps               scripts/deps.sh bench: install missing Debian packages
 #
 # The two test targets go through scripts/run-test as plain cases (pass iff
@@ -22,8 +24,11 @@ BENCH_WARN := -Wall -Wextra
 # every symbol it exports, so only the malloc family and rvslab_* leave it.
 # tests/host/shim/platform_inline.h makes cpu_id & co. inline, as the
 # kernel's are. RVSLAB_HEAP_MB (default 1024) sizes its heap at run time.
+# NCPU is its number of cpu slots: a thread owns one while it lives, and
+# threads beyond SHIM_NCPU - SHIM_NCPU/16 share the rest (platform_shim.c).
+SHIM_NCPU  ?= 128
 SHIM_CFLAGS := -std=gnu11 -O2 -g -fPIC -DNDEBUG -DRVSLAB_HOST -fvisibility=hidden \
-	-ftls-model=initial-exec $(BENCH_WARN) -I. -Itests/host/shim
+	-ftls-model=initial-exec $(BENCH_WARN) -I. -Itests/host/shim -DNCPU=$(SHIM_NCPU)
 SHIM_SRCS  := $(filter-out lib/ktest.c,$(wildcard lib/*.c)) $(wildcard mm/*.c) \
 	tests/host/platform_shim.c tests/host/shim_heap.c tests/host/malloc_shim.c
 SHIM_HDRS  := $(wildcard lib/*.h mm/*.h tests/host/shim/*.h)
@@ -55,4 +60,12 @@ host-bench-quick: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/malloc_bench
 preload-test: bench-deps $(HOST_OUT)/librvslab.so
 	$(call bench_case,preload,300) bench/preload-check.sh $(HOST_OUT)/librvslab.so
 
-.PHONY: bench-deps host-bench host-bench-quick preload-test
+$(HOST_OUT)/preload_slots: tests/host/preload_slots.c tests/host/bench.mk
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -pthread -o $@ $< -ldl
+
+slots-test: $(HOST_OUT)/librvslab.so $(HOST_OUT)/preload_slots
+	$(if $(wildcard scripts/run-test),scripts/run-test preload-slots 120 --,) \
+		env LD_PRELOAD=$(abspath $(HOST_OUT)/librvslab.so) $(HOST_OUT)/preload_slots
+
+.PHONY: bench-deps host-bench host-bench-quick preload-test slots-test

@@ -325,8 +325,8 @@ static void slab_init_fails_cleanly(void)
         int r = slab_init(PAGE_SIZE, 64);
         unsigned long injected = fail_page_alloc.injected;
         fault_disarm(&fail_page_alloc);
-        if (r == 0) {
-            check(injected == 0 && n > 3); // it made requests: the kmem_cache slabs at least
+        if (r == 0) { // it made n - 1 requests (6: per-CPU arrays come later, on first use)
+            check(injected == 0 && n > 5);
             return;
         }
         check(r == -ENOMEM && injected == 1);

@@ -5,6 +5,9 @@
 #   build/host/ktest-asan   portable self-tests + host tests, ASan + UBSan (gcc)
 #   build/host/ktest-tsan   the same, ThreadSanitizer (clang): threads as cpus
 #   build/host/fuzz-NAME    one libFuzzer target per tests/host/fuzz_NAME.c
+#   build/host/shim-threads-tsan  librvslab.so's platform (tests/host/platform_shim.c:
+#                           a cpu slot per thread, membarrier sections) with mm/ linked
+#                           in, under TSan: threads come, go and share slots
 
 HOST_CC    ?= gcc
 HOST_CLANG ?= clang
@@ -34,12 +37,20 @@ $(HOST_OUT)/ktest-tsan: $(HOST_TESTS) $(HOST_HDRS)
 	@mkdir -p $(@D)
 	$(HOST_CLANG) $(HOST_CFLAGS) -fsanitize=thread -o $@ $(HOST_TESTS) -lpthread
 
+# NCPU 16: 15 slots to own, so the test's 23 threads at once overflow them.
+SHIM_THREADS := tests/host/shim_threads.c tests/host/platform_shim.c \
+	$(filter-out lib/ktest.c,$(wildcard lib/*.c)) $(wildcard mm/*.c)
+$(HOST_OUT)/shim-threads-tsan: $(SHIM_THREADS) $(HOST_HDRS) tests/host/shim/platform_inline.h
+	@mkdir -p $(@D)
+	$(HOST_CLANG) $(HOST_CFLAGS) -Itests/host/shim -DNCPU=16 -ftls-model=initial-exec \
+		-fsanitize=thread -o $@ $(SHIM_THREADS) -lpthread
+
 $(HOST_OUT)/fuzz-%: tests/host/fuzz_%.c $(HOST_CORE) $(HOST_HDRS)
 	@mkdir -p $(@D)
 	$(HOST_CLANG) $(HOST_CFLAGS) -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -o $@ $< $(HOST_CORE) -lpthread
 
-host-build: $(HOST_OUT)/ktest-asan $(HOST_OUT)/ktest-tsan $(FUZZ_BINS)
+host-build: $(HOST_OUT)/ktest-asan $(HOST_OUT)/ktest-tsan $(HOST_OUT)/shim-threads-tsan $(FUZZ_BINS)
 
 # Each run leaves its KTAP in build/results/ for scripts/ktap.py. A fuzz run
 # counts as one case: it passes when the fuzzer found nothing. New corpus
@@ -49,6 +60,10 @@ host-test: host-build
 		$(if $(T),ktest_allow_empty=1 '$(T)')
 	-scripts/run-test host-tsan 900 -- env TSAN_OPTIONS=halt_on_error=1 \
 		$(HOST_OUT)/ktest-tsan --cpus $(HOST_CPUS) $(if $(T),ktest_allow_empty=1 '$(T)')
+	-scripts/run-test host-shim-threads 300 -- env TSAN_OPTIONS=halt_on_error=1 \
+		$(HOST_OUT)/shim-threads-tsan
+	-scripts/run-test host-shim-threads-locked 300 -- env TSAN_OPTIONS=halt_on_error=1 \
+		RVSLAB_LOCKED_SECTIONS=1 $(HOST_OUT)/shim-threads-tsan
 	-@for f in $(FUZZ_NAMES); do \
 		mkdir -p $(HOST_OUT)/corpus-$$f tests/host/corpus/$$f; \
 		scripts/run-test fuzz-$$f $$(( $(FUZZ_SECONDS) + 60 )) --plain -- \
