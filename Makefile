@@ -1,7 +1,9 @@
 # rvslab: make | make run | make test | make debug | make clean
 #
 #   make run  [CPUS=4] [MEM=128M]          boot, show the harts and memory, power off
-#   make test [T='glob']                  host tests, kernel self-tests (1 to 32 cpus, two machines), harness self-check
+#   make test                             host tests, kernel self-tests (1 to 32 cpus, two machines), harness self-check, labs, benches
+#   make test T='glob'                     the fast loop: only the matching self-tests, host (ASan) and one kernel boot
+#   make test-full T='glob'                every run of make test, each filtered
 #   make debug                            QEMU waits for gdb-multiarch (scripts/gdbinit)
 #   make test-harness                     only the harness self-check (fail/panic/trap/hang)
 #   make test-dtb                         boot tests with harts QEMU cannot describe
@@ -133,9 +135,31 @@ host-test:
 	@echo "host-test: tests/host/host.mk not there yet"
 endif
 
+# make test: everything (test-full). make test T=glob: the fast loop
+# (test-quick): only the matching self-tests, on the host under ASan and in
+# one kernel boot, nothing else. make test-full T=glob runs every run of the
+# full suite, each filtered.
+ifeq ($(T),)
+test: test-full
+else
+test: test-quick
+endif
+
+test-quick:
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@if scripts/run-test host-build 900 --gate -- $(MAKE) --no-print-directory $(HOST_OUT)/ktest-asan; then \
+		scripts/run-test host-asan 600 -- $(HOST_OUT)/ktest-asan --cpus $(HOST_CPUS) \
+			$(if $(T),ktest_allow_empty=1 '$(T)'); \
+	fi || true
+	@if scripts/run-test kernel-build 900 --gate -- $(MAKE) --no-print-directory all; then \
+		scripts/run-test kernel-cpus$(TEST_CPUS) $(TEST_TIMEOUT) -- \
+			$(call qemu,$(K),$(TEST_CPUS)) -append "$(KTEST_WORDS)"; \
+	fi || true
+	@python3 scripts/ktap.py $(RESULTS)
+
 # Builds run as "gate" steps: a build that breaks counts as one failed case
 # (and its tests then do not run), so the summary line always appears.
-test:
+test-full:
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@scripts/run-test host 3600 --gate -- $(MAKE) --no-print-directory host-test || true
 	@if scripts/run-test kernel-build 900 --gate -- $(MAKE) --no-print-directory all; then \
@@ -223,5 +247,5 @@ clean:
 	rm -rf build
 
 FORCE:
-.PHONY: all run debug test test-dtb test-sifive-u test-ncpu32 test-harness host-test clean FORCE
+.PHONY: all run debug test test-quick test-full test-dtb test-sifive-u test-ncpu32 test-harness host-test clean FORCE
 .DELETE_ON_ERROR:

@@ -74,8 +74,8 @@ int ktest_param_check(const char *w, size_t n)
         return -1;
     }
     if (!ktest_parse_ul(eq + 1, n - klen - 1, &v) || v < p->min || v > p->max) {
-        printk("bootargs: \"%.*s\": want %s=N, a number from %lu to %lu (%s)\n", (int)n, w,
-               p->name, p->min, p->max, p->help);
+        printk("bootargs: \"%.*s\": want %s=N, a number from %lu to %lu (%s)\n", (int)n, w, p->name,
+               p->min, p->max, p->help);
         return -1;
     }
     return 0;
@@ -97,13 +97,22 @@ unsigned long ktest_arg_ul(const char *key, unsigned long dflt)
 
 void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...)
 {
-    char msg[200];
+    char msg[320];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     __atomic_add_fetch(&t->failures, 1, __ATOMIC_RELAXED);
     printk("        # %s: %s:%d: %s (cpu %d)\n", t->tc->name, file, line, msg, cpu_id());
+}
+
+// "EXPECT(a <= b) failed: a = 1 (0x1), b = 0 (0x0)": the invariant, then
+// what each side was.
+void ktest_fail_cmp(struct ktest *t, const char *file, int line, const char *what, const char *op,
+                    const char *a, const char *b, long long av, long long bv)
+{
+    ktest_fail(t, file, line, "%s(%s %s %s) failed: %s = %lld (0x%llx), %s = %lld (0x%llx)", what,
+               a, op, b, a, av, (unsigned long long)av, b, bv, (unsigned long long)bv);
 }
 
 static bool selected(const struct ktest_case *c, const char *filter)

@@ -39,6 +39,14 @@ void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ..
 
 // EXPECT records a failure and goes on; ASSERT records it and ends the case
 // (it returns from the function it is written in: use it in the test body).
+// A failure prints the invariant and, for the comparisons, the values seen:
+//
+//   # split_exact: tests/kernel/test_buddy.c:40: EXPECT(free_after <= free_before) failed:
+//     free_after = 4097 (0x1001), free_before = 4096 (0x1000) (cpu 0)
+//
+// so prefer EXPECT_EQ/NE/LT/LE/GT/GE(t, a, b) to EXPECT(t, a < b). Each side
+// is evaluated once and compared as a long long (pointers and counts alike:
+// every value a test compares fits).
 #define EXPECT(t, cond)                                                                            \
     do {                                                                                           \
         if (!(cond))                                                                               \
@@ -51,22 +59,33 @@ void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ..
             return;                                                                                \
         }                                                                                          \
     } while (0)
-#define EXPECT_EQ(t, a, b)                                                                         \
+
+void ktest_fail_cmp(struct ktest *t, const char *file, int line, const char *what, const char *op,
+                    const char *a, const char *b, long long av, long long bv);
+
+// The comparison as written in C, both sides kept for the message.
+#define KTEST_CMP_(t, what, a, op, b, on_fail)                                                     \
     do {                                                                                           \
         long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (a_ != b_)                                                                              \
-            ktest_fail((t), __FILE__, __LINE__, "EXPECT_EQ(%s, %s) failed: %lld != %lld", #a, #b,  \
-                       a_, b_);                                                                    \
-    } while (0)
-#define ASSERT_EQ(t, a, b)                                                                         \
-    do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (a_ != b_) {                                                                            \
-            ktest_fail((t), __FILE__, __LINE__, "ASSERT_EQ(%s, %s) failed: %lld != %lld", #a, #b,  \
-                       a_, b_);                                                                    \
-            return;                                                                                \
+        if (!(a_ op b_)) {                                                                         \
+            ktest_fail_cmp((t), __FILE__, __LINE__, what, #op, #a, #b, a_, b_);                    \
+            on_fail;                                                                               \
         }                                                                                          \
     } while (0)
+
+#define EXPECT_EQ(t, a, b) KTEST_CMP_(t, "EXPECT", a, ==, b, (void)0)
+#define EXPECT_NE(t, a, b) KTEST_CMP_(t, "EXPECT", a, !=, b, (void)0)
+#define EXPECT_LT(t, a, b) KTEST_CMP_(t, "EXPECT", a, <, b, (void)0)
+#define EXPECT_LE(t, a, b) KTEST_CMP_(t, "EXPECT", a, <=, b, (void)0)
+#define EXPECT_GT(t, a, b) KTEST_CMP_(t, "EXPECT", a, >, b, (void)0)
+#define EXPECT_GE(t, a, b) KTEST_CMP_(t, "EXPECT", a, >=, b, (void)0)
+#define KTEST_END_CASE_    return // what a failed ASSERT does
+#define ASSERT_EQ(t, a, b) KTEST_CMP_(t, "ASSERT", a, ==, b, KTEST_END_CASE_)
+#define ASSERT_NE(t, a, b) KTEST_CMP_(t, "ASSERT", a, !=, b, KTEST_END_CASE_)
+#define ASSERT_LT(t, a, b) KTEST_CMP_(t, "ASSERT", a, <, b, KTEST_END_CASE_)
+#define ASSERT_LE(t, a, b) KTEST_CMP_(t, "ASSERT", a, <=, b, KTEST_END_CASE_)
+#define ASSERT_GT(t, a, b) KTEST_CMP_(t, "ASSERT", a, >, b, KTEST_END_CASE_)
+#define ASSERT_GE(t, a, b) KTEST_CMP_(t, "ASSERT", a, >=, b, KTEST_END_CASE_)
 #define KTEST_SKIP(t, reason)                                                                      \
     do {                                                                                           \
         (t)->skip_reason = (reason);                                                               \
@@ -104,7 +123,7 @@ struct ktest_param {
 };
 
 #define KTEST_PARAM(name_, min_, max_, help_)                                                      \
-    static const struct ktest_param ktest_param_##name_ = {#name_, (min_), (max_), (help_)};      \
+    static const struct ktest_param ktest_param_##name_ = {#name_, (min_), (max_), (help_)};       \
     static const struct ktest_param *const ktest_param_ptr_##name_                                 \
         __attribute__((used, section("ktest_params"))) = &ktest_param_##name_
 
