@@ -87,6 +87,28 @@ if [[ -x $tmp/heap_check ]]; then
             failed=1
         fi
     }
+    # RVSLAB_HEAP_MB caps the heap, rounded up to 16 MiB (1 MiB blocks: each takes a little more
+    # than 1 MiB, so a little less than the cap in blocks); ulimit -v stops a
+    # cap that is not honoured. Garbage is refused with a message, and ignored.
+    for cap in 256M:256 1G:1024 320:320; do
+        v=$(RVSLAB_HEAP_MB=${cap%%:*} LD_PRELOAD=$shim bash -c "ulimit -v 4000000 && exec $tmp/heap_check cap")
+        want=${cap##*:}
+        if [[ $v =~ ^[0-9]+$ ]] && ((v > want * 9 / 10 && v <= want)); then
+            echo "ok heap-cap: RVSLAB_HEAP_MB=${cap%%:*} gave $v MiB in 1 MiB blocks"
+        else
+            echo "not ok heap-cap: RVSLAB_HEAP_MB=${cap%%:*} gave '$v' MiB (want 90-100% of $want)"
+            failed=1
+        fi
+    done
+    for bad in 1X abc 99999999999999999999 0 -5; do
+        msg=$(RVSLAB_HEAP_MB=$bad LD_PRELOAD=$shim "$tmp/heap_check" rss 2>&1 >/dev/null)
+        if [[ $msg == *"RVSLAB_HEAP_MB=$bad: want a size"* ]]; then
+            echo "ok heap-env: RVSLAB_HEAP_MB=$bad refused with a message"
+        else
+            echo "not ok heap-env: RVSLAB_HEAP_MB=$bad: no message ('$msg')"
+            failed=1
+        fi
+    done
     compare_rss heap-rss "at start-up" rss 1024 0
     compare_rss heap-free "after 400 MB allocated and freed" free 0 10
     # Growing one block 64 KiB at a time to 256 MiB: in place, or by mremap

@@ -89,18 +89,24 @@ static int grow(void)
     return 0;
 }
 
-static int limit(void)
+// 1 MiB blocks until malloc fails: how many MiB it gave.
+static size_t fill(void **head)
 {
-    void *head = NULL;
     size_t mib = 0;
     for (;;) {
         void **p = malloc(1 << 20);
         if (p == NULL)
-            break;
-        *p = head;
-        head = p;
+            return mib;
+        *p = *head;
+        *head = p;
         mib++;
     }
+}
+
+static int limit(void)
+{
+    void *head = NULL;
+    size_t mib = fill(&head);
     int enomem = errno == ENOMEM;
     free_all(head);
     void *q = malloc(100);
@@ -154,6 +160,12 @@ int main(int argc, char **argv)
         printf("%ld\n", rss_kib());
         return 0;
     }
+    if (strcmp(mode, "cap") == 0) { // how much a capped heap (RVSLAB_HEAP_MB) gives
+        void *head = NULL;
+        printf("%zu\n", fill(&head));
+        free_all(head);
+        return 0;
+    }
     if (strcmp(mode, "realloc") == 0)
         return regrow();
     if (strcmp(mode, "rss") == 0) {
@@ -161,6 +173,6 @@ int main(int argc, char **argv)
         printf("%ld\n", rss_kib());
         return 0;
     }
-    fprintf(stderr, "usage: heap_check grow|limit|rss|free|realloc\n");
+    fprintf(stderr, "usage: heap_check grow|limit|cap|rss|free|realloc\n");
     return 2;
 }
