@@ -9,7 +9,8 @@
 #   make test-dtb                         boot tests with harts QEMU cannot describe
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
 #   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
-#   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob], bench[=arg], key=value
+#   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob], bench[=arg], figures[=list], key=value
+#   make figures                          redraw docs/figures/ from the kernel (scripts/figures.py)
 
 SHELL   := /bin/bash
 # Build directory (the harness self-check kernel gets its own).
@@ -173,6 +174,8 @@ test-full:
 			$(call qemu,$(K),8,1G) -append "$(KTEST_WORDS)"; \
 		scripts/run-test kernel-cpus4-slab-debug $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),4,256M) -append "$(KTEST_WORDS) slab_debug=FZPU"; \
+		scripts/run-test docs-figures 60 --plain -- \
+			python3 scripts/figures.py --check --kernel $(K)/kernel.elf --out $(K)/figures; \
 		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
@@ -243,9 +246,17 @@ test-harness: all $(HOST_OUT)/ktest-asan
 			$(call qemu,$(SELFCHECK_K),2) -append "ktest=$$filter" || status=1; \
 	done; exit $$status
 
+# docs/figures/: the pictures the chapters show, drawn by scripts/figures.py
+# from what the kernel prints in its figures mode (kernel/figures.c). The
+# docs-figures case of make test redraws them into build/figures and fails
+# when one differs from the checked-in file.
+figures: all
+	@scripts/deps.sh figures
+	python3 scripts/figures.py --kernel $(K)/kernel.elf --out docs/figures
+
 clean:
 	rm -rf build
 
 FORCE:
-.PHONY: all run debug test test-quick test-full test-dtb test-sifive-u test-ncpu32 test-harness host-test clean FORCE
+.PHONY: all run debug figures test test-quick test-full test-dtb test-sifive-u test-ncpu32 test-harness host-test clean FORCE
 .DELETE_ON_ERROR:

@@ -173,6 +173,8 @@ static int tour(void)
     return ok == n && calls == 10 * n ? EXIT_OK : EXIT_TESTS_FAILED;
 }
 
+int figures_main(const char *arg); // kernel/figures.c
+
 // The bench mode hook: issue "bench" supplies a strong bench_main().
 __attribute__((weak)) int bench_main(const char *arg)
 {
@@ -186,11 +188,13 @@ __attribute__((weak)) int bench_main(const char *arg)
 //   (none)                 the tour: harts, memory, allocators, a run on every cpu
 //   ktest | ktest=<glob>   the self-tests, all or those whose suite[.case] matches
 //   bench | bench=<arg>    the benchmarks (issue "bench" provides bench_main)
+//   figures | figures=<s,..>  the data behind docs/figures/ (scripts/figures.py)
 // Anything else is an error, so that a typo does not quietly run the wrong thing.
-// "ktest", "ktest=<glob>", "bench", "bench=<arg>": the words that pick a mode.
+// "ktest", "ktest=<glob>", "bench", "bench=<arg>", "figures", "figures=<list>":
+// the words that pick a mode.
 static bool is_mode_word(const char *w, size_t n)
 {
-    static const char *const modes[] = {"ktest", "bench"};
+    static const char *const modes[] = {"ktest", "bench", "figures"};
     for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
         size_t m = strlen(modes[i]);
         if (n >= m && strncmp(w, modes[i], m) == 0 && (n == m || w[m] == '='))
@@ -231,8 +235,8 @@ static int check_bootargs(const char *args)
                    (n >= 21 && strncmp(w, "slab_panic_on_report=", 21) == 0)) {
             // all of them at once, below
         } else if (memchr(w, '=', n) == NULL) {
-            printk("bootargs: \"%.*s\" is neither a mode (ktest[=<glob>], bench[=<arg>]) nor a "
-                   "key=value parameter\n",
+            printk("bootargs: \"%.*s\" is neither a mode (ktest[=<glob>], bench[=<arg>], "
+                   "figures[=<list>]) nor a key=value parameter\n",
                    (int)n, w);
             return EXIT_BAD_BOOTARGS;
         } else if (ktest_param_check(w, n) != 0) {
@@ -261,10 +265,10 @@ static int run_mode(const char *args)
         return tour();
     if (strncmp(mode, "ktest", 5) == 0) {
         int failed = ktest_run(mode[5] ? mode + 6 : NULL);
-        return failed == KTEST_NO_MATCH ? EXIT_BAD_BOOTARGS
-               : failed                 ? EXIT_TESTS_FAILED
-                                        : EXIT_OK;
+        return failed == KTEST_NO_MATCH ? EXIT_BAD_BOOTARGS : failed ? EXIT_TESTS_FAILED : EXIT_OK;
     }
+    if (strncmp(mode, "figures", 7) == 0)
+        return figures_main(mode[7] ? mode + 8 : NULL);
     return bench_main(mode[5] ? mode + 6 : NULL);
 }
 

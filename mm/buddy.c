@@ -659,6 +659,23 @@ size_t buddy_blocks_free(unsigned int order)
     return n;
 }
 
+size_t buddy_list_pfns(unsigned int order, unsigned long *pfn, size_t max)
+{
+    size_t n = 0;
+    if (order > MAX_ORDER)
+        return 0;
+    spin_lock(&zone.lock);
+    struct list_head *pos;
+    list_for_each(pos, &zone.free_area[order])
+    {
+        if (n < max)
+            pfn[n] = page_to_pfn(list_entry(pos, struct page, lru));
+        n++;
+    }
+    spin_unlock(&zone.lock);
+    return n;
+}
+
 void buddyinfo(void)
 {
     size_t count[MAX_ORDER + 1];

@@ -81,8 +81,12 @@ size_t nr_free_pages(void);    // frames on the free lists now
 size_t nr_managed_pages(void); // frames the allocator manages (RAM less reserved)
 void buddy_free_counts(size_t count[MAX_ORDER + 1]); // free blocks per order
 size_t buddy_blocks_free(unsigned int order);        // blocks of 2^order frames takeable now
-bool page_is_free(const void *addr);                 // addr's frame is in a free block (a snapshot)
-void buddyinfo(void);     // print free blocks per order, totals and counters
-int buddy_validate(void); // walk every list and frame; returns problems found
+// The pfns of the first `max` blocks on the free list of `order`, in list
+// order (the next to be taken first); returns how many the list holds.
+// For pictures of the lists (kernel/figures.c) and tests.
+size_t buddy_list_pfns(unsigned int order, unsigned long *pfn, size_t max);
+bool page_is_free(const void *addr); // addr's frame is in a free block (a snapshot)
+void buddyinfo(void);                // print free blocks per order, totals and counters
+int buddy_validate(void);            // walk every list and frame; returns problems found
 
 #endif

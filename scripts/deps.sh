@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Install what rvslab needs on Debian 12, only if something is missing.
 # Quick and silent when everything is there; make runs it before every build.
-#   scripts/deps.sh [bench]            check, install what is missing (apt-get update once)
+#   scripts/deps.sh [bench] [figures]  check, install what is missing (apt-get update once)
 #   scripts/deps.sh --check [bench]    only check; exit 1 and name what is missing
-# "bench" adds what make bench and the host bench in make test use.
+# "bench" adds what make bench and the host bench in make test use;
+# "figures" what make figures uses (gnuplot for the .png figures).
 set -euo pipefail
 
-check_only=false bench=false
+check_only=false bench=false figures=false
 for arg in "$@"; do
     case $arg in
     --check) check_only=true ;;
     bench) bench=true ;;
-    *) echo "usage: scripts/deps.sh [--check] [bench]" >&2; exit 2 ;;
+    figures) figures=true ;;
+    *) echo "usage: scripts/deps.sh [--check] [bench] [figures]" >&2; exit 2 ;;
     esac
 done
 
@@ -38,6 +40,9 @@ need_cmd clang clang
 need_file '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a' libclang-rt-14-dev
 need_cmd python3 python3
 need_cmd timeout coreutils
+if $figures; then
+    need_cmd gnuplot gnuplot-nox
+fi
 if $bench; then
     need_cmd gcc gcc
     need_cmd taskset util-linux
