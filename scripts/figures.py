@@ -17,6 +17,7 @@ as equal, so a figure fails only when what it shows has changed. Run
 """
 
 import argparse
+import glob
 import difflib
 import os
 import re
@@ -469,6 +470,66 @@ def normalise(text):
     return re.sub(r"0x8[0-9a-f]{7}", "0x8.......", text)
 
 
+# ---- the copies in the chapters ----
+#
+# Chapters show figures two ways: whole, between "<!-- BEGIN docs/figures/NAME
+# ... -->" and "<!-- END docs/figures/NAME -->" (make figures rewrites those),
+# and as excerpts, a fenced block just after a line naming figures/NAME
+# (every line of it must still be a line of the figure; "..." skips lines).
+
+EMBED = re.compile(r"(<!-- BEGIN docs/figures/([\w.-]+)[^\n]*-->\n)(.*?)(<!-- END docs/figures/\2 -->)", re.S)
+
+
+def embed(text, figs):
+    def sub(m):
+        body = figs.get(m.group(2))
+        return m.group(0) if body is None else f"{m.group(1)}```\n{body}```\n{m.group(4)}"
+    return EMBED.sub(sub, text)
+
+
+def stale_excerpts(text, figs):
+    """(figure, line) pairs of excerpts whose line the figure no longer has."""
+    bad = []
+    text = EMBED.sub("", text)
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("```"):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            names = re.findall(r"figures/([\w.-]+\.txt)", "\n".join(lines[max(0, i - 4):i]))
+            if names and names[-1] in figs:
+                have = {normalise(x).strip() for x in figs[names[-1]].split("\n")}
+                for x in lines[i + 1:j]:
+                    x = normalise(x).strip()
+                    if x and x not in ("...", "…") and x not in have:
+                        bad.append((names[-1], x))
+            i = j
+        i += 1
+    return bad
+
+
+def chapters(figs, check):
+    """Rewrite (or, checking, compare) every chapter's copies; the number stale."""
+    stale = 0
+    for path in sorted(glob.glob("docs/*.md")):
+        text = open(path).read()
+        new = embed(text, figs)
+        if new != text:
+            if check:
+                stale += 1
+                print(f"figures: {path}: a whole copy of a figure is stale (make figures)")
+            else:
+                with open(path, "w") as f:
+                    f.write(new)
+        for name, line in stale_excerpts(new, figs):
+            stale += 1
+            print(f"figures: {path}: excerpt of {name} has a line the figure no longer has:\n"
+                  f"    {line.strip()}")
+    return stale
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kernel", default="build/kernel.elf")
@@ -488,8 +549,11 @@ def main():
             f.write("\n".join(body).rstrip("\n") + "\n")
     if not a.check and not a.no_png:
         plot_kmalloc(one, os.path.join(out_dir, "kmalloc-classes.png"))
+    texts = {name: "\n".join(body).rstrip("\n") + "\n" for name, body in figs.items()}
     if not a.check:
         print(f"figures: wrote {len(figs)} figures to {out_dir}")
+        if os.path.abspath(out_dir) == os.path.abspath("docs/figures"):
+            return 1 if chapters(texts, False) else 0
         return 0
     bad = 0
     for name in figs:
@@ -506,8 +570,9 @@ def main():
                 f"{out_dir}/{name}", n=1))
         else:
             print(f"figures: docs/figures/{name} matches")
+    bad += chapters(texts, True)
     if bad:
-        print(f"figures: {bad} figure(s) differ: run `make figures` and look at the diff")
+        print(f"figures: {bad} figure(s) or copies differ: run `make figures` and look at the diff")
     return 1 if bad else 0
 
 
