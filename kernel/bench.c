@@ -32,6 +32,7 @@
 #include "../lib/ktest.h"
 #include "../lib/spinlock.h"
 #include "../mm/buddy.h"
+#include "../mm/page.h"
 #include "../mm/slab.h"
 
 #define NOINLINE __attribute__((noinline))
@@ -117,6 +118,37 @@ static NOINLINE void loop_kmalloc(unsigned long n)
         KEEP(p);
         kfree(p);
     }
+}
+
+// The buddy cases' counts must not depend on what the free lists happen to
+// hold (the kernel image's size moves that): with the head of free_area[o]
+// a block whose buddy is in use, an alloc of order o takes it without a
+// split and its free puts it back without a merge, every time. Allocate
+// order-o blocks until one has its buddy in use, free that one (it goes to
+// the head of its list) and hold the rest in held[] until the case is done.
+// At most two tries: if the first was split off, the second is its buddy.
+#define STEADY_MAX 8
+static int buddy_steady(unsigned int o, void **held)
+{
+    int n = 0;
+    while (n < STEADY_MAX) {
+        void *p = alloc_pages(o);
+        if (p == NULL)
+            break;
+        struct page *b = virt_to_page((void *)((uintptr_t)p ^ (PAGE_SIZE << o)));
+        if (b == NULL || !(page_flags(b) & PG_buddy)) {
+            free_pages(p, o);
+            break;
+        }
+        held[n++] = p;
+    }
+    return n;
+}
+
+static void buddy_unsteady(unsigned int o, void **held, int n)
+{
+    while (n > 0)
+        free_pages(held[--n], o);
 }
 
 static unsigned page_order;
@@ -283,23 +315,32 @@ static void single_hart(void)
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
         char name[32];
         kmalloc_size = sizes[i];
-        void *keep = hold(kmalloc_size);
+        void *keep = hold(kmalloc_size), *held[STEADY_MAX];
+        unsigned int o = 0; // a buddy request above the classes: its order
+        while (sizes[i] > KMALLOC_MAX_CACHE_SIZE && (PAGE_SIZE << o) < sizes[i])
+            o++;
+        int n = o ? buddy_steady(o, held) : 0; // a buddy request: see buddy_steady
         snprintf(name, sizeof(name), "kmalloc-%zu", sizes[i]);
         snprintf(what, sizeof(what), "kmalloc(%zu)+kfree", sizes[i]);
         row(name, what, measure(loop_kmalloc, iters, baseline));
+        buddy_unsteady(o, held, n);
         kfree(keep);
     }
     for (unsigned o = 0; o <= 3; o += 3) {
         char name[32];
+        void *held[STEADY_MAX];
+        int n = buddy_steady(o, held);
         page_order = o;
-        void *keep = alloc_pages(o);
         snprintf(name, sizeof(name), "pages-order%u", o);
         snprintf(what, sizeof(what), "alloc_pages(%u)+free_pages, buddy", o);
         row(name, what, measure(loop_pages, iters, baseline));
-        free_pages(keep, o);
+        buddy_unsteady(o, held, n);
     }
+    void *held[STEADY_MAX];
+    int n = buddy_steady(3, held); // alloc_frames(5) takes an order-3 block
     row("frames-5", "alloc_frames(5)+free_frames: split, give back 3",
         measure(loop_frames5, iters, baseline));
+    buddy_unsteady(3, held, n);
 
     // The fast path's platform and lock primitives, each alone in a loop
     // (bench/hotpath.py traces the whole pair).
