@@ -241,10 +241,12 @@ static const char *bad_free_reason(const void *addr, size_t n)
         return "outside RAM";
     if (page_flags(page) & PG_reserved)
         return "reserved frame";
-    if (free_block_containing(page_to_pfn(page)))
-        return "already free";
+    // A frame heading a live allocation is never inside a free block
+    // (buddy_validate checks that), so only a frame without PG_head needs
+    // the search through every order -- to say which mistake it is.
     if (!(page_flags(page) & PG_head))
-        return "not the start of an allocated block";
+        return free_block_containing(page_to_pfn(page)) ? "already free"
+                                                        : "not the start of an allocated block";
     if (page_flags(page) & PG_slab)
         return "frame belongs to the slab layer";
     if (page->nr_frames != n)
