@@ -8,6 +8,9 @@
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
 #   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
 #   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob], bench[=arg], key=value
+#   make lab-start LAB=buddy              the labs (docs/labs/): branch lab-buddy, the lab's code stubbed out
+#   make grade LAB=buddy                  score this tree on the lab's graded self-tests (one boot each)
+#   make lab-check                        every lab: the reference scores full marks, its stub 0
 
 SHELL   := /bin/bash
 # Build directory (the harness self-check kernel gets its own).
@@ -128,6 +131,7 @@ debug: all
 -include tests/kernel/soak.mk
 -include tests/host/bench.mk
 -include bench/kernel.mk
+-include labs/labs.mk
 ifeq ($(wildcard tests/host/host.mk),)
 host-test:
 	@echo "host-test: tests/host/host.mk not there yet"
@@ -152,6 +156,7 @@ test:
 		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
+	@$(MAKE) --no-print-directory lab-check || true
 	@$(MAKE) --no-print-directory bench-quick || true
 	@python3 scripts/ktap.py $(RESULTS)
 
