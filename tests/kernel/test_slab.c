@@ -1006,6 +1006,10 @@ KTEST(slab, array_refill_and_flush_batches)
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_array", 64, 0, 0, NULL);
     ASSERT(t, c != NULL);
+    if (debugged(c)) {
+        kmem_cache_destroy(c);
+        KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU arrays");
+    }
     struct kmem_cache_info in = info_of(c);
     unsigned limit = in.limit, batch = in.batchcount;
     ASSERT(t, limit >= 2 && batch >= 1 && batch <= limit && limit < ARRAY_SIZE(objs));
