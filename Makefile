@@ -11,6 +11,9 @@
 #   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
 #   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob], bench[=arg], figures[=list], key=value
 #   make figures                          redraw docs/figures/ from the kernel (scripts/figures.py)
+#   make lab-start LAB=buddy              the labs (docs/labs/): branch lab-buddy, the lab's code stubbed out
+#   make grade LAB=buddy                  score this tree on the lab's graded self-tests (one boot each)
+#   make lab-check                        every lab: the reference scores full marks, its stub 0
 
 SHELL   := /bin/bash
 # Build directory (the harness self-check kernel gets its own).
@@ -131,6 +134,7 @@ debug: all
 -include tests/kernel/soak.mk
 -include tests/host/bench.mk
 -include bench/kernel.mk
+-include labs/labs.mk
 ifeq ($(wildcard tests/host/host.mk),)
 host-test:
 	@echo "host-test: tests/host/host.mk not there yet"
@@ -179,6 +183,7 @@ test-full:
 		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
+	@$(MAKE) --no-print-directory lab-check || true
 	@$(MAKE) --no-print-directory bench-quick || true
 	@python3 scripts/ktap.py $(RESULTS)
 

@@ -77,6 +77,7 @@ static bool del_from_free_list(struct page *page, unsigned int order)
 // merged block is clean only if every part was.
 static void free_block(unsigned long pfn, unsigned int order, bool clean)
 {
+    // LAB buddy.merge: begin
     while (order < MAX_ORDER) {
         unsigned long buddy_pfn = pfn ^ (1UL << order);
         if (!pfn_valid(buddy_pfn))
@@ -90,6 +91,7 @@ static void free_block(unsigned long pfn, unsigned int order, bool clean)
         order++;
     }
     add_to_free_list(pfn_to_page(pfn), order, clean);
+    // LAB buddy.merge: end
 }
 
 // Largest order of a block that starts at pfn and fits in [pfn, end).
@@ -115,6 +117,7 @@ static void free_range(unsigned long pfn, unsigned long end, bool clean)
 // the halves given back keep its state. *clean: the block was clean.
 static struct page *take_block(unsigned int order, bool *clean)
 {
+    // LAB buddy.split: begin
     for (unsigned int o = order; o <= MAX_ORDER; o++) {
         if (list_empty(&zone.free_area[o]))
             continue;
@@ -128,6 +131,7 @@ static struct page *take_block(unsigned int order, bool *clean)
         return page;
     }
     return NULL;
+    // LAB buddy.split: end
 }
 
 static unsigned int order_for(size_t n)

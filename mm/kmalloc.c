@@ -42,11 +42,13 @@ static size_t class_align(int i)
 // The smallest class holding size bytes (1 or more), or -1 above the largest.
 static int kmalloc_index(size_t size)
 {
+    // LAB kmalloc.index: begin
     if (size <= SMALL_MAX)
         return size_small[(size - 1) / 8];
     if (size <= KMALLOC_MAX_CACHE_SIZE)
         return size_mid[(size - 1) / MID_STEP];
     return -1;
+    // LAB kmalloc.index: end
 }
 
 // "kmalloc-72", "kmalloc-2k": by hand, not snprintf, whose code the host
@@ -70,14 +72,17 @@ static void class_name_of(char *out, size_t size)
 // The class sizes, their names, and the two tables.
 static void kmalloc_classes(void)
 {
+    // LAB kmalloc.classes: begin
     int n = 0;
     for (size_t s = 8; s <= 64; s += 8)
         class_size[n++] = s;
     for (size_t p = 64; p < KMALLOC_MAX_CACHE_SIZE; p *= 2)
         for (size_t k = 1; k <= 8; k++)
             class_size[n++] = p + k * (p / 8);
+    // LAB kmalloc.classes: end
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++)
         class_name_of(class_name[i], class_size[i]);
+    // LAB kmalloc.tables: begin
     int i = 0;
     for (size_t s = 8; s <= SMALL_MAX; s += 8) {
         while (class_size[i] < s)
@@ -89,6 +94,7 @@ static void kmalloc_classes(void)
             i++;
         size_mid[(s - 1) / MID_STEP] = (uint8_t)i;
     }
+    // LAB kmalloc.tables: end
 }
 
 int kmalloc_init(void)

@@ -182,9 +182,11 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
 {
     spin_lock(&c->lock);
     c->lock_count++;
+    // LAB geometry.colour_next: begin
     unsigned int colour = c->colour_next;
     if (++c->colour_next >= c->colour)
         c->colour_next = 0;
+    // LAB geometry.colour_next: end
     spin_unlock(&c->lock);
 
     // alloc_pages, not alloc_frames: a block of 2^order frames is aligned to
@@ -441,6 +443,7 @@ static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
 static void cache_flusharray(struct kmem_cache *c, struct array_cache *ac,
                              struct list_head *release)
 {
+    // LAB array.flush: begin
     unsigned int n = MIN(ac->batchcount, ac->avail);
     spin_lock(&c->lock);
     c->lock_count++;
@@ -452,6 +455,7 @@ static void cache_flusharray(struct kmem_cache *c, struct array_cache *ac,
     for (unsigned long k = 0; k < rest; k++)
         ac->entry[k] = ac->entry[k + n];
     ac_set_avail(ac, rest);
+    // LAB array.flush: end
 }
 
 // A cross-call function (so: on the array's own cpu, in its section): empty
@@ -631,6 +635,7 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
     struct array_cache *ac = c->array[cpu_id()];
     if (ac->limit == 0) // no array: the cache has none, or this cpu's is not made yet
         return alloc_without_array(c, ac, flags, caller);
+    // LAB array.refill: begin
     bool grow_failed = false;
     while (ac->avail == 0 && cache_refill(c, ac) == 0) {
         // No memory even after the buddy allocator's reclaim -- which
@@ -676,6 +681,7 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
     local_unlock_irqrestore(flags);
     mem_unpoison(obj, c->size);
     return obj;
+    // LAB array.refill: end
 }
 
 NOINLINE void *slab_alloc_wait(struct kmem_cache *c, const void *caller)
@@ -708,6 +714,7 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
         report_double_top(c, obj, caller);
         return;
     }
+    // LAB array.free_slow: begin
     struct list_head release;
     INIT_LIST_HEAD(&release);
     cache_flusharray(c, ac, &release);
@@ -720,6 +727,7 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
     local_unlock_irqrestore(flags);
     if (!list_empty(&release))
         slabs_release(c, &release); // out of the section: it frees frames
+    // LAB array.free_slow: end
 }
 
 // The object freed is the one on top of this cpu's array: freed twice.

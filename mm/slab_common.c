@@ -47,6 +47,7 @@ struct layout {
 static void estimate(const struct kmem_cache *c, unsigned int order, const struct kmem_cache *desc,
                      struct layout *l)
 {
+    // LAB geometry.estimate: begin
     size_t bytes = PAGE_SIZE << order, m = c->red_left;
     if (desc == NULL)
         m += ALIGN_UP(sizeof(struct slab), c->align);
@@ -57,6 +58,7 @@ static void estimate(const struct kmem_cache *c, unsigned int order, const struc
     l->left = bytes - l->mgmt - (size_t)l->num * c->size;
     l->total = bytes + (desc ? desc->size : 0);
     l->waste = l->total - (size_t)l->num * c->size;
+    // LAB geometry.estimate: end
 }
 
 static bool wastes_less(const struct layout *a, const struct layout *b) // as a fraction
@@ -77,6 +79,7 @@ static struct kmem_cache *desc_cache(const struct kmem_cache *c)
 // False if no order holds even one object.
 static bool cache_geometry(struct kmem_cache *c)
 {
+    // LAB geometry.order: begin
     struct kmem_cache *d = desc_cache(c);
     struct layout best = {0}, on, off;
     for (unsigned int order = 0; order <= MAX_ORDER; order++) {
@@ -103,6 +106,7 @@ static bool cache_geometry(struct kmem_cache *c)
     c->off_slab = best.off_slab;
     c->slab_desc_cache = best.off_slab ? d : NULL;
     return true;
+    // LAB geometry.order: end
 }
 
 // Per-CPU array sizes, as Linux's enable_cpucache.
@@ -194,8 +198,10 @@ static int cache_layout(struct kmem_cache *c, const char *name, size_t size, siz
     // Colouring: slab k starts its objects (k mod colour) * colour_off bytes in,
     // so equal objects of different slabs fall on different cache lines. The
     // offsets must keep objects aligned, so the step is at least align.
+    // LAB geometry.colour: begin
     c->colour_off = (unsigned int)MAX(line_size, a);
     c->colour = c->left_over / c->colour_off + 1;
+    // LAB geometry.colour: end
     return 0;
 }
 

@@ -182,6 +182,7 @@ void cache_free_double(struct kmem_cache *c, void *obj, unsigned long flags, con
 static inline __attribute__((always_inline)) void *
 slab_alloc_in(struct kmem_cache *c, unsigned long flags, const void *caller)
 {
+    // LAB array.alloc: begin
     struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail;
     if (unlikely(avail == 0))
@@ -192,6 +193,7 @@ slab_alloc_in(struct kmem_cache *c, unsigned long flags, const void *caller)
     local_unlock_irqrestore(flags);
     mem_unpoison(obj, c->size);
     return obj;
+    // LAB array.alloc: end
 }
 
 // The push, in this cpu's section. obj is in a frame of c's (the caller
@@ -199,6 +201,7 @@ slab_alloc_in(struct kmem_cache *c, unsigned long flags, const void *caller)
 static inline __attribute__((always_inline)) void
 slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller)
 {
+    // LAB array.free: begin
     struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail;
     if (unlikely(avail >= ac->limit))
@@ -213,6 +216,7 @@ slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *c
     *slot = obj;
     ac_set_avail(ac, avail + 1);
     local_unlock_irqrestore(flags);
+    // LAB array.free: end
 }
 
 // When the platform's quick way into the section does not do

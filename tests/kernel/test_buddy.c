@@ -96,6 +96,210 @@ KTEST(buddy, max_order_merges_no_further)
     EXPECT_EQ(t, buddy_validate(), 0);
 }
 
+// ---- Split and merge, frame by frame (the buddy lab's tests) ----
+//
+// Each takes every free block of the orders below DRAIN_BELOW off its list
+// (allocations of exactly that order split nothing), so the next order-0
+// request must split a bigger block, whose frames the test then knows.
+
+#define DRAIN_BELOW 4
+#define DRAIN_MAX   1024
+
+static struct drained {
+    void *p[DRAIN_MAX];
+    unsigned order[DRAIN_MAX];
+    size_t n;
+} drained;
+
+// Empty the lists of orders 0 .. DRAIN_BELOW-1. False if it would hold too
+// many blocks (then nothing is held).
+static bool drain_small_orders(void)
+{
+    size_t count[MAX_ORDER + 1];
+    drained.n = 0;
+    for (unsigned o = 0; o < DRAIN_BELOW; o++) {
+        buddy_free_counts(count);
+        for (size_t k = count[o]; k > 0; k--) {
+            void *p = drained.n < DRAIN_MAX ? alloc_pages(o) : NULL;
+            if (p == NULL) {
+                while (drained.n > 0) {
+                    drained.n--;
+                    free_pages(drained.p[drained.n], drained.order[drained.n]);
+                }
+                return false;
+            }
+            drained.p[drained.n] = p;
+            drained.order[drained.n++] = o;
+        }
+    }
+    return true;
+}
+
+static void undrain(void)
+{
+    while (drained.n > 0) {
+        drained.n--;
+        free_pages(drained.p[drained.n], drained.order[drained.n]);
+    }
+}
+
+// The smallest order with a free block (MAX_ORDER + 1 if none).
+static unsigned smallest_free_order(const struct snapshot *s)
+{
+    unsigned o = 0;
+    while (o <= MAX_ORDER && s->count[o] == 0)
+        o++;
+    return o;
+}
+
+static unsigned long pfn_of(const void *p)
+{
+    return (uintptr_t)p >> PAGE_SHIFT;
+}
+
+// A one-frame request with nothing below order DRAIN_BELOW splits the
+// smallest free block, of order o: one block goes back on each list from
+// o-1 down to 0 (the upper halves), one leaves list o, and the frame handed
+// out is the block's first (the lower half is kept at every step).
+KTEST(buddy, split_takes_smallest_block)
+{
+    reclaim_hook_t hook = buddy_set_reclaim_hook(NULL);
+    struct snapshot before, after;
+    if (!drain_small_orders()) {
+        buddy_set_reclaim_hook(hook);
+        KTEST_SKIP(t, "too many small free blocks to hold");
+    }
+    snap(&before);
+    unsigned o = smallest_free_order(&before);
+    EXPECT(t, o >= DRAIN_BELOW);
+    struct buddy_stats st0, st1;
+    buddy_get_stats(&st0);
+    void *p = o <= MAX_ORDER ? alloc_pages(0) : NULL;
+    buddy_get_stats(&st1);
+    snap(&after);
+    EXPECT(t, p != NULL);
+    if (p != NULL && o <= MAX_ORDER) {
+        EXPECT_EQ(t, pfn_of(p) & ((1UL << o) - 1), 0); // the first frame of the split block
+        EXPECT_EQ(t, after.free, before.free - 1);
+        for (unsigned k = 0; k <= MAX_ORDER; k++) {
+            size_t want = before.count[k] + (k < o) - (k == o);
+            if (after.count[k] != want)
+                ktest_fail(t, __FILE__, __LINE__, "order %u: %zu free blocks, want %zu", k,
+                           after.count[k], want);
+        }
+        EXPECT_EQ(t, st1.splits - st0.splits, o);
+        EXPECT_EQ(t, buddy_validate(), 0);
+        EXPECT_EQ(t, free_pages(p, 0), 0);
+    }
+    // That the lists come back whole after the frees is the merge's test
+    // (merge_restores_free_lists): this one passes with a split alone.
+    undrain();
+    EXPECT_EQ(t, buddy_validate(), 0);
+    buddy_set_reclaim_hook(hook);
+}
+
+// The halves a split gives back are the next blocks handed out: 16 one-frame
+// requests take the split block's first 16 frames, in address order; then,
+// from a fresh split, one frame, a two-frame block (pfn ^ 2) and one frame
+// (pfn ^ 1). Nothing is freed before the end, so no merge is needed.
+KTEST(buddy, split_halves_are_buddies)
+{
+    reclaim_hook_t hook = buddy_set_reclaim_hook(NULL);
+    if (!drain_small_orders()) {
+        buddy_set_reclaim_hook(hook);
+        KTEST_SKIP(t, "too many small free blocks to hold");
+    }
+    void *f[16];
+    int got = 0;
+    for (int i = 0; i < 16; i++) {
+        f[i] = alloc_pages(0);
+        if (f[i] == NULL)
+            break;
+        got++;
+    }
+    EXPECT_EQ(t, got, 16);
+    for (int i = 1; i < got; i++)
+        if (pfn_of(f[i]) != pfn_of(f[0]) + (unsigned long)i)
+            ktest_fail(t, __FILE__, __LINE__, "frame %d is pfn %#lx, want %#lx (first + %d)", i,
+                       pfn_of(f[i]), pfn_of(f[0]) + i, i);
+    EXPECT_EQ(t, pfn_of(f[0]) & 15, 0);
+
+    void *a = alloc_pages(0), *b = alloc_pages(1), *c = alloc_pages(0);
+    EXPECT(t, a != NULL && b != NULL && c != NULL);
+    if (a && b && c) {
+        EXPECT_EQ(t, pfn_of(b), pfn_of(a) ^ 2);
+        EXPECT_EQ(t, pfn_of(c), pfn_of(a) ^ 1);
+    }
+    free_pages(a, 0);
+    free_pages(b, 1);
+    free_pages(c, 0);
+    for (int i = 0; i < got; i++)
+        EXPECT_EQ(t, free_pages(f[i], 0), 0);
+    undrain();
+    EXPECT_EQ(t, buddy_validate(), 0);
+    buddy_set_reclaim_hook(hook);
+}
+
+// Frames freed in a scrambled order merge with their buddies as soon as
+// both are free, and not before: two neighbours that are not buddies stay
+// apart, and the last free rebuilds the block the first request split.
+KTEST(buddy, merge_restores_free_lists)
+{
+    reclaim_hook_t hook = buddy_set_reclaim_hook(NULL);
+    struct snapshot start, before, now;
+    snap(&start);
+    if (!drain_small_orders()) {
+        buddy_set_reclaim_hook(hook);
+        KTEST_SKIP(t, "too many small free blocks to hold");
+    }
+    snap(&before);
+    unsigned o = smallest_free_order(&before);
+    void *f[16];
+    int got = 0;
+    for (int i = 0; i < 16; i++) {
+        f[i] = alloc_pages(0);
+        if (f[i] == NULL)
+            break;
+        got++;
+    }
+    ASSERT_EQ(t, got, 16);
+    for (int i = 1; i < 16; i++) // as split_halves_are_buddies checks
+        ASSERT_EQ(t, pfn_of(f[i]), pfn_of(f[0]) + (unsigned long)i);
+    struct buddy_stats st0, st1;
+    buddy_get_stats(&st0);
+    size_t c0[MAX_ORDER + 1];
+    buddy_free_counts(c0);
+
+    // Frames 1 and 2 are neighbours but not buddies: no merge.
+    EXPECT_EQ(t, free_pages(f[1], 0), 0);
+    EXPECT_EQ(t, free_pages(f[2], 0), 0);
+    snap(&now);
+    EXPECT_EQ(t, now.count[0], c0[0] + 2);
+    EXPECT_EQ(t, now.count[1], c0[1]);
+    // Frame 3 is 2's buddy: they merge into (2, 3), whose buddy (0, 1) is not free.
+    EXPECT_EQ(t, free_pages(f[3], 0), 0);
+    snap(&now);
+    EXPECT_EQ(t, now.count[0], c0[0] + 1);
+    EXPECT_EQ(t, now.count[1], c0[1] + 1);
+    // Frame 0: (0, 1) merges, then (0..3) with (2, 3): one block of order 2.
+    EXPECT_EQ(t, free_pages(f[0], 0), 0);
+    snap(&now);
+    EXPECT_EQ(t, now.count[0], c0[0]);
+    EXPECT_EQ(t, now.count[1], c0[1]);
+    EXPECT_EQ(t, now.count[2], c0[2] + 1);
+    // The other twelve, scrambled (i * 5 mod 12 visits each once).
+    for (int i = 0; i < 12; i++)
+        EXPECT_EQ(t, free_pages(f[4 + (i * 5) % 12], 0), 0);
+    buddy_get_stats(&st1);
+    EXPECT(t, same_as(&before));
+    // 16 frames and the o - 4 upper halves the split left become one block.
+    EXPECT_EQ(t, st1.merges - st0.merges, 16 + (o - 4) - 1);
+    EXPECT_EQ(t, buddy_validate(), 0);
+    undrain();
+    EXPECT(t, same_as(&start));
+    buddy_set_reclaim_hook(hook);
+}
+
 KTEST(buddy, too_large_returns_null)
 {
     struct snapshot before;

@@ -995,6 +995,100 @@ static void lazy_worker(void *arg)
         slab_cpu_offline();
 }
 
+// The per-CPU array of one cpu (the array lab's test): the first alloc
+// makes the array and refills it with batchcount objects; allocs and frees
+// then take no lock and are last in, first out; the free that finds the
+// array full sends its oldest batchcount objects back to the slabs and
+// keeps the newest, still in order.
+KTEST(slab, array_refill_and_flush_batches)
+{
+    static void *objs[512];
+    size_t before = settle();
+    struct kmem_cache *c = kmem_cache_create("t_array", 64, 0, 0, NULL);
+    ASSERT(t, c != NULL);
+    if (debugged(c)) {
+        kmem_cache_destroy(c);
+        KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU arrays");
+    }
+    struct kmem_cache_info in = info_of(c);
+    unsigned limit = in.limit, batch = in.batchcount;
+    ASSERT(t, limit >= 2 && batch >= 1 && batch <= limit && limit < ARRAY_SIZE(objs));
+    ASSERT(t, in.num >= batch); // one new slab fills the first refill
+
+    void *x = kmem_cache_alloc(c);
+    ASSERT(t, x != NULL);
+    in = info_of(c);
+    EXPECT_EQ(t, in.arrays, 1);
+    EXPECT_EQ(t, in.refills, 1);
+    EXPECT_EQ(t, in.cached_objs, batch - 1);
+    EXPECT_EQ(t, in.active_objs, 1);
+
+    // Hot: a free then an alloc gives the same object back, with no lock.
+    uint64_t locks = in.lock_acquisitions;
+    for (int i = 0; i < 100; i++) {
+        kmem_cache_free(c, x);
+        void *y = kmem_cache_alloc(c);
+        if (y != x) {
+            ktest_fail(t, __FILE__, __LINE__, "alloc after free gave %p, not %p", y, x);
+            x = y;
+            break;
+        }
+    }
+    in = info_of(c);
+    EXPECT_EQ(t, in.lock_acquisitions, locks);
+    EXPECT_EQ(t, in.cached_objs, batch - 1);
+
+    // The array empties, then the next alloc refills it.
+    size_t n = 0;
+    objs[n++] = x;
+    for (unsigned i = 0; i < batch - 1; i++)
+        objs[n++] = kmem_cache_alloc(c);
+    in = info_of(c);
+    EXPECT_EQ(t, in.cached_objs, 0);
+    EXPECT_EQ(t, in.refills, 1);
+    objs[n++] = kmem_cache_alloc(c);
+    in = info_of(c);
+    EXPECT_EQ(t, in.refills, 2);
+    EXPECT(t, in.cached_objs > 0 && in.cached_objs < batch);
+    while (n < (size_t)limit + 1) {
+        objs[n] = kmem_cache_alloc(c);
+        ASSERT(t, objs[n] != NULL);
+        n++;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            ASSERT(t, objs[i] != objs[j]);
+
+    // An empty array (shrink drains it), then limit + 1 frees: the last
+    // one finds it full and flushes the oldest batch.
+    kmem_cache_shrink(c);
+    EXPECT_EQ(t, info_of(c).cached_objs, 0);
+    for (size_t i = 0; i < limit; i++)
+        kmem_cache_free(c, objs[i]);
+    in = info_of(c);
+    EXPECT_EQ(t, in.cached_objs, limit);
+    EXPECT_EQ(t, in.flushes, 0);
+    kmem_cache_free(c, objs[limit]);
+    in = info_of(c);
+    EXPECT_EQ(t, in.flushes, 1);
+    EXPECT_EQ(t, in.cached_objs, limit - batch + 1);
+    EXPECT_EQ(t, in.active_objs, 0);
+    // What stayed is the newest limit - batch + 1, popped newest first.
+    size_t kept = limit - batch + 1, wrong = 0;
+    uint64_t refills = in.refills;
+    for (size_t k = 0; k < kept; k++)
+        wrong += kmem_cache_alloc(c) != objs[limit - k];
+    EXPECT_EQ(t, wrong, 0);
+    in = info_of(c);
+    EXPECT_EQ(t, in.cached_objs, 0);
+    EXPECT_EQ(t, in.refills, refills); // all from the array
+    for (size_t k = 0; k < kept; k++)
+        kmem_cache_free(c, objs[limit - k]);
+    EXPECT_EQ(t, slab_validate(c), 0);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, settle(), before);
+}
+
 KTEST(slab, arrays_made_on_first_use)
 {
     static struct lazy_run x;
