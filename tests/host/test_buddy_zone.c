@@ -42,7 +42,7 @@ KTEST(buddy_zone, unaligned_edges)
         unsigned lead, tail; // frames cut off the aligned region at each end
     } cases[] = {{1, 1}, {3, 5}, {17, 4095}, {4095, 1}, {1234, 777}, {2048, 2048}};
     const size_t span = 32UL << 20;
-    ASSERT(t, host_mem_bytes >= span);
+    ASSERT_GE(t, host_mem_bytes, span);
     reclaim_hook_t old = buddy_set_reclaim_hook(NULL); // no slab layer on this zone
     uintptr_t base = host_ram_init(host_mem_bytes);
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -82,7 +82,7 @@ static size_t grow_8m(size_t n)
 KTEST(buddy_zone, grows_at_the_end)
 {
     const size_t block = PAGE_SIZE << MAX_ORDER; // 16 MiB
-    ASSERT(t, host_mem_bytes >= 3 * block);
+    ASSERT_GE(t, host_mem_bytes, 3 * block);
     reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
     uintptr_t base = host_ram_init(host_mem_bytes);
     struct page *map = (struct page *)base; // mem_map for 16 MiB of RAM: 128 KiB
@@ -90,8 +90,8 @@ KTEST(buddy_zone, grows_at_the_end)
     uintptr_t ram = base + block; // aligned to the largest block
     ASSERT_EQ(t, buddy_init_at(ram, block / 2, map), 0);
     EXPECT_EQ(t, nr_free_pages(), block / 2 / PAGE_SIZE);
-    EXPECT(t, virt_to_page((void *)(ram + block / 2)) == NULL); // not RAM yet
-    EXPECT(t, alloc_pages(MAX_ORDER) == NULL);                  // no hook: no growth
+    EXPECT_EQ(t, virt_to_page((void *)(ram + block / 2)), NULL); // not RAM yet
+    EXPECT_EQ(t, alloc_pages(MAX_ORDER), NULL);                  // no hook: no growth
     EXPECT_EQ(t, buddy_grow(PAGE_SIZE + 1), -EINVAL);
     grows = 0;
     grow_hook_t prev = buddy_set_grow_hook(grow_8m);
@@ -167,7 +167,7 @@ KTEST(buddy_zone, purge_gives_back_big_free_blocks)
     // simple; clean only says what purging would gain.
     size_t before = discarded;
     void *c = alloc_pages(0); // from the clean block: the halves split off stay clean
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     EXPECT_EQ(t, purge_calls, 2);
     free_pages(c, 0);
     EXPECT_EQ(t, purge_calls, 3);

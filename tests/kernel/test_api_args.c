@@ -33,7 +33,7 @@ static void expect_create_fails(struct ktest *t, const char *name, size_t size, 
                                 unsigned long flags, int err)
 {
     struct state st = now();
-    EXPECT(t, kmem_cache_create(name, size, align, flags, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create(name, size, align, flags, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), err);
     EXPECT_UNCHANGED(t, st, 0); // an error return, not a report
 }
@@ -41,7 +41,7 @@ static void expect_create_fails(struct ktest *t, const char *name, size_t size, 
 KTEST(api_args, kmem_cache_create)
 {
     struct kmem_cache *c = kmem_cache_create("t_args_dup", 32, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     expect_create_fails(t, "t_args_dup", 32, 0, 0, -EEXIST);
     expect_create_fails(t, NULL, 32, 0, 0, -EINVAL);
     expect_create_fails(t, "", 32, 0, 0, -ENAMETOOLONG);
@@ -62,9 +62,9 @@ KTEST(api_args, kmem_cache_create)
     expect_create_fails(t, "tab\there", 32, 0, 0, -EINVAL);
     expect_create_fails(t, "bell\a", 32, 0, 0, -EINVAL);
     expect_create_fails(t, "caf\xc3\xa9", 32, 0, 0, -EINVAL);
-    EXPECT(t, slab_last_error() < 0);
+    EXPECT_LT(t, slab_last_error(), 0);
     struct kmem_cache *ok = kmem_cache_create("thirty_one_characters_xxxxxxxxx", 32, 0, 0, NULL);
-    EXPECT(t, ok != NULL);
+    EXPECT_NE(t, ok, NULL);
     EXPECT_EQ(t, slab_last_error(), 0); // a create that works clears the last error
     if (ok)
         EXPECT_EQ(t, kmem_cache_destroy(ok), 0);
@@ -75,8 +75,8 @@ KTEST(api_args, null_cache)
 {
     struct state st = now();
     void *p = kmalloc(64);
-    ASSERT(t, p != NULL);
-    EXPECT(t, kmem_cache_alloc(NULL) == NULL);
+    ASSERT_NE(t, p, NULL);
+    EXPECT_EQ(t, kmem_cache_alloc(NULL), NULL);
     kmem_cache_free(NULL, p); // reported; p stays live
     EXPECT_EQ(t, kmem_cache_shrink(NULL), 0);
     EXPECT_EQ(t, kmem_cache_destroy(NULL), -EINVAL);
@@ -95,14 +95,14 @@ KTEST(api_args, destroyed_cache)
 {
     struct state st = now();
     struct kmem_cache *c = kmem_cache_create("t_args_gone", 64, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     void *p = kmem_cache_alloc(c);
     kmem_cache_free(c, p);
     void *k = kmalloc(64);
-    ASSERT(t, k != NULL);
+    ASSERT_NE(t, k, NULL);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     uint64_t r0 = slab_error_count();
-    EXPECT(t, kmem_cache_alloc(c) == NULL);
+    EXPECT_EQ(t, kmem_cache_alloc(c), NULL);
     EXPECT_EQ(t, slab_error_count() - r0, 1);
     kmem_cache_free(c, k); // k is kmalloc's and stays live
     EXPECT_EQ(t, slab_error_count() - r0, 2);
@@ -121,23 +121,23 @@ KTEST(api_args, kmalloc_family)
 {
     struct state st = now();
     int local;
-    EXPECT(t, kmalloc(0) == NULL);
-    EXPECT(t, kmalloc(SIZE_MAX) == NULL);
-    EXPECT(t, kmalloc(SIZE_MAX / 2) == NULL);
-    EXPECT(t, kmalloc(((size_t)PAGE_SIZE << MAX_ORDER) + 1) == NULL);
-    EXPECT(t, kmalloc_aligned(64, 0) == NULL);
-    EXPECT(t, kmalloc_aligned(64, 3) == NULL);
-    EXPECT(t, kmalloc_aligned(64, KMALLOC_MAX_SIZE * 2) == NULL);
-    EXPECT(t, kmalloc_aligned(0, 64) == NULL);
-    EXPECT(t, kmalloc_aligned(((size_t)PAGE_SIZE << MAX_ORDER) + 1, 2 * PAGE_SIZE) == NULL);
-    EXPECT(t, kmalloc_aligned(SIZE_MAX, 8) == NULL);
+    EXPECT_EQ(t, kmalloc(0), NULL);
+    EXPECT_EQ(t, kmalloc(SIZE_MAX), NULL);
+    EXPECT_EQ(t, kmalloc(SIZE_MAX / 2), NULL);
+    EXPECT_EQ(t, kmalloc(((size_t)PAGE_SIZE << MAX_ORDER) + 1), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(64, 0), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(64, 3), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(64, KMALLOC_MAX_SIZE * 2), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(0, 64), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(((size_t)PAGE_SIZE << MAX_ORDER) + 1, 2 * PAGE_SIZE), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(SIZE_MAX, 8), NULL);
     kfree(NULL);
     EXPECT_EQ(t, ksize(NULL), 0);
     EXPECT_UNCHANGED(t, st, 0);
     kfree(&local);                  // foreign
     EXPECT_EQ(t, ksize(&local), 0); // foreign
     void *p = kmalloc(100);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     kfree(p);
     // ksize of a freed object: only a debug cache knows an object's state.
     struct kmem_cache_info in;
@@ -150,9 +150,9 @@ KTEST(api_args, kmalloc_family)
 KTEST(api_args, buddy_and_setup)
 {
     struct state st = now();
-    EXPECT(t, alloc_pages(MAX_ORDER + 1) == NULL);
-    EXPECT(t, alloc_frames(0) == NULL);
-    EXPECT(t, alloc_frames((1UL << MAX_ORDER) + 1) == NULL);
+    EXPECT_EQ(t, alloc_pages(MAX_ORDER + 1), NULL);
+    EXPECT_EQ(t, alloc_frames(0), NULL);
+    EXPECT_EQ(t, alloc_frames((1UL << MAX_ORDER) + 1), NULL);
     EXPECT_EQ(t, slab_debug_setup("slab_debug=ZX"), -EINVAL);
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 3), -EINVAL);
     EXPECT_EQ(t, buddy_validate(), 0);

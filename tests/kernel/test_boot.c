@@ -48,9 +48,9 @@ KTEST(boot, tp_is_hartid)
     for (int c = 0; c < ncpu_online(); c++) {
         EXPECT_EQ(t, seen[c].runs, 1);
         EXPECT_EQ(t, seen[c].tp, cpus[c].hartid); // the id HSM started it as
-        EXPECT(t, fdt_hart(seen[c].tp) != NULL);  // ... which /cpus lists
+        EXPECT_NE(t, fdt_hart(seen[c].tp), NULL); // ... which /cpus lists
         for (int d = 0; d < c; d++)
-            EXPECT(t, seen[c].tp != seen[d].tp);
+            EXPECT_NE(t, seen[c].tp, seen[d].tp);
     }
 }
 
@@ -69,10 +69,10 @@ KTEST(boot, cpu_ids_unique)
 
 KTEST(boot, all_harts_online)
 {
-    ASSERT(t, fdt_info.nharts >= 1);
+    ASSERT_GE(t, fdt_info.nharts, 1);
     const struct fdt_hart *boot = fdt_hart(cpus[0].hartid);
-    ASSERT(t, boot != NULL); // the boot hart is in /cpus
-    int expect = 1;          // the boot hart is cpu 0 whatever its node says: it runs
+    ASSERT_NE(t, boot, NULL); // the boot hart is in /cpus
+    int expect = 1;           // the boot hart is cpu 0 whatever its node says: it runs
     for (int i = 0; i < fdt_info.nharts; i++) {
         const struct fdt_hart *h = &fdt_info.harts[i];
         if (h == boot)
@@ -86,7 +86,7 @@ KTEST(boot, all_harts_online)
             continue;
         }
         expect++;
-        EXPECT(t, cpu > 0);
+        EXPECT_GT(t, cpu, 0);
         if (cpu > 0) {
             EXPECT(t, __atomic_load_n(&cpus[cpu].online, __ATOMIC_ACQUIRE));
             EXPECT_EQ(t, sbi_hart_status(h->hartid), SBI_HSM_STARTED); // the firmware agrees
@@ -119,7 +119,7 @@ KTEST(boot, reserved_not_free)
 {
     struct region r[FDT_MAX_RANGES + 2];
     int n = must_keep(r, ARRAY_SIZE(r));
-    EXPECT(t, fdt_info.nreserved > 0); // OpenSBI always reserves its own memory
+    EXPECT_GT(t, fdt_info.nreserved, 0); // OpenSBI always reserves its own memory
     for (int i = 0; i < n; i++) {
         unsigned long bad = 0, pages = 0;
         for (unsigned long pfn = r[i].base >> PAGE_SHIFT;

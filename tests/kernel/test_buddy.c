@@ -88,7 +88,7 @@ KTEST(buddy, max_order_merges_no_further)
     if (before.count[MAX_ORDER] < 2)
         KTEST_SKIP(t, "fewer than two free blocks of MAX_ORDER");
     void *a = alloc_pages(MAX_ORDER);
-    ASSERT(t, a != NULL);
+    ASSERT_NE(t, a, NULL);
     EXPECT_EQ(t, ((uintptr_t)a >> PAGE_SHIFT) & ((1UL << MAX_ORDER) - 1), 0);
     EXPECT_EQ(t, nr_free_pages(), before.free - (1UL << MAX_ORDER));
     EXPECT_EQ(t, free_pages(a, MAX_ORDER), 0);
@@ -171,13 +171,13 @@ KTEST(buddy, split_takes_smallest_block)
     }
     snap(&before);
     unsigned o = smallest_free_order(&before);
-    EXPECT(t, o >= DRAIN_BELOW);
+    EXPECT_GE(t, o, DRAIN_BELOW);
     struct buddy_stats st0, st1;
     buddy_get_stats(&st0);
     void *p = o <= MAX_ORDER ? alloc_pages(0) : NULL;
     buddy_get_stats(&st1);
     snap(&after);
-    EXPECT(t, p != NULL);
+    EXPECT_NE(t, p, NULL);
     if (p != NULL && o <= MAX_ORDER) {
         EXPECT_EQ(t, pfn_of(p) & ((1UL << o) - 1), 0); // the first frame of the split block
         EXPECT_EQ(t, after.free, before.free - 1);
@@ -306,10 +306,10 @@ KTEST(buddy, too_large_returns_null)
     struct buddy_stats st0, st1;
     snap(&before);
     buddy_get_stats(&st0);
-    EXPECT(t, alloc_pages(MAX_ORDER + 1) == NULL);
-    EXPECT(t, alloc_pages(63) == NULL);
-    EXPECT(t, alloc_frames((1UL << MAX_ORDER) + 1) == NULL);
-    EXPECT(t, alloc_frames(0) == NULL);
+    EXPECT_EQ(t, alloc_pages(MAX_ORDER + 1), NULL);
+    EXPECT_EQ(t, alloc_pages(63), NULL);
+    EXPECT_EQ(t, alloc_frames((1UL << MAX_ORDER) + 1), NULL);
+    EXPECT_EQ(t, alloc_frames(0), NULL);
     buddy_get_stats(&st1);
     EXPECT_EQ(t, st1.failures - st0.failures, 4);
     EXPECT(t, same_as(&before));
@@ -336,7 +336,7 @@ KTEST(buddy, mixed_orders_with_patterns)
         }
         order[i] = ktest_rand(&rng) % (TOP + 1);
         uint64_t *w = held[i] = alloc_pages(order[i]);
-        ASSERT(t, w != NULL);
+        ASSERT_NE(t, w, NULL);
         EXPECT_EQ(t, ((uintptr_t)w >> PAGE_SHIFT) & ((1UL << order[i]) - 1), 0);
         w[0] = (uintptr_t)w;
         w[(PAGE_SIZE << order[i]) / 8 - 1] = ~(uintptr_t)w;
@@ -359,7 +359,7 @@ KTEST(buddy, exact_frames_1_to_64)
     for (size_t n = 1; n <= N; n++) {
         size_t free0 = nr_free_pages();
         held[n] = alloc_frames(n);
-        ASSERT(t, held[n] != NULL);
+        ASSERT_NE(t, held[n], NULL);
         EXPECT_EQ(t, free0 - nr_free_pages(), n);
         memset(held[n], (int)n, n * PAGE_SIZE);
         taken += n;
@@ -469,12 +469,12 @@ KTEST(buddy, oom_calls_reclaim_hook)
     buddy_set_reclaim_hook(test_hook);
     hook_calls = 0;
     hook_gives = 0;
-    EXPECT(t, alloc_pages(0) == NULL); // the hook finds nothing to give
+    EXPECT_EQ(t, alloc_pages(0), NULL); // the hook finds nothing to give
     EXPECT_EQ(t, hook_calls, 1);
     hook_gives = 4;
     void *p = alloc_pages(1); // the hook frees 4 frames; the retry succeeds
     EXPECT_EQ(t, hook_calls, 2);
-    EXPECT(t, p != NULL);
+    EXPECT_NE(t, p, NULL);
     if (p)
         free_pages(p, 1);
     buddy_set_reclaim_hook(old);
@@ -513,16 +513,16 @@ KTEST(buddy, reclaim_hook_that_allocates)
     stash_every_frame();
     buddy_set_reclaim_hook(allocating_hook);
     alloc_hook_calls = alloc_hook_depth = alloc_hook_max_depth = 0;
-    EXPECT(t, alloc_pages(0) == NULL);
+    EXPECT_EQ(t, alloc_pages(0), NULL);
     EXPECT_EQ(t, alloc_hook_calls, 1);
     EXPECT_EQ(t, alloc_hook_max_depth, 1);
     EXPECT(t, !alloc_hook_got_page);
-    EXPECT(t, alloc_pages(2) == NULL);
+    EXPECT_EQ(t, alloc_pages(2), NULL);
     EXPECT_EQ(t, alloc_hook_calls, 2);
     // Memory back: an injected failure still runs the hook, and still fails.
     free_the_stash();
     fault_fail_nth(&fail_page_alloc, 1);
-    EXPECT(t, alloc_pages(0) == NULL);
+    EXPECT_EQ(t, alloc_pages(0), NULL);
     fault_disarm(&fail_page_alloc);
     EXPECT_EQ(t, alloc_hook_calls, 3);
     EXPECT_EQ(t, alloc_hook_max_depth, 1);
@@ -596,7 +596,7 @@ KTEST(buddy, fail_nth_request)
     int fails = 0;
     for (int i = 0; i < 64; i++)
         fails += pattern[0][i];
-    EXPECT(t, memcmp(pattern[0], pattern[1], sizeof(pattern[0])) == 0);
+    EXPECT_EQ(t, memcmp(pattern[0], pattern[1], sizeof(pattern[0])), 0);
     EXPECT(t, fails > 5 && fails < 40); // about 30% of 64
     EXPECT(t, same_as(&before));
     buddy_set_reclaim_hook(old);
@@ -610,7 +610,7 @@ KTEST(buddy, resize_frames_in_place)
     struct snapshot before;
     snap(&before);
     char *b = alloc_pages(5); // 32 frames
-    ASSERT(t, b != NULL);
+    ASSERT_NE(t, b, NULL);
     size_t free0 = nr_free_pages();
     EXPECT_EQ(t, resize_frames(b, 32, 16), 0); // [16, 32) back
     EXPECT_EQ(t, nr_free_pages(), free0 + 16);

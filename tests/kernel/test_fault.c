@@ -78,7 +78,7 @@ KTEST(fault, every_page_request)
     EXPECT_EQ(t, workload(t), 0);
     unsigned long requests = fail_page_alloc.calls;
     fault_disarm(&fail_page_alloc);
-    ASSERT(t, requests >= 10);
+    ASSERT_GE(t, requests, 10);
     printk("# workload makes %lu page requests\n", requests);
     EXPECT_EQ(t, settle(), before);
     for (unsigned long n = 1; n <= requests + 1; n++) {
@@ -94,7 +94,7 @@ KTEST(fault, every_page_request)
         // or inside the allocation of an off-slab descriptor), and surfaced
         // as one NULL at most: objects the reclaim found may absorb it.
         EXPECT_EQ(t, b1.reclaims - b0.reclaims, injected);
-        EXPECT(t, nulls <= injected);
+        EXPECT_LE(t, nulls, injected);
         size_t after = settle();
         unsigned nc = slab_nr_caches();
         int bad = slab_validate_all();
@@ -123,7 +123,7 @@ KTEST(fault, random_page_failures)
         unsigned nulls = workload(t);
         unsigned long injected = fail_page_alloc.injected;
         fault_disarm(&fail_page_alloc);
-        EXPECT(t, nulls <= injected);
+        EXPECT_LE(t, nulls, injected);
         EXPECT_EQ(t, settle(), before);
     }
     EXPECT_EQ(t, slab_validate_all(), 0);
@@ -134,14 +134,14 @@ KTEST(fault, failslab_nth_and_random)
 {
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_failslab", 64, 0, SLAB_FAILSLAB, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     void *objs[64];
     fault_fail_nth(&failslab, 3);
     for (int i = 0; i < 5; i++)
         objs[i] = kmem_cache_alloc(c);
     void *k = kmalloc(64); // not marked: never fails
     fault_disarm(&failslab);
-    EXPECT(t, k != NULL);
+    EXPECT_NE(t, k, NULL);
     kfree(k);
     EXPECT(t, objs[0] && objs[1] && !objs[2] && objs[3] && objs[4]);
     for (int i = 0; i < 5; i++)

@@ -48,7 +48,7 @@ KTEST(irq, tick_on_every_cpu)
     EXPECT_EQ(t, spin_locks_held(), 0);
     EXPECT(t, wait_ticks(3, 5000));
     for (int c = 0; c < ncpu_online(); c++)
-        EXPECT(t, ticks_of(c) >= 3);
+        EXPECT_GE(t, ticks_of(c), 3);
 }
 
 // hz sets the rate: over 200 ms of the time CSR at 1000 Hz, cpu 0 takes
@@ -68,8 +68,8 @@ KTEST(irq, hz_sets_the_rate)
     uint64_t got = ticks_of(cpu_id()) - k0;
     timer_set_hz(old);
     printk("# %llu ticks in 200 ms at 1000 Hz\n", (unsigned long long)got);
-    EXPECT(t, got <= 201);
-    EXPECT(t, got >= 40);
+    EXPECT_LE(t, got, 201);
+    EXPECT_GE(t, got, 40);
 }
 
 // ---- Cross-calls --------------------------------------------------------
@@ -329,13 +329,13 @@ KTEST(irq, shrink_drains_every_cpu)
     slab_reclaim();
     size_t before = nr_free_pages();
     drain_cache = kmem_cache_create("t_irq_drain", 128, 0, 0, NULL);
-    ASSERT(t, drain_cache != NULL);
+    ASSERT_NE(t, drain_cache, NULL);
     run_on_all_cpus(free_some_here, NULL);
     struct kmem_cache_info in;
     kmem_cache_get_info(drain_cache, &in);
     if (!(in.flags & SLAB_DEBUG_FLAGS))
-        EXPECT(t, in.cached_objs >= (size_t)ncpu_online() * 20);
-    EXPECT(t, kmem_cache_shrink(drain_cache) > 0);
+        EXPECT_GE(t, in.cached_objs, (size_t)ncpu_online() * 20);
+    EXPECT_GT(t, kmem_cache_shrink(drain_cache), 0);
     kmem_cache_get_info(drain_cache, &in);
     EXPECT_EQ(t, in.cached_objs, 0);
     EXPECT_EQ(t, in.total_slabs, 0);
@@ -423,7 +423,7 @@ KTEST(irq, drains_race_allocations)
     uint64_t r0 = slab_error_count();
     broken = 0;
     race.c = kmem_cache_create("t_irq_race", 96, 0, 0, NULL);
-    ASSERT(t, race.c != NULL);
+    ASSERT_NE(t, race.c, NULL);
     race.iters = ktest_arg_ul("race_iters", 20000);
     race.workers_done = 0;
     race.nworkers = ncpu_online() == 1 ? 1 : (ncpu_online() + 1) / 2;
@@ -537,7 +537,7 @@ KTEST(irq, handler_allocates_while_interrupted_code_does)
     uint64_t r0 = slab_error_count();
     broken = 0;
     irq_cache = kmem_cache_create("t_irq_hook", 64, 0, 0, NULL);
-    ASSERT(t, irq_cache != NULL);
+    ASSERT_NE(t, irq_cache, NULL);
     memset(hside, 0, sizeof(hside));
     for (int c = 0; c < NCPU; c++)
         hside[c].rng = 0x5eed + c;
@@ -565,8 +565,8 @@ KTEST(irq, handler_allocates_while_interrupted_code_does)
             ktest_fail(t, __FILE__, __LINE__, "cpu %d: no tick came while its task ran", c);
     }
     printk("# %lu operations in tasks, %lu in the timer handler\n", tops, hops);
-    EXPECT(t, hops >= irqrun.irq_ops_per_cpu * ncpu_online());
-    EXPECT(t, tops >= irqrun.ops_per_cpu * ncpu_online());
+    EXPECT_GE(t, hops, irqrun.irq_ops_per_cpu * ncpu_online());
+    EXPECT_GE(t, tops, irqrun.ops_per_cpu * ncpu_online());
     for (int c = 0; c < NCPU; c++)
         side_release(&hside[c], 0x1000 + c);
     EXPECT_EQ(t, broken, 0);

@@ -61,22 +61,22 @@ KTEST(slab_kmalloc, class_geometry)
     size_t prev = 0;
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
         struct kmem_cache *c = kmalloc_cache_index(i);
-        ASSERT(t, c != NULL);
+        ASSERT_NE(t, c, NULL);
         struct kmem_cache_info in;
         kmem_cache_get_info(c, &in);
         size_t bytes = PAGE_SIZE << in.order, step = in.size - prev;
-        EXPECT(t, in.size > prev);
+        EXPECT_GT(t, in.size, prev);
         if (prev < 64)
             EXPECT_EQ(t, step, 8);
         else // the worst request, prev + 1, wastes step - 1 bytes of in.size
-            EXPECT(t, (step - 1) * 8 <= in.size);
+            EXPECT_LE(t, (step - 1) * 8, in.size);
         EXPECT_EQ(t, in.size, in.object_size);
         EXPECT_EQ(t, in.align, natural_align(in.size));
-        EXPECT(t, in.num >= 1);
+        EXPECT_GE(t, in.num, 1);
         EXPECT_EQ(t, in.mgmt + (size_t)in.num * in.size + in.waste, bytes);
         EXPECT_EQ(t, in.off_slab, in.mgmt == 0);
         EXPECT_EQ(t, in.off_slab, in.desc_bytes > 0);
-        EXPECT(t, used_permille(&in) >= 875);
+        EXPECT_GE(t, used_permille(&in), 875);
         EXPECT_EQ(t, in.colour_off, MAX((size_t)64, in.align));
         EXPECT_EQ(t, in.colour, in.waste / in.colour_off + 1);
         EXPECT_EQ(t, in.limit, expected_limit(in.size));
@@ -140,9 +140,9 @@ KTEST(slab_kmalloc, smallest_class_and_alignment)
     }
     EXPECT_EQ(t, bad, 0);
     slab_reclaim();
-    EXPECT(t, kmalloc(0) == NULL);
-    EXPECT(t, kmalloc_cache(0) == NULL);
-    EXPECT(t, kmalloc_cache(KMALLOC_MAX_CACHE_SIZE + 1) == NULL);
+    EXPECT_EQ(t, kmalloc(0), NULL);
+    EXPECT_EQ(t, kmalloc_cache(0), NULL);
+    EXPECT_EQ(t, kmalloc_cache(KMALLOC_MAX_CACHE_SIZE + 1), NULL);
     kfree(NULL); // does nothing
     EXPECT_EQ(t, ksize(NULL), 0);
 }
@@ -159,18 +159,18 @@ KTEST(slab_kmalloc, aligned_up_to_largest_class)
     for (size_t align = 1; align <= KMALLOC_MAX_SIZE; align *= 2) {
         for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
             char *p = kmalloc_aligned(sizes[s], align);
-            ASSERT(t, p != NULL);
+            ASSERT_NE(t, p, NULL);
             EXPECT_EQ(t, (uintptr_t)p % align, 0);
-            EXPECT(t, ksize(p) >= sizes[s]);
+            EXPECT_GE(t, ksize(p), sizes[s]);
             p[0] = 1;
             p[sizes[s] - 1] = 2;
             kfree(p);
         }
         slab_reclaim();
     }
-    EXPECT(t, kmalloc_aligned(10, 3) == NULL);
-    EXPECT(t, kmalloc_aligned(10, 0) == NULL);
-    EXPECT(t, kmalloc_aligned(10, KMALLOC_MAX_SIZE * 2) == NULL);
+    EXPECT_EQ(t, kmalloc_aligned(10, 3), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(10, 0), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(10, KMALLOC_MAX_SIZE * 2), NULL);
     EXPECT_EQ(t, slab_error_count(), e0);
     EXPECT_EQ(t, settle(), before);
 }
@@ -186,7 +186,7 @@ KTEST(slab_kmalloc, every_class_patterns)
         size_t n = MIN((size_t)64, 2 * (size_t)in.num + 1), words = MIN(in.size, (size_t)512) / 8;
         for (size_t k = 0; k < n; k++) {
             objs[k] = kmalloc(in.size);
-            ASSERT(t, objs[k] != NULL);
+            ASSERT_NE(t, objs[k], NULL);
             for (size_t w = 0; w < words; w++) // the start, and the last word
                 objs[k][w] = CANARY ^ (uintptr_t)objs[k] ^ w;
             objs[k][in.size / 8 - 1] = CANARY ^ (uintptr_t)objs[k] ^ (in.size / 8 - 1);
@@ -209,12 +209,12 @@ KTEST(slab_kmalloc, large_double_free_named)
 {
     size_t before = settle();
     void *p = kmalloc(KMALLOC_MAX_CACHE_SIZE + 1);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     kfree(p);
     uint64_t e0 = slab_error_count();
     kfree(p);
     EXPECT_EQ(t, slab_error_count() - e0, 1);
-    EXPECT(t, strcmp(slab_last_report(), "double free") == 0);
+    EXPECT_EQ(t, strcmp(slab_last_report(), "double free"), 0);
     EXPECT_EQ(t, settle(), before);
 }
 
@@ -224,10 +224,10 @@ static void check_large(struct ktest *t, size_t n)
 {
     size_t before = settle(), frames = ALIGN_UP(n, PAGE_SIZE) / PAGE_SIZE;
     char *p = kmalloc(n);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     struct page *pg = virt_to_page(p);
     EXPECT_EQ(t, (uintptr_t)p % PAGE_SIZE, 0);
-    EXPECT(t, (page_flags(pg) & (PG_large | PG_head)) == (PG_large | PG_head));
+    EXPECT_EQ(t, (page_flags(pg) & (PG_large | PG_head)), (PG_large | PG_head));
     EXPECT(t, !(page_flags(pg) & PG_slab));
     EXPECT_EQ(t, pg->nr_frames, frames);
     EXPECT_EQ(t, ksize(p), frames * PAGE_SIZE);
@@ -249,8 +249,8 @@ static void check_large(struct ktest *t, size_t n)
 
 KTEST(slab_kmalloc, large_from_buddy)
 {
-    EXPECT(t, kmalloc((1UL << MAX_ORDER) * PAGE_SIZE + 1) == NULL); // above the largest block
-    EXPECT(t, kmalloc((size_t)-1) == NULL);
+    EXPECT_EQ(t, kmalloc((1UL << MAX_ORDER) * PAGE_SIZE + 1), NULL); // above the largest block
+    EXPECT_EQ(t, kmalloc((size_t)-1), NULL);
     check_large(t, KMALLOC_MAX_CACHE_SIZE + 1); // 9 frames, not 16
     check_large(t, 5 * PAGE_SIZE * 3);
     size_t counts[MAX_ORDER + 1];
@@ -338,7 +338,7 @@ KTEST(slab_kmalloc, krealloc_keeps_bytes)
 {
     size_t before = settle();
     uint8_t *p = krealloc(NULL, 10);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, ksize(p), 16);
     int moves = 0, bad = 0;
     size_t have = 10;
@@ -346,7 +346,7 @@ KTEST(slab_kmalloc, krealloc_keeps_bytes)
         p[i] = (uint8_t)i;
     for (size_t size = 11; size <= 200 * 1024; size += size < 4096 ? 37 : 4096) {
         uint8_t *q = krealloc(p, size);
-        ASSERT(t, q != NULL);
+        ASSERT_NE(t, q, NULL);
         for (size_t i = 0; i < have; i++)
             bad += q[i] != (uint8_t)i;
         moves += q != p;
@@ -357,13 +357,13 @@ KTEST(slab_kmalloc, krealloc_keeps_bytes)
     }
     EXPECT_EQ(t, bad, 0);
     printk("# %d moves growing 10 B to 200 KiB (classes to 32 KiB, then frames in place)\n", moves);
-    EXPECT(t, moves <= 60);        // about one per class crossed up to 32 KiB, few past it
+    EXPECT_LE(t, moves, 60);       // about one per class crossed up to 32 KiB, few past it
     uint8_t *q = krealloc(p, 100); // far smaller: a smaller class takes it
-    ASSERT(t, q != NULL);
+    ASSERT_NE(t, q, NULL);
     EXPECT(t, q != p && ksize(q) == 104);
     for (size_t i = 0; i < 100; i++)
         bad += q[i] != (uint8_t)i;
     EXPECT_EQ(t, bad, 0);
-    EXPECT(t, krealloc(q, 0) == NULL); // freed
+    EXPECT_EQ(t, krealloc(q, 0), NULL); // freed
     EXPECT_EQ(t, settle(), before);
 }

@@ -61,7 +61,7 @@ KTEST(slab, init_rejects_bad_args)
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 0), -EINVAL);
     EXPECT_EQ(t, slab_init(PAGE_SIZE, PAGE_SIZE * 2), -EINVAL);
     void *p = kmalloc(100); // and nothing was reset
-    EXPECT(t, p != NULL);
+    EXPECT_NE(t, p, NULL);
     kfree(p);
 }
 
@@ -69,29 +69,30 @@ KTEST(slab, create_rejects_bad_args)
 {
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_dup", 32, 0, 0, NULL);
-    ASSERT(t, c != NULL);
-    EXPECT(t, kmem_cache_create("t_dup", 64, 0, 0, NULL) == NULL);
+    ASSERT_NE(t, c, NULL);
+    EXPECT_EQ(t, kmem_cache_create("t_dup", 64, 0, 0, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -EEXIST);
-    EXPECT(t, kmem_cache_create("kmalloc-64", 64, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create("kmalloc-64", 64, 0, 0, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -EEXIST);
-    EXPECT(t, kmem_cache_create(NULL, 32, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create(NULL, 32, 0, 0, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -EINVAL);
-    EXPECT(t, kmem_cache_create("a_name_that_is_far_too_long_for_a_cache", 32, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create("a_name_that_is_far_too_long_for_a_cache", 32, 0, 0, NULL),
+              NULL);
     EXPECT_EQ(t, slab_last_error(), -ENAMETOOLONG);
-    EXPECT(t, kmem_cache_create("t_zero", 0, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create("t_zero", 0, 0, 0, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -EINVAL);
-    EXPECT(t, kmem_cache_create("t_align3", 32, 3, 0, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create("t_align3", 32, 3, 0, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -EINVAL);
-    EXPECT(t, kmem_cache_create("t_huge", KMALLOC_MAX_SIZE + 1, 0, 0, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create("t_huge", KMALLOC_MAX_SIZE + 1, 0, 0, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -E2BIG);
-    EXPECT(t, kmem_cache_create("t_hugealign", 8, KMALLOC_MAX_SIZE * 2, 0, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create("t_hugealign", 8, KMALLOC_MAX_SIZE * 2, 0, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -E2BIG);
-    EXPECT(t, kmem_cache_create("t_flags", 8, 0, 1UL << 30, NULL) == NULL);
+    EXPECT_EQ(t, kmem_cache_create("t_flags", 8, 0, 1UL << 30, NULL), NULL);
     EXPECT_EQ(t, slab_last_error(), -EINVAL);
     EXPECT_EQ(t, kmem_cache_destroy(kmalloc_cache(64)), -EPERM); // kmalloc's own: kept
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     c = kmem_cache_create("t_dup", 64, 0, 0, NULL); // the name is free again
-    EXPECT(t, c != NULL);
+    EXPECT_NE(t, c, NULL);
     if (c)
         EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, settle(), before); // failed creates left nothing behind
@@ -115,13 +116,13 @@ static void proc_ctor(void *p)
 KTEST(slab, kmem_cache_macro)
 {
     struct kmem_cache *c = KMEM_CACHE(test_proc, 0, proc_ctor);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     struct kmem_cache_info in = info_of(c);
-    EXPECT(t, strcmp(in.name, "test_proc") == 0);
+    EXPECT_EQ(t, strcmp(in.name, "test_proc"), 0);
     EXPECT_EQ(t, in.object_size, sizeof(struct test_proc));
     EXPECT_EQ(t, in.align, 64);
     struct test_proc *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, (uintptr_t)p % 64, 0);
     EXPECT_EQ(t, p->pid, -1); // constructed
     kmem_cache_free(c, p);
@@ -142,14 +143,14 @@ KTEST(slab, ctor_once_per_object)
 {
     ctor_calls = 0;
     struct kmem_cache *c = kmem_cache_create("t_ctor", 48, 0, 0, pattern_ctor);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     unsigned num = info_of(c).num;
     enum { MAXN = 2048 };
     static void *objs[MAXN];
     unsigned n = MIN(3 * num + 5, (unsigned)MAXN);
     for (unsigned i = 0; i < n; i++) {
         objs[i] = kmem_cache_alloc(c);
-        ASSERT(t, objs[i] != NULL);
+        ASSERT_NE(t, objs[i], NULL);
         uint8_t *b = objs[i];
         EXPECT(t, b[0] == 0xc7 && b[47] == 0xc7);
     }
@@ -159,7 +160,7 @@ KTEST(slab, ctor_once_per_object)
     int calls = ctor_calls;
     kmem_cache_free(c, objs[n - 1]);
     void *again = kmem_cache_alloc(c); // LIFO: the same object, not constructed anew
-    EXPECT(t, again == objs[n - 1]);
+    EXPECT_EQ(t, again, objs[n - 1]);
     EXPECT_EQ(t, ctor_calls, calls);
     for (unsigned i = 0; i < n; i++)
         kmem_cache_free(c, objs[i]);
@@ -175,10 +176,10 @@ KTEST(slab, patterns_no_overlap)
     enum { N = 1500, SZ = 40 };
     static uint8_t *objs[N];
     struct kmem_cache *c = kmem_cache_create("t_pattern", SZ, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++) {
         objs[i] = kmem_cache_alloc(c);
-        ASSERT(t, objs[i] != NULL);
+        ASSERT_NE(t, objs[i], NULL);
         struct page *pg = virt_to_page(objs[i]);
         EXPECT(t, pg && (page_flags(pg) & PG_slab) && pg->slab_cache == c);
         fill(objs[i], SZ);
@@ -198,7 +199,7 @@ KTEST(slab, patterns_no_overlap)
         kmem_cache_free(c, objs[i]);
     for (int i = 0; i < N / 2; i++) {
         objs[i] = kmem_cache_alloc(c);
-        ASSERT(t, objs[i] != NULL);
+        ASSERT_NE(t, objs[i], NULL);
         fill(objs[i], SZ);
     }
     bad = 0;
@@ -272,7 +273,7 @@ KTEST(slab, geometry_every_size_and_align)
     static const size_t sizes[] = {8, 24, 100, 700, 3000, 5000, 12000};
     for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
         struct kmem_cache *c = kmem_cache_create("t_geom", sizes[k], 0, 0, NULL);
-        ASSERT(t, c != NULL);
+        ASSERT_NE(t, c, NULL);
         struct kmem_cache_info real = info_of(c), est;
         EXPECT_EQ(t, kmem_cache_layout(sizes[k], 0, 0, NULL, &est), 0);
         if (!(real.flags & SLAB_DEBUG_FLAGS)) // slab_debug= changes real caches only
@@ -299,14 +300,14 @@ KTEST(slab, geometry_with_a_ctor)
     static const size_t sizes[] = {8, 32, 64, 100, 256, 1000, 4096};
     for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
         struct kmem_cache_info in;
-        ASSERT(t, kmem_cache_layout(sizes[k], 0, 0, nop_ctor, &in) == 0);
+        ASSERT_EQ(t, kmem_cache_layout(sizes[k], 0, 0, nop_ctor, &in), 0);
         size_t u =
             (size_t)in.num * in.object_size * 1000 / ((PAGE_SIZE << in.order) + in.desc_bytes);
         printk("# ctor, %4zu-byte objects: stride %zu, %u a slab, %zu.%zu%% used\n", sizes[k],
                in.size, in.num, u / 10, u % 10);
-        EXPECT(t, in.size >= sizes[k] + sizeof(bufctl_t));
+        EXPECT_GE(t, in.size, sizes[k] + sizeof(bufctl_t));
         if (sizes[k] >= 64)
-            EXPECT(t, u >= 875);
+            EXPECT_GE(t, u, 875);
     }
 }
 
@@ -316,24 +317,24 @@ KTEST(slab, geometry_with_a_ctor)
 static void check_colours(struct ktest *t, const char *name, size_t size)
 {
     struct kmem_cache *c = kmem_cache_create(name, size, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     struct kmem_cache_info in = info_of(c);
-    ASSERT(t, in.colour >= 3);
+    ASSERT_GE(t, in.colour, 3);
     enum { MAXS = 40 };
     uintptr_t base[MAXS], first[MAXS];
     unsigned nslabs = MIN(2 * in.colour + 1, (unsigned)MAXS), seen = 0;
     size_t slab_bytes = PAGE_SIZE << in.order, n = (size_t)nslabs * in.num;
     static void *objs[4096];
-    ASSERT(t, n <= ARRAY_SIZE(objs));
+    ASSERT_LE(t, n, ARRAY_SIZE(objs));
     for (size_t i = 0; i < n; i++) {
         objs[i] = kmem_cache_alloc(c);
-        ASSERT(t, objs[i] != NULL);
+        ASSERT_NE(t, objs[i], NULL);
         uintptr_t b = (uintptr_t)objs[i] & ~(slab_bytes - 1), off = (uintptr_t)objs[i] - b;
         unsigned k = 0;
         while (k < seen && base[k] != b)
             k++;
         if (k == seen) { // a new slab: slabs appear in the order they were made
-            ASSERT(t, seen < MAXS);
+            ASSERT_LT(t, seen, MAXS);
             base[seen] = b;
             first[seen++] = off;
         }
@@ -368,13 +369,13 @@ KTEST(slab, alignment_1_to_16k)
             char name[32];
             snprintf(name, sizeof(name), "t_al_%zu_%zu", align, sizes[s]);
             struct kmem_cache *c = kmem_cache_create(name, sizes[s], align, 0, NULL);
-            ASSERT(t, c != NULL);
+            ASSERT_NE(t, c, NULL);
             struct kmem_cache_info in = info_of(c);
             size_t n = MIN(2 * (size_t)in.num + 3, ARRAY_SIZE(objs));
             int misaligned = 0;
             for (size_t i = 0; i < n; i++) {
                 objs[i] = kmem_cache_alloc(c);
-                ASSERT(t, objs[i] != NULL);
+                ASSERT_NE(t, objs[i], NULL);
                 misaligned += (uintptr_t)objs[i] % align != 0 || (uintptr_t)objs[i] % 8 != 0;
                 fill(objs[i], sizes[s]);
             }
@@ -397,15 +398,15 @@ KTEST(slab, kfree_finds_cache_through_struct_page)
     enum { N = 4000 };
     static void *objs[N];
     struct kmem_cache *c = kmem_cache_create("t_o1", 64, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++) {
         objs[i] = kmem_cache_alloc(c);
-        ASSERT(t, objs[i] != NULL);
+        ASSERT_NE(t, objs[i], NULL);
         struct page *pg = virt_to_page(objs[i]);
         EXPECT(t, pg && (page_flags(pg) & PG_slab) && pg->slab_cache == c && pg->slab != NULL);
     }
     struct kmem_cache_info in = info_of(c);
-    EXPECT(t, in.total_slabs >= N / in.num);
+    EXPECT_GE(t, in.total_slabs, N / in.num);
     for (int i = 0; i < N; i++) {
         if (i % 2)
             kfree(objs[i]);
@@ -444,13 +445,13 @@ static void check_release(struct ktest *t, const char *name, size_t size)
     enum { N = 1000 };
     static void *objs[N];
     watched = kmem_cache_create(name, size, 0, 0, NULL);
-    ASSERT(t, watched != NULL);
+    ASSERT_NE(t, watched, NULL);
     released = release_bad = 0;
     released_pages = 0;
     slab_release_hook = release_watch;
     size_t n = MIN((size_t)N, 12 * (size_t)info_of(watched).num);
     for (size_t i = 0; i < n; i++)
-        ASSERT(t, (objs[i] = kmem_cache_alloc(watched)) != NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(watched)), NULL);
     for (size_t i = 0; i < n; i++) // some slabs go back here (beyond free_limit)
         kmem_cache_free(watched, objs[i]);
     size_t free_before = nr_free_pages();
@@ -475,14 +476,14 @@ KTEST(slab, destroy_refuses_live_objects)
 {
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_busy", 100, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     void *a = kmem_cache_alloc(c), *b = kmem_cache_alloc(c), *d = kmem_cache_alloc(c);
     ASSERT(t, a && b && d);
     EXPECT_EQ(t, kmem_cache_destroy(c), -EBUSY);
     EXPECT_EQ(t, info_of(c).active_objs, 3);
     fill(a, 100);
     void *e = kmem_cache_alloc(c); // still a working cache
-    EXPECT(t, e != NULL);
+    EXPECT_NE(t, e, NULL);
     EXPECT(t, intact(a, 100));
     kmem_cache_free(c, a);
     kmem_cache_free(c, b);
@@ -502,7 +503,7 @@ static void no_duplicates(struct ktest *t, struct kmem_cache *c, void *live)
     unsigned n = MIN(2 * info_of(c).num, (unsigned)MAXN), dup = 0;
     for (unsigned i = 0; i < n; i++) {
         objs[i] = kmem_cache_alloc(c);
-        ASSERT(t, objs[i] != NULL);
+        ASSERT_NE(t, objs[i], NULL);
         dup += objs[i] == live;
         *(uint64_t *)objs[i] = CANARY ^ i;
     }
@@ -528,7 +529,7 @@ KTEST(slab, bad_frees_reported_once)
     uint64_t e0 = slab_error_count();
     int local;
     void *page = alloc_pages(0);
-    ASSERT(t, page != NULL);
+    ASSERT_NE(t, page, NULL);
 
     kmem_cache_free(b, x); // wrong cache
     EXPECT_EQ(t, slab_error_count() - e0, 1);
@@ -567,7 +568,7 @@ KTEST(slab, bad_frees_reported_once)
 KTEST(slab, consistency_checks_every_free)
 {
     struct kmem_cache *a = kmem_cache_create("t_bad_f", 64, 0, SLAB_CONSISTENCY, NULL);
-    ASSERT(t, a != NULL);
+    ASSERT_NE(t, a, NULL);
     void *x = kmem_cache_alloc(a), *y = kmem_cache_alloc(a);
     ASSERT(t, x && y && virt_to_page(x)->slab == virt_to_page(y)->slab);
     struct kmem_cache_info in = info_of(a);
@@ -580,7 +581,7 @@ KTEST(slab, consistency_checks_every_free)
     kfree((void *)((uintptr_t)x & ~(PAGE_SIZE - 1))); // the slab's own descriptor
     EXPECT_EQ(t, slab_error_count() - e0, 2);
     void *never = hi + in.size; // the next object: still free in the slab
-    ASSERT(t, virt_to_page(never)->slab == virt_to_page(x)->slab);
+    ASSERT_EQ(t, virt_to_page(never)->slab, virt_to_page(x)->slab);
     kmem_cache_free(a, never);
     EXPECT_EQ(t, slab_error_count() - e0, 3);
     kmem_cache_free(a, lo);
@@ -603,16 +604,16 @@ KTEST(slab, free_limit_returns_pages)
     static void *objs[N];
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_limit", 256, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++)
-        ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
     for (int i = 0; i < N; i++)
         kmem_cache_free(c, objs[i]);
     struct kmem_cache_info in = info_of(c);
-    EXPECT(t, in.free_slabs <= in.free_limit);
-    EXPECT(t, in.reaped > 0);
+    EXPECT_LE(t, in.free_slabs, in.free_limit);
+    EXPECT_GT(t, in.reaped, 0);
     // What is left: free slabs kept, and slabs holding this cpu's cached objects.
-    EXPECT(t, in.total_slabs <= in.free_limit + in.limit / in.num + 3);
+    EXPECT_LE(t, in.total_slabs, in.free_limit + in.limit / in.num + 3);
     EXPECT_EQ(t, in.active_objs, 0);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, settle(), before);
@@ -711,7 +712,7 @@ KTEST(slab, all_cpus_free_each_others_objects)
     x.ncpu = ncpu_online();
     x.iters = 20000;
     x.c = kmem_cache_create("t_smp", SMP_WORDS * 8, 0, 0, NULL);
-    ASSERT(t, x.c != NULL);
+    ASSERT_NE(t, x.c, NULL);
     run_on_all_cpus(smp_alloc, &x);
     EXPECT_EQ(t, info_of(x.c).active_objs, (size_t)x.ncpu * SMP_PER);
     run_on_all_cpus(smp_free_neighbour, &x);
@@ -742,12 +743,12 @@ KTEST(slab, buddy_oom_reclaims_slab_pages)
     static void *objs[N];
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_oom", 512, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++)
-        ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
     for (int i = 0; i < N; i++)
         kmem_cache_free(c, objs[i]);
-    ASSERT(t, info_of(c).total_slabs > 0); // cached objects and kept empty slabs
+    ASSERT_GT(t, info_of(c).total_slabs, 0); // cached objects and kept empty slabs
     struct buddy_stats s0, s1;
     buddy_get_stats(&s0);
     void *stash = NULL, *p;
@@ -756,7 +757,7 @@ KTEST(slab, buddy_oom_reclaims_slab_pages)
         stash = p;
     }
     buddy_get_stats(&s1);
-    EXPECT(t, s1.reclaims > s0.reclaims);
+    EXPECT_GT(t, s1.reclaims, s0.reclaims);
     EXPECT_EQ(t, info_of(c).total_slabs, 0); // the hook took them all
     while (stash) {
         p = *(void **)stash;
@@ -775,17 +776,17 @@ KTEST(slab, reclaim_with_a_lock_held)
     static struct spinlock lk = SPINLOCK_INIT("t_reclaim_lock");
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_rlock", 200, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     enum { N = 100 };
     void *p[N];
     for (int i = 0; i < N; i++)
-        ASSERT(t, (p[i] = kmem_cache_alloc(c)) != NULL);
+        ASSERT_NE(t, (p[i] = kmem_cache_alloc(c)), NULL);
     for (int i = 0; i < N; i++)
         kmem_cache_free(c, p[i]); // into this cpu's array and back to empty slabs
     spin_lock(&lk);
     size_t got = slab_reclaim();
     spin_unlock(&lk);
-    EXPECT(t, got > 0);
+    EXPECT_GT(t, got, 0);
     struct kmem_cache_info in = info_of(c);
     EXPECT_EQ(t, in.cached_objs, 0);
     EXPECT_EQ(t, in.total_slabs, 0);
@@ -855,7 +856,7 @@ KTEST(slab, no_false_null_with_objects_stranded_on_another_cpu)
         sd.taker = k;
         sd.strander = (k + 1) % n;
         sd.c = kmem_cache_create("t_strand", 64, 0, 0, NULL);
-        ASSERT(t, sd.c != NULL);
+        ASSERT_NE(t, sd.c, NULL);
         smp_call_function_single(sd.taker, strand_alloc, NULL);
         // No memory left (reclaim ran): the biggest blocks first, so that
         // taking all of it is a few hundred calls, not one per frame, and
@@ -893,7 +894,7 @@ KTEST(slab, no_false_null_with_objects_stranded_on_another_cpu)
 KTEST(slab, stats_and_slabinfo)
 {
     struct kmem_cache *c = kmem_cache_create("t_stats", 32, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     if (debugged(c)) {
         kmem_cache_destroy(c);
         KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU batching");
@@ -903,24 +904,24 @@ KTEST(slab, stats_and_slabinfo)
     struct kmem_cache_info in0 = info_of(c);
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < HOLD; i++)
-            ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+            ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
         for (int i = 0; i < HOLD; i++)
             kmem_cache_free(c, objs[i]);
     }
     for (int i = 0; i < 37; i++)
-        ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
     struct kmem_cache_info in = info_of(c);
     EXPECT_EQ(t, in.active_objs, 37);
     EXPECT(t, in.refills > in0.refills && in.flushes > in0.flushes);
     size_t free_in_slabs = in.total_objs - in.active_objs - in.cached_objs;
-    EXPECT(t, in.cached_objs <= in.limit);
-    EXPECT(t, in.active_slabs + in.free_slabs == in.total_slabs);
-    EXPECT(t, free_in_slabs >= (size_t)in.free_slabs * in.num);
+    EXPECT_LE(t, in.cached_objs, in.limit);
+    EXPECT_EQ(t, in.active_slabs + in.free_slabs, in.total_slabs);
+    EXPECT_GE(t, free_in_slabs, (size_t)in.free_slabs * in.num);
     uint64_t ops = 2 * HOLD * ROUNDS + 37;
     uint64_t per1000 = (in.lock_acquisitions - in0.lock_acquisitions) * 1000 / ops;
     printk("# cache lock taken %llu times per 1000 ops (batch %u)\n", (unsigned long long)per1000,
            in.batchcount);
-    EXPECT(t, per1000 < 1000 / in.batchcount * 2);
+    EXPECT_LT(t, per1000, 1000 / in.batchcount * 2);
     slabinfo();
     for (int i = 0; i < 37; i++)
         kmem_cache_free(c, objs[i]);
@@ -958,7 +959,7 @@ KTEST(slab, reclaim_returns_every_page)
         ASSERT(t, a[i] && b[i]);
     }
     run_on_all_cpus(reclaim_worker, t);
-    EXPECT(t, nr_free_pages() < before);
+    EXPECT_LT(t, nr_free_pages(), before);
     for (int i = 0; i < 100; i++) {
         kmem_cache_free(c1, a[i]);
         kmem_cache_free(c2, b[i]);
@@ -966,7 +967,7 @@ KTEST(slab, reclaim_returns_every_page)
     EXPECT_EQ(t, kmem_cache_destroy(c1), 0);
     EXPECT_EQ(t, kmem_cache_destroy(c2), 0);
     size_t got = slab_reclaim();
-    EXPECT(t, got > 0);
+    EXPECT_GT(t, got, 0);
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }
@@ -1005,7 +1006,7 @@ KTEST(slab, array_refill_and_flush_batches)
     static void *objs[512];
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_array", 64, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     if (debugged(c)) {
         kmem_cache_destroy(c);
         KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU arrays");
@@ -1013,10 +1014,10 @@ KTEST(slab, array_refill_and_flush_batches)
     struct kmem_cache_info in = info_of(c);
     unsigned limit = in.limit, batch = in.batchcount;
     ASSERT(t, limit >= 2 && batch >= 1 && batch <= limit && limit < ARRAY_SIZE(objs));
-    ASSERT(t, in.num >= batch); // one new slab fills the first refill
+    ASSERT_GE(t, in.num, batch); // one new slab fills the first refill
 
     void *x = kmem_cache_alloc(c);
-    ASSERT(t, x != NULL);
+    ASSERT_NE(t, x, NULL);
     in = info_of(c);
     EXPECT_EQ(t, in.arrays, 1);
     EXPECT_EQ(t, in.refills, 1);
@@ -1052,12 +1053,12 @@ KTEST(slab, array_refill_and_flush_batches)
     EXPECT(t, in.cached_objs > 0 && in.cached_objs < batch);
     while (n < (size_t)limit + 1) {
         objs[n] = kmem_cache_alloc(c);
-        ASSERT(t, objs[n] != NULL);
+        ASSERT_NE(t, objs[n], NULL);
         n++;
     }
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < i; j++)
-            ASSERT(t, objs[i] != objs[j]);
+            ASSERT_NE(t, objs[i], objs[j]);
 
     // An empty array (shrink drains it), then limit + 1 frees: the last
     // one finds it full and flushes the oldest batch.
@@ -1094,24 +1095,24 @@ KTEST(slab, arrays_made_on_first_use)
     static struct lazy_run x;
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_lazy", 96, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     if (debugged(c)) {
         kmem_cache_destroy(c);
         KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU arrays");
     }
     struct kmem_cache_info in = info_of(c);
     EXPECT_EQ(t, in.arrays, 0); // none until a cpu uses the cache
-    EXPECT(t, in.limit > 0);
+    EXPECT_GT(t, in.limit, 0);
     x = (struct lazy_run){.t = t, .c = c};
     int n = ncpu_online();
     for (int i = 0; i < n; i++)
-        ASSERT(t, (x.first[i] = kmem_cache_alloc(c)) != NULL);
+        ASSERT_NE(t, (x.first[i] = kmem_cache_alloc(c)), NULL);
     EXPECT_EQ(t, info_of(c).arrays, 1); // the caller's
     run_on_all_cpus(lazy_worker, &x);
     in = info_of(c);
     EXPECT_EQ(t, in.arrays, (unsigned)(n + 1) / 2); // the odd cpus gave theirs back
     EXPECT_EQ(t, in.active_objs, 0);
-    EXPECT(t, in.cached_objs > 0);
+    EXPECT_GT(t, in.cached_objs, 0);
     EXPECT_EQ(t, slab_validate(c), 0);
     slab_reclaim(); // every array back, objects and all
     in = info_of(c);
@@ -1119,7 +1120,7 @@ KTEST(slab, arrays_made_on_first_use)
     EXPECT_EQ(t, in.cached_objs, 0);
     EXPECT_EQ(t, in.total_objs, 0);
     void *p = kmem_cache_alloc(c); // made again
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, info_of(c).arrays, 1);
     kmem_cache_free(c, p);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);

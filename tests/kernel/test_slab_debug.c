@@ -57,9 +57,9 @@ KTEST(slab_debug, oob_write_right_1_byte)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_oob", 37, 0, DBG, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     uint8_t *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     memset(p, 0x11, 37); // the whole object is fine
     p[37] = 0x42;        // one past the end
     kmem_cache_free(c, p);
@@ -67,7 +67,7 @@ KTEST(slab_debug, oob_write_right_1_byte)
     EXPECT_EQ(t, errors_of(c), 1);
     EXPECT_EQ(t, slab_validate(c), 0); // repaired
     uint8_t *q = kmem_cache_alloc(c);  // the same object (LIFO), fine again
-    EXPECT(t, q == p);
+    EXPECT_EQ(t, q, p);
     kmem_cache_free(c, q);
     EXPECT_EQ(t, reports_since(&st), 1);
     finish(t, c, &st);
@@ -77,9 +77,9 @@ KTEST(slab_debug, oob_write_left_1_byte)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_left", 64, 0, DBG, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     uint8_t *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     p[-1] = 0x42;
     kmem_cache_free(c, p);
     EXPECT_EQ(t, reports_since(&st), 1);
@@ -92,17 +92,17 @@ KTEST(slab_debug, use_after_free_first_word)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_uaf", 48, 0, DBG, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     uint8_t *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     kmem_cache_free(c, p);
     EXPECT(t, p[0] == 0x6b && p[46] == 0x6b && p[47] == 0xa5); // poisoned
     *(uint64_t *)p = 0;                                        // use after free
     EXPECT_EQ(t, reports_since(&st), 0);
     uint8_t *q = kmem_cache_alloc(c);
-    EXPECT(t, q == p);
+    EXPECT_EQ(t, q, p);
     EXPECT_EQ(t, reports_since(&st), 1);
-    EXPECT(t, q[0] == 0x6b); // repaired
+    EXPECT_EQ(t, q[0], 0x6b); // repaired
     kmem_cache_free(c, q);
     EXPECT_EQ(t, reports_since(&st), 1);
     finish(t, c, &st);
@@ -113,9 +113,9 @@ KTEST(slab_debug, use_after_free_mid_object)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_uaf2", 200, 0, DBG, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     uint8_t *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     kmem_cache_free(c, p);
     p[100] = 0;
     p[101] = 0;
@@ -132,7 +132,7 @@ KTEST(slab_debug, double_free)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_df", 64, 0, DBG, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     void *p = kmem_cache_alloc(c), *keep = kmem_cache_alloc(c);
     ASSERT(t, p && keep);
     kmem_cache_free(c, p);
@@ -155,7 +155,7 @@ KTEST(slab_debug, foreign_wrong_cache_interior)
     struct kmem_cache *b = kmem_cache_create("t_dbg_b", 64, 0, DBG, NULL);
     ASSERT(t, a && b);
     uint8_t *p = kmem_cache_alloc(a);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     int local;
     kmem_cache_free(a, &local); // foreign: the stack
     EXPECT_EQ(t, reports_since(&st), 1);
@@ -182,16 +182,16 @@ KTEST(slab_debug, red_zones_keep_alignment)
     for (size_t k = 0; k < ARRAY_SIZE(aligns); k++) {
         struct start st = begin();
         struct kmem_cache *c = kmem_cache_create("t_dbg_align", 100, aligns[k], DBG, NULL);
-        ASSERT(t, c != NULL);
+        ASSERT_NE(t, c, NULL);
         struct kmem_cache_info in;
         kmem_cache_get_info(c, &in);
         size_t a = aligns[k] ? aligns[k] : 8;
         EXPECT_EQ(t, in.red_left, ALIGN_UP(8, a));
-        EXPECT(t, in.size >= 100 + 8 + in.red_left + 32);
+        EXPECT_GE(t, in.size, 100 + 8 + in.red_left + 32);
         void *p[20];
         for (int i = 0; i < 20; i++) {
             p[i] = kmem_cache_alloc(c);
-            ASSERT(t, p[i] != NULL);
+            ASSERT_NE(t, p[i], NULL);
             EXPECT_EQ(t, (uintptr_t)p[i] % a, 0);
             memset(p[i], i, 100);
         }
@@ -207,17 +207,17 @@ KTEST(slab_debug, store_user_records_caller)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_user", 24, 0, SLAB_STORE_USER, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     uint8_t *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     struct slab_track *tr = (struct slab_track *)(p + c->track_off);
     uintptr_t fn = (uintptr_t)ktest_slab_debug_store_user_records_caller;
-    EXPECT(t, (uintptr_t)tr[0].addr - fn < 4096); // a return address inside this function
+    EXPECT_LT(t, (uintptr_t)tr[0].addr - fn, 4096); // a return address inside this function
     EXPECT_EQ(t, tr[0].cpu, cpu_id());
     EXPECT_EQ(t, tr[1].cpu, -1); // never freed
     kmem_cache_free(c, p);
-    EXPECT(t, (uintptr_t)tr[1].addr - fn < 4096);
-    EXPECT(t, tr[1].seq > tr[0].seq);
+    EXPECT_LT(t, (uintptr_t)tr[1].addr - fn, 4096);
+    EXPECT_GT(t, tr[1].seq, tr[0].seq);
     void *k = kmalloc(3000); // kmalloc passes its caller's address, not its own
     kfree(k);
     EXPECT_EQ(t, reports_since(&st), 0);
@@ -234,12 +234,12 @@ KTEST(slab_debug, ctor_cache_not_poisoned)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_ctor", 32, 0, DBG, ctor_fill);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     struct kmem_cache_info in;
     kmem_cache_get_info(c, &in);
     EXPECT(t, !(in.flags & SLAB_POISON) && (in.flags & SLAB_RED_ZONE));
     uint8_t *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     EXPECT(t, p[0] == 0x5c && p[31] == 0x5c);
     kmem_cache_free(c, p);
     p = kmem_cache_alloc(c);
@@ -286,7 +286,7 @@ KTEST(slab_debug, concurrent_double_free)
     int losers = ncpu_online() - 1;
     r = (struct race){kmem_cache_create("t_dbg_race", 64, 0, SLAB_CONSISTENCY, NULL), NULL,
                       losers ? MIN(20, MAX(3, 160 / losers)) : 20, 0, 0};
-    ASSERT(t, r.c != NULL);
+    ASSERT_NE(t, r.c, NULL);
     run_on_all_cpus(race_free, &r);
     EXPECT_EQ(t, reports_since(&st), r.rounds * losers);
     struct kmem_cache_info in;
@@ -303,7 +303,7 @@ KTEST(slab_debug, corrupted_free_chain_quarantined)
     struct start st = begin();
     // SLAB_FAILSLAB alone (failslab disarmed): the locked path, no zones.
     struct kmem_cache *c = kmem_cache_create("t_dbg_chain", 64, 0, SLAB_FAILSLAB, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     uint8_t *x = kmem_cache_alloc(c), *y = kmem_cache_alloc(c);
     ASSERT(t, x && y);
     struct slab *s = virt_to_page(x)->slab;
@@ -311,13 +311,13 @@ KTEST(slab_debug, corrupted_free_chain_quarantined)
     unsigned ix = obj_to_index(c, s, x);
     *slab_bufctl(c, s, s->free) = (bufctl_t)ix; // a link back to a live object: a cycle
     uint8_t *z = kmem_cache_alloc(c);           // the object at the head is still good
-    ASSERT(t, z != NULL);
+    ASSERT_NE(t, z, NULL);
     EXPECT_EQ(t, reports_since(&st), 0);
     uint8_t *w = kmem_cache_alloc(c); // next would be x again: caught
-    ASSERT(t, w != NULL);
+    ASSERT_NE(t, w, NULL);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT(t, w != x && w != y && w != z && kmem_cache_of(w) == c);
-    EXPECT(t, virt_to_page(w)->slab != s);
+    EXPECT_NE(t, virt_to_page(w)->slab, s);
     EXPECT_EQ(t, slab_validate(c), 0);
     struct slab *s2 = virt_to_page(w)->slab;
     s2->free = 5000; // out of range outright
@@ -342,7 +342,7 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_plain_chain", 64, 0, 0, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     struct kmem_cache_info in;
     kmem_cache_get_info(c, &in);
     if (in.flags & SLAB_DEBUG_FLAGS) {
@@ -350,19 +350,19 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
         KTEST_SKIP(t, "slab_debug= gave this cache debug options: it is not a plain cache");
     }
     void *x = kmem_cache_alloc(c); // one refill: the rest of the batch is in the array
-    ASSERT(t, x != NULL);
+    ASSERT_NE(t, x, NULL);
     struct slab *s = virt_to_page(x)->slab;
-    ASSERT(t, s->free < c->num);        // the slab still has free objects on its chain
+    ASSERT_LT(t, s->free, c->num);      // the slab still has free objects on its chain
     *slab_bufctl(c, s, s->free) = 9999; // a link out of range
     kmem_cache_shrink(c);               // the array's objects go back ...
     enum { N = 200 };
     static void *objs[N];
     for (int i = 0; i < N; i++) // ... and a refill meets the bad link
-        ASSERT(t, (objs[i] = kmem_cache_alloc(c)) != NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
     EXPECT_EQ(t, reports_since(&st), 1);
-    EXPECT(t, strcmp(slab_last_report(), "corrupted free chain (slab metadata overwritten)") == 0);
+    EXPECT_EQ(t, strcmp(slab_last_report(), "corrupted free chain (slab metadata overwritten)"), 0);
     for (int i = 0; i < N; i++) {
-        EXPECT(t, objs[i] != x);
+        EXPECT_NE(t, objs[i], x);
         kmem_cache_free(c, objs[i]);
     }
     kmem_cache_free(c, x); // live when the chain broke: a good free
@@ -424,12 +424,12 @@ KTEST(slab_debug, stale_free_racing_release)
     if (ncpu_online() < 2)
         KTEST_SKIP(t, "needs 2 cpus");
     stale.c = kmem_cache_create("t_dbg_stale", 96, 0, SLAB_CONSISTENCY, NULL);
-    ASSERT(t, stale.c != NULL);
+    ASSERT_NE(t, stale.c, NULL);
     stale.obj = NULL;
     stale.rounds = 20;
     stale.round = stale.done = stale.frees = 0;
     run_on_all_cpus(stale_cpu, NULL);
-    EXPECT(t, reports_since(&st) >= 1); // every stale free reported, none taken
+    EXPECT_GE(t, reports_since(&st), 1); // every stale free reported, none taken
     struct kmem_cache_info in;
     kmem_cache_get_info(stale.c, &in);
     EXPECT_EQ(t, in.active_objs, 0);
@@ -444,17 +444,17 @@ KTEST(slab_debug, validate_finds_bad_counts)
 {
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_val", 64, 0, SLAB_FAILSLAB, NULL);
-    ASSERT(t, c != NULL);
+    ASSERT_NE(t, c, NULL);
     void *p = kmem_cache_alloc(c);
-    ASSERT(t, p != NULL);
+    ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, slab_validate(c), 0);
     c->free_objects++;
-    EXPECT(t, slab_validate(c) >= 1);
+    EXPECT_GE(t, slab_validate(c), 1);
     c->free_objects--;
     struct slab *s = virt_to_page(p)->slab;
     bufctl_t keep = *slab_bufctl(c, s, s->free);
     *slab_bufctl(c, s, s->free) = 9999; // a broken chain
-    EXPECT(t, slab_validate(c) >= 1);
+    EXPECT_GE(t, slab_validate(c), 1);
     *slab_bufctl(c, s, s->free) = keep;
     EXPECT_EQ(t, slab_validate(c), 0);
     kmem_cache_free(c, p);
