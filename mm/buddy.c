@@ -271,6 +271,14 @@ static bool top_is_free(void)
     return (page_flags(top) & PG_buddy) && top->order == MAX_ORDER;
 }
 
+bool buddy_top_is_free(void)
+{
+    spin_lock(&zone.lock);
+    bool top = top_is_free();
+    spin_unlock(&zone.lock);
+    return top;
+}
+
 int free_frames(void *addr, size_t n)
 {
     if (addr == NULL) // as Linux's free_pages(0): nothing to do

@@ -33,6 +33,8 @@ int buddy_grow(size_t bytes);
 // (the caller may unmap them, and must zero or discard their mem_map
 // entries -- whole pages: a block's are 32 of them -- before they return).
 size_t buddy_shrink(size_t keep);
+// The last MAX_ORDER block of RAM is whole and free (with a purge hook set).
+bool buddy_top_is_free(void);
 // Called with no lock held when a request for n frames still fails after
 // reclaim; returns the frames it added (through buddy_grow), 0 if none.
 typedef size_t (*grow_hook_t)(size_t n);

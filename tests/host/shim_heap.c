@@ -181,6 +181,41 @@ static void heap_trim(void)
     spin_unlock(&grow_lock);
 }
 
+// Half the heap free: the empty slabs and the per-CPU arrays' objects go
+// back to the buddy allocator, the top of the heap to the host, and every
+// free block's bytes too. No lock held.
+static void heap_shrink(void)
+{
+    slab_reclaim(); // its frees come back to heap_purge, and find a purge under way
+    heap_trim();
+    buddy_purge(0, discard);
+}
+
+// A program that frees most of its memory frees the last blocks into the
+// per-CPU arrays and the caches' free slabs, which pin the top of the heap:
+// the shrink that ran on the way down could not trim it. So heap_purge then
+// asks for another: shim_heap_state 4, which sends the next malloc off its
+// fast path to heap_ready_slow, which shrinks (heap_shrink_asked) -- no
+// cost on the fast path. It asks again only once another 1/16 of the heap
+// is free since the last shrink it asked for.
+static size_t free_at_asked_shrink;
+
+static void ask_for_shrink(size_t free, size_t all)
+{
+    int ready = 2;
+    if (free >= __atomic_load_n(&free_at_asked_shrink, __ATOMIC_RELAXED) + all / 16)
+        __atomic_compare_exchange_n(&shim_heap_state, &ready, 4, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED);
+}
+
+static void heap_shrink_asked(void)
+{
+    size_t free = nr_free_pages(), all = nr_managed_pages();
+    __atomic_store_n(&free_at_asked_shrink, free, __ATOMIC_RELAXED);
+    if (2 * free >= all && spin_locks_held() == 0)
+        heap_shrink();
+}
+
 // The buddy allocator's purge hook, after a free, no lock of its held. (A
 // free inside the slab layer may hold a lock, reclaim's own: then no
 // reclaim.)
@@ -190,11 +225,13 @@ static void heap_purge(void)
     if (free < KEEP_FREE || 4 * free < all)
         return; // in use: what is free now will be taken again soon
     if (2 * free >= all && spin_locks_held() == 0) {
-        slab_reclaim(); // its frees come back here, and find a purge under way
-        heap_trim();
-        buddy_purge(0, discard);
+        heap_shrink();
+        if (!buddy_top_is_free())
+            ask_for_shrink(free, all); // the top is pinned: try again later
     } else {
         buddy_purge(PURGE_ORDER, discard);
+        if (2 * free >= all)
+            ask_for_shrink(free, all);
     }
 }
 
@@ -203,9 +240,15 @@ static void heap_purge(void)
 // forever. Every lock of the library is taken before fork, in the lock
 // order -- growth, every per-CPU section, the allocator's -- and let go
 // after it, in parent and child alike, as C libraries do with theirs.
+static bool heap_up(void) // ready, or ready with a shrink asked
+{
+    int s = __atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE);
+    return s == 2 || s == 4;
+}
+
 static void fork_prepare(void)
 {
-    if (__atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) != 2)
+    if (!heap_up())
         return;
     spin_lock(&grow_lock);
     shim_sections_lock_all();
@@ -214,7 +257,7 @@ static void fork_prepare(void)
 
 static void fork_done(void) // in the parent and in the child
 {
-    if (__atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) != 2)
+    if (!heap_up())
         return;
     slab_unlock_all();
     shim_sections_unlock_all();
@@ -266,5 +309,10 @@ bool heap_ready_slow(void)
     }
     while ((s = __atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE)) == 1)
         sched_yield();
-    return s == 2;
+    if (s == 4 && __atomic_compare_exchange_n(&shim_heap_state, &s, 2, false, __ATOMIC_ACQ_REL,
+                                              __ATOMIC_ACQUIRE)) {
+        heap_shrink_asked(); // see ask_for_shrink
+        s = 2;
+    }
+    return s == 2 || s == 4;
 }

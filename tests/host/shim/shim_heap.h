@@ -10,12 +10,13 @@
 
 extern uintptr_t shim_heap_base HIDDEN;
 extern size_t shim_heap_bytes HIDDEN; // atomic: grows
-extern int shim_heap_state HIDDEN;    // 0 not set up, 1 being set up, 2 ready, 3 failed
+extern int shim_heap_state HIDDEN;    // 0 not set up, 1 being set up, 2 ready, 3 failed,
+                                      // 4 ready and a shrink asked (shim_heap.c)
 
 bool heap_ready_slow(void) HIDDEN; // sets the heap up on the first call
 
 // True once the heap is usable. The first caller sets it up; threads that
-// arrive meanwhile wait.
+// arrive meanwhile wait. (State 4 takes the slow way: it shrinks the heap.)
 static inline bool heap_ready(void)
 {
     return likely(__atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) == 2) || heap_ready_slow();
