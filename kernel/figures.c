@@ -80,6 +80,19 @@ static void print_lists(const char *step)
     }
 }
 
+// One operation's line: its first pfn, and the splits (an alloc) or merges
+// (a free) it made since *last, which then moves on to now.
+static void fig_buddy_op(const char *op, void *p, size_t frames, struct buddy_stats *last)
+{
+    struct buddy_stats now;
+    buddy_get_stats(&now);
+    bool alloc = strncmp(op, "alloc", 5) == 0;
+    FIG("buddy op=%s pfn=%#lx frames=%zu %s=%llu\n", op,
+        (unsigned long)((uintptr_t)p >> PAGE_SHIFT), frames, alloc ? "splits" : "merges",
+        (unsigned long long)(alloc ? now.splits - last->splits : now.merges - last->merges));
+    *last = now;
+}
+
 static int fig_buddy(void)
 {
     // Put every block below MAX_ORDER aside, so the demo starts from whole
@@ -98,35 +111,21 @@ static int fig_buddy(void)
         }
     }
     FIG("buddy aside blocks=%d frames=%zu\n", nheld, frames);
-    struct buddy_stats a, b;
+    struct buddy_stats a;
     print_lists("start");
 
     buddy_get_stats(&a);
     void *p = alloc_pages(0);
-    buddy_get_stats(&b);
-    FIG("buddy op=alloc_pages(0) pfn=%#lx frames=1 splits=%llu\n",
-        (unsigned long)((uintptr_t)p >> PAGE_SHIFT), (unsigned long long)(b.splits - a.splits));
+    fig_buddy_op("alloc_pages(0)", p, 1, &a);
     print_lists("alloc_pages");
-
-    a = b;
     free_pages(p, 0);
-    buddy_get_stats(&b);
-    FIG("buddy op=free_pages(0) pfn=%#lx frames=1 merges=%llu\n",
-        (unsigned long)((uintptr_t)p >> PAGE_SHIFT), (unsigned long long)(b.merges - a.merges));
+    fig_buddy_op("free_pages(0)", p, 1, &a);
     print_lists("free_pages");
-
-    a = b;
     void *q = alloc_frames(11);
-    buddy_get_stats(&b);
-    FIG("buddy op=alloc_frames(11) pfn=%#lx frames=11 splits=%llu\n",
-        (unsigned long)((uintptr_t)q >> PAGE_SHIFT), (unsigned long long)(b.splits - a.splits));
+    fig_buddy_op("alloc_frames(11)", q, 11, &a);
     print_lists("alloc_frames");
-
-    a = b;
     free_frames(q, 11);
-    buddy_get_stats(&b);
-    FIG("buddy op=free_frames(11) pfn=%#lx frames=11 merges=%llu\n",
-        (unsigned long)((uintptr_t)q >> PAGE_SHIFT), (unsigned long long)(b.merges - a.merges));
+    fig_buddy_op("free_frames(11)", q, 11, &a);
     print_lists("free_frames");
 
     while (nheld > 0) {

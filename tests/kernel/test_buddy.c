@@ -198,6 +198,15 @@ KTEST(buddy, split_takes_smallest_block)
     buddy_set_reclaim_hook(hook);
 }
 
+// Up to n single frames, one by one, into f; how many came.
+static int take_frames(void **f, int n)
+{
+    int got = 0;
+    while (got < n && (f[got] = alloc_pages(0)) != NULL)
+        got++;
+    return got;
+}
+
 // The halves a split gives back are the next blocks handed out: 16 one-frame
 // requests take the split block's first 16 frames, in address order; then,
 // from a fresh split, one frame, a two-frame block (pfn ^ 2) and one frame
@@ -210,13 +219,7 @@ KTEST(buddy, split_halves_are_buddies)
         KTEST_SKIP(t, "too many small free blocks to hold");
     }
     void *f[16];
-    int got = 0;
-    for (int i = 0; i < 16; i++) {
-        f[i] = alloc_pages(0);
-        if (f[i] == NULL)
-            break;
-        got++;
-    }
+    int got = take_frames(f, 16);
     EXPECT_EQ(t, got, 16);
     for (int i = 1; i < got; i++)
         if (pfn_of(f[i]) != pfn_of(f[0]) + (unsigned long)i)
@@ -255,13 +258,7 @@ KTEST(buddy, merge_restores_free_lists)
     snap(&before);
     unsigned o = smallest_free_order(&before);
     void *f[16];
-    int got = 0;
-    for (int i = 0; i < 16; i++) {
-        f[i] = alloc_pages(0);
-        if (f[i] == NULL)
-            break;
-        got++;
-    }
+    int got = take_frames(f, 16);
     ASSERT_EQ(t, got, 16);
     for (int i = 1; i < 16; i++) // as split_halves_are_buddies checks
         ASSERT_EQ(t, pfn_of(f[i]), pfn_of(f[0]) + (unsigned long)i);
