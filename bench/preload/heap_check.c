@@ -36,16 +36,24 @@ static long meminfo_kib(const char *key)
     return v;
 }
 
-static long rss_kib(void)
+// Resident KiB: all of it, or only the anonymous part (without the pages
+// of mapped files such as libc's code, whose count moves run to run with
+// the page cache by a few hundred KiB, whatever the malloc).
+static long rss_kib_of(int anon)
 {
     FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, rss = 0;
+    long size = 0, rss = 0, file = 0;
     if (f) {
-        if (fscanf(f, "%ld %ld", &size, &rss) != 2)
-            rss = 0;
+        if (fscanf(f, "%ld %ld %ld", &size, &rss, &file) != 3)
+            rss = file = 0;
         fclose(f);
     }
-    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+    return (anon ? rss - file : rss) * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static long rss_kib(void)
+{
+    return rss_kib_of(0);
 }
 
 // A list of blocks, linked through their first word.
@@ -149,7 +157,7 @@ int main(int argc, char **argv)
         return grow();
     if (strcmp(mode, "limit") == 0)
         return limit();
-    if (strcmp(mode, "free") == 0) {
+    if (strcmp(mode, "free") == 0 || strcmp(mode, "free-anon") == 0) {
         enum { N = 400000 };
         static void *p[N];
         for (int i = 0; i < N; i++)
@@ -157,7 +165,7 @@ int main(int argc, char **argv)
                 memset(p[i], 1, 1000);
         for (int i = 0; i < N; i++)
             free(p[i]);
-        printf("%ld\n", rss_kib());
+        printf("%ld\n", rss_kib_of(strcmp(mode, "free-anon") == 0));
         return 0;
     }
     if (strcmp(mode, "cap") == 0) { // how much a capped heap (RVSLAB_HEAP_MB) gives
@@ -173,6 +181,6 @@ int main(int argc, char **argv)
         printf("%ld\n", rss_kib());
         return 0;
     }
-    fprintf(stderr, "usage: heap_check grow|limit|cap|rss|free|realloc\n");
+    fprintf(stderr, "usage: heap_check grow|limit|cap|rss|free|free-anon|realloc\n");
     return 2;
 }
