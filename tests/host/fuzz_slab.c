@@ -53,7 +53,8 @@ static int nobjs;
 // Addresses freed since the last allocation: candidates for double frees.
 // Any allocation may reuse one, for a caller or for the slab layer itself (a
 // slab descriptor, a struct kmem_cache), and a free of a live object is no
-// bad free, so each allocating operation forgets them (forget_freed).
+// bad free, so each allocating operation forgets them (forget_freed), and so
+// does a destroy (it may make the cache of caches' array: an allocation).
 static void *freed[NFREED];
 static int nfreed;
 static uint64_t expected_reports;
@@ -244,7 +245,10 @@ static void op_shrink(void)
 
 static void op_destroy(void)
 {
-    on_top = NULL;
+    // Destroy frees the cache's struct into the cache of caches, whose array
+    // on this cpu may be made right then (arrays come on first use): an
+    // allocation from a kmalloc class, which may reuse a freed address.
+    forget_freed();
     int k = next() % NCACHES;
     if (!caches[k].c)
         return;
