@@ -9,7 +9,7 @@
 #   make test-dtb                         boot tests with harts QEMU cannot describe
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
 #   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
-#   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob], bench[=arg], figures[=list], key=value
+#   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob,...], bench[=arg], figures[=list], key=value
 #   make figures                          redraw docs/figures/ from the kernel (scripts/figures.py)
 #   make lab-start LAB=buddy              the labs (docs/labs/): branch lab-buddy, the lab's code stubbed out
 #   make grade LAB=buddy                  score this tree on the lab's graded self-tests (one boot each)

@@ -115,13 +115,29 @@ void ktest_fail_cmp(struct ktest *t, const char *file, int line, const char *wha
                a, op, b, a, av, (unsigned long long)av, b, bv, (unsigned long long)bv);
 }
 
-static bool selected(const struct ktest_case *c, const char *filter)
+bool ktest_filter_match(const char *filter, const char *suite, const char *name)
 {
-    char full[128];
+    char full[128], one[128];
     if (filter == NULL || filter[0] == '\0')
         return true;
-    snprintf(full, sizeof(full), "%s.%s", c->suite, c->name);
-    return glob_match(filter, c->suite) || glob_match(filter, full);
+    snprintf(full, sizeof(full), "%s.%s", suite, name);
+    for (const char *f = filter;; f++) {
+        size_t n = strcspn(f, ",");
+        if (n > 0 && n < sizeof(one)) {
+            memcpy(one, f, n);
+            one[n] = '\0';
+            if (glob_match(one, suite) || glob_match(one, full))
+                return true;
+        }
+        f += n;
+        if (*f == '\0')
+            return false;
+    }
+}
+
+static bool selected(const struct ktest_case *c, const char *filter)
+{
+    return ktest_filter_match(filter, c->suite, c->name);
 }
 
 // Order cases by file, then line, so output is the same on every build.
@@ -197,7 +213,8 @@ int ktest_run(const char *filter)
     static const struct ktest_case *cs[MAX_CASES];
     int n = collect(cs, filter);
     if (n == 0 && !ktest_arg_ul("ktest_allow_empty", 0)) {
-        printk("ktest: no test matches \"%s\" (a suite, or suite.case, with * and ?)\n",
+        printk("ktest: no test matches \"%s\" (a suite, or suite.case, with * and ?; commas "
+               "between several)\n",
                filter ? filter : "");
         return KTEST_NO_MATCH;
     }

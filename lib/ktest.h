@@ -92,8 +92,8 @@ void ktest_fail_cmp(struct ktest *t, const char *file, int line, const char *wha
         return;                                                                                    \
     } while (0)
 
-// Run every case whose "suite" or "suite.case" matches the glob filter
-// (NULL or "" runs all). Prints KTAP; returns the number of failed cases,
+// Run every case the filter selects (ktest_filter_match: globs, commas
+// between them; NULL or "" runs all). Prints KTAP; returns the number of failed cases,
 // or KTEST_NO_MATCH (after saying so) when the filter names no case at all --
 // unless ktest_allow_empty=1, then it prints an empty plan and returns 0.
 int ktest_run(const char *filter);
@@ -106,6 +106,10 @@ struct ktest_totals {
 extern struct ktest_totals ktest_totals;
 
 bool glob_match(const char *pattern, const char *s); // '*' and '?' wildcards
+// The case suite.name runs under filter: globs separated by commas
+// ("buddy*,slab.geometry*"), any of which matches the suite or suite.name;
+// NULL or "" runs everything.
+bool ktest_filter_match(const char *filter, const char *suite, const char *name);
 
 // Parameters for tests and benchmarks, as "key=value" words: the kernel sets
 // ktest_args to /chosen/bootargs, the host runner to its command line. Each
