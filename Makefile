@@ -154,7 +154,7 @@ test-quick:
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@if scripts/run-test host-build 900 --gate -- $(MAKE) --no-print-directory $(HOST_OUT)/ktest-asan; then \
 		scripts/run-test host-asan 600 -- $(HOST_OUT)/ktest-asan --cpus $(HOST_CPUS) \
-			$(if $(T),ktest_allow_empty=1 '$(T)'); \
+			ktest_allow_empty=1 '$(T)'; \
 	fi || true
 	@if scripts/run-test kernel-build 900 --gate -- $(MAKE) --no-print-directory all; then \
 		scripts/run-test kernel-cpus$(TEST_CPUS) $(TEST_TIMEOUT) -- \

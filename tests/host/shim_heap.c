@@ -63,21 +63,11 @@ static size_t env_heap_cap(void)
     int digits = 0;
     for (; *s >= '0' && *s <= '9' && digits < 15; s++, digits++)
         n = n * 10 + (size_t)(*s - '0');
-    int shift = 20; // no suffix: MiB
-    switch (*s | 0x20) {
-    case 'k':
-        shift = 10, s++;
-        break;
-    case 'm':
-        shift = 20, s++;
-        break;
-    case 'g':
-        shift = 30, s++;
-        break;
-    case 't':
-        shift = 40, s++;
-        break;
-    }
+    static const char units[] = "kmgt"; // 2^10, 2^20, 2^30, 2^40
+    const char *u = *s ? strchr(units, *s | 0x20) : NULL;
+    int shift = u ? 10 * (int)(u - units + 1) : 20; // no suffix: MiB
+    if (u)
+        s++;
     if (*s == 'i' || *s == 'I') // "4GiB" reads as well as "4G"
         s++;
     if ((*s | 0x20) == 'b')

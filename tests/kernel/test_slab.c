@@ -35,6 +35,16 @@ static bool debugged(struct kmem_cache *c)
     return (info_of(c).flags & SLAB_DEBUG_FLAGS) != 0;
 }
 
+// A test of the per-CPU arrays on a cache slab_debug turned into a debug
+// cache (which has none): the cache goes, and the test skips with why.
+#define SKIP_IF_DEBUGGED(t, c, why)                                                                \
+    do {                                                                                           \
+        if (debugged(c)) {                                                                         \
+            kmem_cache_destroy(c);                                                                 \
+            KTEST_SKIP(t, why);                                                                    \
+        }                                                                                          \
+    } while (0)
+
 static uint8_t pattern(uintptr_t obj, size_t k)
 {
     return (uint8_t)((obj >> 3) * 31 + k * 7 + 1);
@@ -905,10 +915,7 @@ KTEST(slab, stats_and_slabinfo)
 {
     struct kmem_cache *c = kmem_cache_create("t_stats", 32, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
-    if (debugged(c)) {
-        kmem_cache_destroy(c);
-        KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU batching");
-    }
+    SKIP_IF_DEBUGGED(t, c, "slab_debug is on: debug caches have no per-CPU batching");
     enum { HOLD = 200, ROUNDS = 50 };
     static void *objs[HOLD];
     struct kmem_cache_info in0 = info_of(c);
@@ -1017,10 +1024,7 @@ KTEST(slab, array_refill_and_flush_batches)
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_array", 64, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
-    if (debugged(c)) {
-        kmem_cache_destroy(c);
-        KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU arrays");
-    }
+    SKIP_IF_DEBUGGED(t, c, "slab_debug is on: debug caches have no per-CPU arrays");
     struct kmem_cache_info in = info_of(c);
     unsigned limit = in.limit, batch = in.batchcount;
     ASSERT(t, limit >= 2 && batch >= 1 && batch <= limit && limit < ARRAY_SIZE(objs));
@@ -1106,10 +1110,7 @@ KTEST(slab, arrays_made_on_first_use)
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_lazy", 96, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
-    if (debugged(c)) {
-        kmem_cache_destroy(c);
-        KTEST_SKIP(t, "slab_debug is on: debug caches have no per-CPU arrays");
-    }
+    SKIP_IF_DEBUGGED(t, c, "slab_debug is on: debug caches have no per-CPU arrays");
     struct kmem_cache_info in = info_of(c);
     EXPECT_EQ(t, in.arrays, 0); // none until a cpu uses the cache
     EXPECT_GT(t, in.limit, 0);
