@@ -93,6 +93,11 @@ $(K)/.flags: FORCE
 	@mkdir -p $(@D)
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 
+# The public fast paths are leaves that tail-call their slow paths: no
+# frame, so the slow path's return address is the fast path's caller
+# (mm/slab_fast.c).
+$(K)/mm/slab_fast.o: CFLAGS += -fomit-frame-pointer
+
 $(K)/%.o: %.c $(K)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<

@@ -79,7 +79,7 @@ static NOINLINE void loop_empty(unsigned long n)
 static NOINLINE void loop_cache_hot(unsigned long n)
 {
     for (unsigned long i = 0; i < n; i++) {
-        void *p = kmem_cache_alloc(c64);
+        void *p = kmem_cache_alloc(c64, GFP_KERNEL);
         KEEP(p);
         kmem_cache_free(c64, p);
     }
@@ -94,7 +94,7 @@ static NOINLINE void loop_cache_cycle(unsigned long n)
 {
     for (unsigned long i = 0; i < n; i++) {
         for (unsigned j = 0; j < cycle_len; j++)
-            cycle_objs[j] = kmem_cache_alloc(c64);
+            cycle_objs[j] = kmem_cache_alloc(c64, GFP_KERNEL);
         for (unsigned j = 0; j < cycle_len; j++)
             kmem_cache_free(c64, cycle_objs[j]);
     }
@@ -114,7 +114,7 @@ static size_t kmalloc_size;
 static NOINLINE void loop_kmalloc(unsigned long n)
 {
     for (unsigned long i = 0; i < n; i++) {
-        void *p = kmalloc(kmalloc_size);
+        void *p = kmalloc(kmalloc_size, GFP_KERNEL);
         KEEP(p);
         kfree(p);
     }
@@ -132,7 +132,7 @@ static int buddy_steady(unsigned int o, void **held)
 {
     int n = 0;
     while (n < STEADY_MAX) {
-        void *p = alloc_pages(o);
+        void *p = alloc_pages(GFP_KERNEL, o);
         if (p == NULL)
             break;
         struct page *b = virt_to_page((void *)((uintptr_t)p ^ (PAGE_SIZE << o)));
@@ -155,7 +155,7 @@ static unsigned page_order;
 static NOINLINE void loop_pages(unsigned long n)
 {
     for (unsigned long i = 0; i < n; i++) {
-        void *p = alloc_pages(page_order);
+        void *p = alloc_pages(GFP_KERNEL, page_order);
         KEEP(p);
         free_pages(p, page_order);
     }
@@ -164,7 +164,7 @@ static NOINLINE void loop_pages(unsigned long n)
 static NOINLINE void loop_frames5(unsigned long n)
 {
     for (unsigned long i = 0; i < n; i++) {
-        void *p = alloc_frames(5);
+        void *p = alloc_frames(GFP_KERNEL, 5);
         KEEP(p);
         free_frames(p, 5);
     }
@@ -274,7 +274,7 @@ static void row(const char *name, const char *what, uint64_t x10)
 // guide's rule, so no allocator retires a slab or page on every free.
 static void *hold(size_t size)
 {
-    void *p = kmalloc(size);
+    void *p = kmalloc(size, GFP_KERNEL);
     if (!p)
         failed = 1;
     return p;
@@ -292,7 +292,7 @@ static void single_hart(void)
            TENTHS(per_op_x10(baseline, iters)));
     printk("| case | what | instructions/op |\n|---|---|---:|\n");
 
-    void *live = kmem_cache_alloc(c64);
+    void *live = kmem_cache_alloc(c64, GFP_KERNEL);
     row("cache-hot-64", "kmem_cache_alloc+free, 64 B, per-CPU array",
         measure(loop_cache_hot, iters, baseline));
 
@@ -321,7 +321,7 @@ static void single_hart(void)
             o++;
         int n = o ? buddy_steady(o, held) : 0; // a buddy request: see buddy_steady
         snprintf(name, sizeof(name), "kmalloc-%zu", sizes[i]);
-        snprintf(what, sizeof(what), "kmalloc(%zu)+kfree", sizes[i]);
+        snprintf(what, sizeof(what), "kmalloc(%zu, GFP_KERNEL)+kfree", sizes[i]);
         row(name, what, measure(loop_kmalloc, iters, baseline));
         buddy_unsteady(o, held, n);
         kfree(keep);
@@ -332,13 +332,13 @@ static void single_hart(void)
         int n = buddy_steady(o, held);
         page_order = o;
         snprintf(name, sizeof(name), "pages-order%u", o);
-        snprintf(what, sizeof(what), "alloc_pages(%u)+free_pages, buddy", o);
+        snprintf(what, sizeof(what), "alloc_pages(GFP_KERNEL, %u)+free_pages, buddy", o);
         row(name, what, measure(loop_pages, iters, baseline));
         buddy_unsteady(o, held, n);
     }
     void *held[STEADY_MAX];
-    int n = buddy_steady(3, held); // alloc_frames(5) takes an order-3 block
-    row("frames-5", "alloc_frames(5)+free_frames: split, give back 3",
+    int n = buddy_steady(3, held); // alloc_frames(GFP_KERNEL, 5) takes an order-3 block
+    row("frames-5", "alloc_frames(GFP_KERNEL, 5)+free_frames: split, give back 3",
         measure(loop_frames5, iters, baseline));
     buddy_unsteady(3, held, n);
 
@@ -445,7 +445,7 @@ static uint64_t now(void)
 static void alloc_batch(void **obj)
 {
     for (int j = 0; j < BATCH; j++)
-        if (!(obj[j] = kmem_cache_alloc(c64)))
+        if (!(obj[j] = kmem_cache_alloc(c64, GFP_KERNEL)))
             __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
 }
 
@@ -671,7 +671,7 @@ static const struct budget {
     uint64_t limit_x10, goal_x10; // instructions per alloc+free pair, x10
 } budgets[] = {
     {"cache-hot-64", 560, 300}, // kmem_cache_alloc + kmem_cache_free, array hit
-    {"kmalloc-64", 600, 400},   // kmalloc(64) + kfree
+    {"kmalloc-64", 600, 400},   // kmalloc(64, GFP_KERNEL) + kfree
     // 89.9 until issue 11: the free chain moved into the objects, and a
     // flush finds each object's link from the object it holds.
     {"cache-cycle-64", 888, 600}, // the refill/flush cycle, 180 objects

@@ -23,6 +23,10 @@
 #include "../mm/buddy.h"
 #include "../mm/slab_internal.h"
 
+// Every free frame, below the zone's min watermark too (__GFP_MEMALLOC),
+// with no failure message: for tests that take them all on purpose.
+#define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN)
+
 #define FIG(...) printk("@fig " __VA_ARGS__)
 
 // ---- boot: hart ids, cpu indexes, tp and sscratch ----
@@ -106,7 +110,7 @@ static int fig_buddy(void)
                 return -1;
             }
             held_order[nheld] = o;
-            held[nheld++] = alloc_pages(o);
+            held[nheld++] = alloc_pages(GFP_ALL, o);
             frames += 1UL << o;
         }
     }
@@ -115,14 +119,14 @@ static int fig_buddy(void)
     print_lists("start");
 
     buddy_get_stats(&a);
-    void *p = alloc_pages(0);
-    fig_buddy_op("alloc_pages(0)", p, 1, &a);
+    void *p = alloc_pages(GFP_KERNEL, 0);
+    fig_buddy_op("alloc_pages(GFP_KERNEL, 0)", p, 1, &a);
     print_lists("alloc_pages");
     free_pages(p, 0);
     fig_buddy_op("free_pages(0)", p, 1, &a);
     print_lists("free_pages");
-    void *q = alloc_frames(11);
-    fig_buddy_op("alloc_frames(11)", q, 11, &a);
+    void *q = alloc_frames(GFP_KERNEL, 11);
+    fig_buddy_op("alloc_frames(GFP_KERNEL, 11)", q, 11, &a);
     print_lists("alloc_frames");
     free_frames(q, 11);
     fig_buddy_op("free_frames(11)", q, 11, &a);
@@ -174,7 +178,7 @@ static int fig_slab(void)
     struct slab *slabs[8];
     int nslabs = 0;
     for (int k = 0; k < NOBJ; k++) {
-        obj[k] = kmem_cache_alloc(c);
+        obj[k] = kmem_cache_alloc(c, GFP_KERNEL);
         if (obj[k] == NULL)
             return -1;
         struct slab *s = virt_to_page(obj[k])->slab;
@@ -221,7 +225,7 @@ static int fig_slab(void)
         kmem_cache_free(c, obj[k]);
 
     // The off-slab cache: where one slab's descriptor lives.
-    void *o = kmem_cache_alloc(off);
+    void *o = kmem_cache_alloc(off, GFP_KERNEL);
     if (o == NULL)
         return -1;
     struct slab *so = virt_to_page(o)->slab;
@@ -232,7 +236,7 @@ static int fig_slab(void)
     kmem_cache_free(off, o);
 
     // The constructor cache keeps its bufctl past the object.
-    void *co = kmem_cache_alloc(ctor);
+    void *co = kmem_cache_alloc(ctor, GFP_KERNEL);
     if (co == NULL)
         return -1;
     kmem_cache_free(ctor, co);
@@ -275,7 +279,7 @@ static int fig_kmalloc(void)
     for (size_t k = 0; k < ARRAY_SIZE(asks); k++)
         FIG("kmalloc lookup size=%zu class=%s\n", asks[k], class_of(asks[k]));
 
-    void *big = kmalloc(40000);
+    void *big = kmalloc(40000, GFP_KERNEL);
     if (big == NULL)
         return -1;
     FIG("kmalloc large size=40000 frames=%u ksize=%zu\n", virt_to_page(big)->nr_frames, ksize(big));
@@ -285,9 +289,9 @@ static int fig_kmalloc(void)
         size_t from, to;
     } steps[] = {{100, 50}, {100, 20}, {100, 104}, {100, 200}, {40000, 48000}, {40000, 20000}};
     for (size_t k = 0; k < ARRAY_SIZE(steps); k++) {
-        void *p = kmalloc(steps[k].from);
+        void *p = kmalloc(steps[k].from, GFP_KERNEL);
         size_t had = ksize(p);
-        void *q = krealloc(p, steps[k].to);
+        void *q = krealloc(p, steps[k].to, GFP_KERNEL);
         if (q == NULL)
             return -1;
         FIG("kmalloc krealloc from=%zu to=%zu had=%zu now=%zu moved=%d\n", steps[k].from,
@@ -318,7 +322,7 @@ static void pc_work(void *arg)
     int n = 40 + 30 * me;
     for (int c = 0; c < PC_CACHES; c++) {
         for (int k = 0; k < n; k++)
-            pc_held[me][c][k] = kmem_cache_alloc(pc[c]);
+            pc_held[me][c][k] = kmem_cache_alloc(pc[c], GFP_KERNEL);
         for (int k = 10; k < n; k++)
             kmem_cache_free(pc[c], pc_held[me][c][k]);
     }
@@ -393,7 +397,7 @@ static int fig_percpu(void)
         uint64_t refills = t->refills, flushes = t->flushes;
         unsigned long before = t->array[cpu_id()]->avail;
         if (alloc)
-            tobj[k] = kmem_cache_alloc(t);
+            tobj[k] = kmem_cache_alloc(t, GFP_KERNEL);
         else
             kmem_cache_free(t, tobj[k]);
         struct array_cache *ac = t->array[cpu_id()];
@@ -445,7 +449,7 @@ static int fig_debug(void)
     if (c == NULL)
         return -1;
     print_geometry("debug", c);
-    uint8_t *a = kmem_cache_alloc(c), *b = kmem_cache_alloc(c);
+    uint8_t *a = kmem_cache_alloc(c, GFP_KERNEL), *b = kmem_cache_alloc(c, GFP_KERNEL);
     if (!a || !b)
         return -1;
     memset(a, 0x11, 40);

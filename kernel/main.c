@@ -121,12 +121,12 @@ static void hello(void *arg)
     int *ok = arg, cpu = cpu_id();
     static const size_t sizes[] = {8, 100, 1000, 5000};
     void *obj[ARRAY_SIZE(sizes)];
-    void *page = alloc_pages(0);
+    void *page = alloc_pages(GFP_KERNEL, 0);
     bool good = page != NULL;
     if (page)
         memset(page, cpu, PAGE_SIZE);
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-        obj[i] = kmalloc(sizes[i]);
+        obj[i] = kmalloc(sizes[i], GFP_KERNEL);
         good = good && obj[i] != NULL;
         if (obj[i])
             memset(obj[i], cpu, sizes[i]);

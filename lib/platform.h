@@ -4,11 +4,13 @@
 // tests/host/platform.c, where each thread is a cpu; librvslab.so in
 // tests/host/platform_shim.c. Nothing in mm/ or lib/ includes an arch/ header.
 //
-// ---- Interrupt rules (the kernel; the host has no interrupts) -------------
+// ---- Interrupt rules and allocation contexts (the kernel; the host has no
+// interrupts, but its spin locks and sections follow the same rules) -------
 //
 //  1. Code runs with interrupts on, except inside a critical section: a spin
 //     lock held, a per-CPU section, or an interrupt handler (the trap entry
-//     turns them off and the handler never turns them back on).
+//     turns them off and the handler never turns them back on). Interrupt
+//     handlers run on a stack of their own, one per cpu.
 //  2. Every spin lock holder has interrupts off: spin_lock() calls push_off()
 //     and spin_unlock() pop_off() (xv6's discipline). So an interrupt handler
 //     can take any lock: the cpu it interrupts holds none.
@@ -18,16 +20,24 @@
 //     find an array half-changed. Other cpus never touch that data: they ask
 //     the owner with a cross-call (on_each_cpu), whose function runs in the
 //     owner's section.
-//  4. Nobody waits for a cross-call while holding a spin lock or inside a
-//     per-CPU section (the kernel panics if a lock is held). A cpu waiting
-//     for a cross-call runs the calls queued for it meanwhile, and a cpu
-//     spinning for its outermost lock lets interrupts in while it waits if
-//     they were on before; so two cpus calling each other cannot deadlock,
-//     and every lock holder gets to finish, since it waits for no one.
-//  5. Lock order: chain_lock (the list of caches) -> a cache's lock -> the
+//  4. Atomic context is all three of these: an interrupt handler, a spin
+//     lock held, interrupts off (a per-CPU section among them);
+//     atomic_context() says which. Code there never waits for another cpu:
+//     smp_call_function, on_each_cpu and stop_machine panic when called
+//     there, naming the caller. An allocation there says GFP_ATOMIC or
+//     GFP_NOWAIT (mm/gfp.h); a GFP_KERNEL one is reported once per call site
+//     and served as GFP_ATOMIC, whose reclaim empties only this cpu's own
+//     per-CPU arrays and frees the empty slabs it finds. So an interrupt
+//     handler that runs out of memory never cross-calls.
+//  5. A cpu waiting for a cross-call runs the calls queued for it meanwhile,
+//     and a cpu spinning for its outermost lock lets interrupts in while it
+//     waits if they were on before; so two cpus calling each other cannot
+//     deadlock, and every lock holder gets to finish, since it waits for no
+//     one.
+//  6. Lock order: chain_lock (the list of caches) -> a cache's lock -> the
 //     buddy zone lock. The slab layer never holds a lock while it asks the
-//     buddy allocator for frames: a failed request calls slab_reclaim, which
-//     drains every cpu by cross-call.
+//     buddy allocator for frames: a failed GFP_KERNEL request calls
+//     slab_reclaim, which drains every cpu by cross-call.
 #ifndef PLATFORM_H
 #define PLATFORM_H
 
@@ -101,15 +111,6 @@ static inline bool local_trylock_irqsave(unsigned long *flags)
 #ifndef local_lock_cpu
 #define local_lock_cpu(flags) ((void)(flags), cpu_id())
 #endif
-// The fast paths are leaf functions; a build may drop their frame set-up.
-// THIS_RET_IP(): the return address of the function it is written in, for
-// SLAB_STORE_USER (a build may read it more cheaply inside a FAST_LEAF).
-#ifndef FAST_LEAF
-#define FAST_LEAF
-#endif
-#ifndef THIS_RET_IP
-#define THIS_RET_IP() __builtin_return_address(0)
-#endif
 // Written once at start-up, read on every alloc or free (Linux's
 // __read_mostly): a build may keep such globals in cache lines of their own,
 // which no run-time write takes away from the cpus reading them.
@@ -117,8 +118,16 @@ static inline bool local_trylock_irqsave(unsigned long *flags)
 #define __read_mostly
 #endif
 
-void cpu_relax(void);            // a hint inside a spin loop; may run cross-calls (rule 4)
-int spin_locks_held(void);       // push_off depth: spin locks this cpu (host: thread) holds
+void cpu_relax(void);      // a hint inside a spin loop; may run cross-calls (rule 5)
+int spin_locks_held(void); // push_off depth: spin locks this cpu (host: thread) holds
+// NULL in process context; in atomic context (rule 4), what makes it so:
+// "interrupt handler", "spin lock held", "interrupts off". The kernel's boot
+// hart, before its interrupts are first turned on, counts as process context.
+const char *atomic_context(void);
+// The running context's flags word (Linux's current->flags; mm/gfp.h's PF_*
+// bits): the thread's on the host, and in the kernel one per cpu for task
+// code and one for its interrupt handler, which do not nest.
+unsigned long *current_flags(void);
 int ncpu_online(void);           // how many cpus are running: indices 0..ncpu_online()-1
 int printk(const char *fmt, ...) // whole lines never interleave between cpus
     __attribute__((format(printf, 1, 2)));
@@ -128,9 +137,9 @@ _Noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 
 // Cross-calls (Linux's on_each_cpu and smp_call_function_single, with
 // wait): fn(arg) runs on the cpu(s) inside their per-CPU section and may
-// touch their per-CPU data; keep it short. The caller holds no lock and is
-// in no section (rule 4). Kernel: an IPI and a per-CPU call queue. Host:
-// the caller runs fn itself as that cpu, holding the cpu slot's lock.
+// touch their per-CPU data; keep it short. The caller is not in atomic
+// context (rule 4): it holds no lock, is in no section or interrupt handler. Kernel: an IPI and a
+// per-CPU call queue. Host: the caller runs fn itself as that cpu, holding the cpu slot's lock.
 void on_each_cpu(void (*fn)(void *arg), void *arg); // every online cpu, the caller's too
 int smp_call_function_single(int cpu, void (*fn)(void *arg), void *arg); // 0, -EINVAL offline
 

@@ -31,6 +31,7 @@ static struct zone {
     size_t nr_free[MAX_ORDER + 1]; // blocks on each list
     size_t free_pages;
     size_t managed_pages;
+    size_t wmark_min, wmark_low, wmark_high; // frames: see zone_set_watermarks
     struct buddy_stats stats;
     unsigned int purge_order; // blocks this big may go back to the host (0: never)
     size_t dirty_pages;       // free frames in dirty blocks of purge_order and up
@@ -142,12 +143,26 @@ static unsigned int order_for(size_t n)
     return order;
 }
 
-static void *try_alloc(size_t n)
+// How many frames a request must leave free (Linux's __zone_watermark_ok,
+// the min mark only): a GFP_KERNEL or GFP_NOWAIT request leaves min, a
+// GFP_ATOMIC one may go down to a quarter of min, __GFP_MEMALLOC to 0.
+static size_t watermark_for(gfp_t gfp)
+{
+    if (gfp & __GFP_MEMALLOC)
+        return 0;
+    if (gfp & __GFP_HIGH)
+        return zone.wmark_min / 4;
+    return zone.wmark_min;
+}
+
+static void *try_alloc(size_t n, gfp_t gfp)
 {
     unsigned int order = order_for(n);
     bool clean = false;
     spin_lock(&zone.lock);
-    struct page *page = take_block(order, &clean);
+    struct page *page = NULL;
+    if (zone.free_pages >= n + watermark_for(gfp))
+        page = take_block(order, &clean);
     if (page) {
         unsigned long pfn = page_to_pfn(page);
         free_range(pfn + n, pfn + (1UL << order), clean); // exact: the tail goes back
@@ -161,25 +176,25 @@ static void *try_alloc(size_t n)
     return page ? page_address(page) : NULL;
 }
 
-// Reclaim runs at most once at a time per cpu: a hook that itself
-// allocates (the slab layer may need a frame while it reclaims, a test's
-// hook does on purpose) is not called again from inside itself. Indexed by
-// cpu: an interrupt handler that runs out of memory on a cpu already
-// reclaiming gets NULL rather than a nested reclaim.
-static bool reclaiming[NCPU];
-
 // A request failed (or fail_page_alloc made it fail): give the reclaim hook
-// its chance. Returns the frames it freed.
-static size_t run_reclaim(void)
+// its chance. Returns the frames it freed. Reclaim is not entered again from
+// inside itself: a hook that allocates (the slab layer may need a frame
+// while it reclaims, a test's hook does on purpose) finds PF_MEMALLOC set in
+// its context's flags (Linux's current->flags) and gets no nested reclaim.
+// The flags are the running context's own -- a thread on the host, the task
+// or the interrupt level of a cpu in the kernel -- so one thread's reclaim
+// never makes another fail, and an interrupt that lands during a task's
+// reclaim may still reclaim for itself.
+static size_t run_reclaim(gfp_t gfp)
 {
     reclaim_hook_t hook = __atomic_load_n(&reclaim_hook, __ATOMIC_ACQUIRE);
-    int cpu = cpu_id();
-    if (hook == NULL || __atomic_load_n(&reclaiming[cpu], __ATOMIC_RELAXED))
+    unsigned long *flags = current_flags();
+    if (hook == NULL || (*flags & PF_MEMALLOC))
         return 0;
-    __atomic_store_n(&reclaiming[cpu], true, __ATOMIC_RELAXED);
+    *flags |= PF_MEMALLOC;
     __atomic_add_fetch(&zone.stats.reclaims, 1, __ATOMIC_RELAXED);
-    size_t got = hook(); // no lock held: the hook frees pages through us
-    __atomic_store_n(&reclaiming[cpu], false, __ATOMIC_RELAXED);
+    size_t got = hook(gfp); // no lock held: the hook frees pages through us
+    *flags &= ~PF_MEMALLOC;
     return got;
 }
 
@@ -191,32 +206,60 @@ static size_t run_grow(size_t n)
     return hook ? hook(n) : 0;
 }
 
-void *alloc_frames(size_t n)
+// A failed request says so (Linux's warn_alloc), unless the caller asked for
+// silence; the first few only, then failures are only counted.
+#define ALLOC_WARNINGS 8
+static unsigned alloc_warnings;
+
+static void warn_alloc(gfp_t gfp, size_t n, const void *caller)
+{
+    if ((gfp & __GFP_NOWARN) ||
+        __atomic_fetch_add(&alloc_warnings, 1, __ATOMIC_RELAXED) >= ALLOC_WARNINGS)
+        return;
+    printk("buddy: page allocation failure: %zu frames, %s, from %p; %zu free, min %zu%s\n", n,
+           gfp_name(gfp), caller, nr_free_pages(), zone.wmark_min,
+           alloc_warnings == ALLOC_WARNINGS ? " (no more of these messages)" : "");
+}
+
+// n frames as gfp allows: from the lists; after reclaim (global for a
+// request that may wait, this cpu's own for one that may not); after the
+// zone grew (the host library's heap).
+static void *frames_gfp(gfp_t gfp, size_t n, const void *caller)
+{
+    gfp = gfp_check_context(gfp, caller);
+    // An injected failure is a failure like any other: reclaim runs (and so
+    // is tested wherever a page request can fail), then the request fails.
+    bool injected = should_fail(&fail_page_alloc);
+    void *p = injected ? NULL : try_alloc(n, gfp);
+    if (p == NULL && run_reclaim(gfp) > 0 && !injected)
+        p = try_alloc(n, gfp);
+    if (p == NULL && !injected && run_grow(n) > 0)
+        p = try_alloc(n, gfp);
+    if (p == NULL) {
+        __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
+        warn_alloc(gfp, n, caller);
+    } else if (gfp & __GFP_ZERO) {
+        memset(p, 0, n << PAGE_SHIFT);
+    }
+    return p;
+}
+
+void *alloc_frames(gfp_t gfp, size_t n)
 {
     if (n == 0 || n > (1UL << MAX_ORDER)) {
         __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
         return NULL;
     }
-    // An injected failure is a failure like any other: reclaim runs (and so
-    // is tested wherever a page request can fail), then the request fails.
-    bool injected = should_fail(&fail_page_alloc);
-    void *p = injected ? NULL : try_alloc(n);
-    if (p == NULL && run_reclaim() > 0 && !injected)
-        p = try_alloc(n);
-    if (p == NULL && !injected && run_grow(n) > 0)
-        p = try_alloc(n);
-    if (p == NULL)
-        __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
-    return p;
+    return frames_gfp(gfp, n, __builtin_return_address(0));
 }
 
-void *alloc_pages(unsigned int order)
+void *alloc_pages(gfp_t gfp, unsigned int order)
 {
     if (order > MAX_ORDER) {
         __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);
         return NULL;
     }
-    return alloc_frames(1UL << order);
+    return frames_gfp(gfp, 1UL << order, __builtin_return_address(0));
 }
 
 // If pfn lies inside a free block, the head of that block; else NULL.
@@ -465,6 +508,29 @@ static void give_unreserved(unsigned long lo, unsigned long hi, bool clean)
     }
 }
 
+static size_t isqrt(size_t v)
+{
+    size_t r = 0;
+    while ((r + 1) * (r + 1) <= v)
+        r++;
+    return r;
+}
+
+// Linux's rule of thumb for min_free_kbytes: sqrt(16 x RAM in KiB) KiB,
+// 128 KiB to 64 MiB (128 MiB of RAM: 1.4 MiB), and here never more than
+// 1/16 of the zone; low and high are 5/4 and 3/2 of min, as in Linux,
+// where kswapd works between them. There is no background reclaim here:
+// low and high are shown (buddyinfo) but only min is acted on.
+static void zone_set_watermarks(void)
+{
+    size_t kib = zone.managed_pages * (PAGE_SIZE / 1024);
+    size_t min_kib = MIN(MAX(isqrt(16 * kib), (size_t)128), (size_t)65536);
+    size_t min = MIN(min_kib / (PAGE_SIZE / 1024), zone.managed_pages / 16);
+    zone.wmark_min = min;
+    zone.wmark_low = min + min / 4;
+    zone.wmark_high = min + min / 2;
+}
+
 int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, int nreserved)
 {
     uintptr_t start = ALIGN_UP(base, PAGE_SIZE);
@@ -486,6 +552,7 @@ int buddy_init(uintptr_t base, size_t size, const struct mem_region *reserved, i
         reserve(reserved[i].base, reserved[i].size);
     reserve(map, map_bytes);
     give_unreserved(min_pfn, max_pfn, false);
+    zone_set_watermarks();
     zone.stats.merges = 0;
     return 0;
 }
@@ -500,6 +567,8 @@ int buddy_init_at(uintptr_t base, size_t size, struct page *map)
     }
     zone_setup(base, end, map, true);
     give_unreserved(min_pfn, max_pfn, true); // fresh from the host: clean
+    // A zone that grows keeps no reserve: short of memory, it asks the host
+    // for more (the grow hook), which never waits for another cpu.
     zone.stats.merges = 0;
     return 0;
 }
@@ -690,6 +759,14 @@ size_t buddy_list_pfns(unsigned int order, unsigned long *pfn, size_t max)
     return n;
 }
 
+void buddy_get_watermarks(struct buddy_watermarks *w)
+{
+    spin_lock(&zone.lock);
+    *w = (struct buddy_watermarks){zone.wmark_min, zone.wmark_low, zone.wmark_high,
+                                   watermark_for(GFP_ATOMIC)};
+    spin_unlock(&zone.lock);
+}
+
 void buddyinfo(void)
 {
     size_t count[MAX_ORDER + 1];
@@ -713,6 +790,10 @@ void buddyinfo(void)
            (unsigned long long)st.splits, (unsigned long long)st.merges,
            (unsigned long long)st.failures, (unsigned long long)st.reclaims,
            (unsigned long long)st.bad_frees);
+    struct buddy_watermarks w;
+    buddy_get_watermarks(&w);
+    printk("buddyinfo: watermarks min %zu low %zu high %zu pages; GFP_ATOMIC may go down to %zu\n",
+           w.min, w.low, w.high, w.atomic);
 }
 
 // Check one free block's head and the frames under it. Zone lock held.

@@ -1,9 +1,11 @@
 // The buddy allocator: physical frames in power-of-two blocks.
-// One zone covering the RAM the device tree reports, one lock.
+// One zone covering the RAM the device tree reports, one lock, and min/low/
+// high watermarks with a reserve below min for atomic requests.
 #ifndef BUDDY_H
 #define BUDDY_H
 
 #include "../lib/fault_inject.h"
+#include "gfp.h"
 #include "page.h"
 
 #ifndef MAX_ORDER
@@ -51,21 +53,27 @@ typedef void (*purge_hook_t)(void);
 void buddy_set_purge_hook(purge_hook_t hook, unsigned int min_order, size_t dirty_pages);
 size_t buddy_purge(unsigned int min_order, void (*discard)(unsigned long pfn, size_t n));
 
-void *alloc_pages(unsigned int order);          // 2^order frames, naturally aligned; NULL if none
-int free_pages(void *addr, unsigned int order); // 0, or -EINVAL after reporting a bad free
-void *alloc_frames(size_t n);          // exactly n frames (the rest of the block goes back)
-int free_frames(void *addr, size_t n); // 0, or -EINVAL after reporting a bad free (NULL: 0)
+// Requests say what they may do to find memory (mm/gfp.h): reclaim
+// globally (GFP_KERNEL) or only on this cpu, and how far below the min
+// watermark they may go. NULL if no memory, with a message unless
+// __GFP_NOWARN.
+void *alloc_pages(gfp_t gfp, unsigned int order); // 2^order frames, naturally aligned
+int free_pages(void *addr, unsigned int order);   // 0, or -EINVAL after reporting a bad free
+void *alloc_frames(gfp_t gfp, size_t n); // exactly n frames (the rest of the block goes back)
+int free_frames(void *addr, size_t n);   // 0, or -EINVAL after reporting a bad free (NULL: 0)
 // An allocation of n frames becomes new_n in place: its tail goes back, or
 // the free frames after it join it (any number: the result may be bigger
 // than a block). 0; -ENOMEM if a frame after it is not free (nothing
 // changes); -EINVAL if addr is not an allocation of n frames (reported).
 int resize_frames(void *addr, size_t n, size_t new_n);
 
-// Called once with no lock held when a request cannot be met; returns the
-// frames it gave back. The request is then retried once. (The slab layer
-// registers slab_reclaim here.) It is not called again from inside itself
-// on the same cpu: a hook may allocate. Returns the hook it replaces.
-typedef size_t (*reclaim_hook_t)(void);
+// Called once with no lock held when a request cannot be met, with the
+// request's gfp (after gfp_check_context: __GFP_DIRECT_RECLAIM only where
+// waiting for other cpus is allowed); returns the frames it gave back. The
+// request is then retried once. (The slab layer registers slab_reclaim
+// here.) It is not called again from inside itself in the same context
+// (PF_MEMALLOC): a hook may allocate. Returns the hook it replaces.
+typedef size_t (*reclaim_hook_t)(gfp_t gfp);
 reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook);
 void buddy_lock_all(void);   // the zone lock, held (fork: see slab_lock_all)
 void buddy_unlock_all(void); // and let go
@@ -79,6 +87,13 @@ struct buddy_stats {
 };
 
 void buddy_get_stats(struct buddy_stats *st);
+// The zone's watermarks in frames (buddy.c: zone_set_watermarks says how
+// they are chosen): GFP_KERNEL and GFP_NOWAIT requests leave min frames
+// free, GFP_ATOMIC ones `atomic`; 0 in a zone that grows (the host heap).
+struct buddy_watermarks {
+    size_t min, low, high, atomic;
+};
+void buddy_get_watermarks(struct buddy_watermarks *w);
 size_t nr_free_pages(void);    // frames on the free lists now
 size_t nr_managed_pages(void); // frames the allocator manages (RAM less reserved)
 void buddy_free_counts(size_t count[MAX_ORDER + 1]); // free blocks per order

@@ -25,13 +25,11 @@
 #include "buddy.h"
 #include "slab_internal.h"
 
-#define SMALL_MAX 1024 // size_small[] covers 1..1024 bytes, by 8
-#define MID_STEP  128  // size_mid[] covers 1025..32 KiB, by 128
+#define SMALL_MAX KMALLOC_SMALL_MAX // size_small[] covers 1..1024 bytes, by 8
+#define MID_STEP  128               // size_mid[] covers 1025..32 KiB, by 128
 
 static size_t class_size[KMALLOC_NR_CLASSES];
 static char class_name[KMALLOC_NR_CLASSES][24];
-static struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES] __read_mostly;
-static uint8_t size_small[SMALL_MAX / 8] __read_mostly;                   // class of sizes 1..1024
 static uint8_t size_mid[KMALLOC_MAX_CACHE_SIZE / MID_STEP] __read_mostly; // ..32k, by 128
 
 static size_t class_align(int i)
@@ -134,19 +132,20 @@ struct kmem_cache *kmalloc_cache_index(int i)
 // them, or a naturally aligned block of 2^order when a caller asks for more
 // than page alignment -- which marks the first PG_head with nr_frames;
 // PG_large tells kfree it is ours.
-static void *kmalloc_large(size_t size, size_t align)
+static void *kmalloc_large(size_t size, size_t align, gfp_t gfp, const void *caller)
 {
     size_t n = size / PAGE_SIZE + (size % PAGE_SIZE != 0); // no overflow near SIZE_MAX
     if (n > (1UL << MAX_ORDER))
         return NULL;
+    gfp = gfp_check_context(gfp, caller); // reported as the kmalloc caller's, not ours
     void *p;
     if (align <= PAGE_SIZE) {
-        p = alloc_frames(n);
+        p = alloc_frames(gfp, n);
     } else {
         unsigned int order = 0;
         while ((1UL << order) < n || (PAGE_SIZE << order) < align)
             order++;
-        p = alloc_pages(order);
+        p = alloc_pages(gfp, order);
     }
     if (p) {
         struct page *pg = virt_to_page(p);
@@ -155,27 +154,34 @@ static void *kmalloc_large(size_t size, size_t align)
     return p;
 }
 
-// Requests above the table's sizes, and size 0.
-static __attribute__((noinline)) void *kmalloc_slow(size_t size, const void *caller)
+// Requests above the table's sizes, size 0, and __GFP_ZERO: tail-called by
+// kmalloc (slab_fast.c), so the return address is kmalloc's caller's.
+static void *kmalloc_caller(size_t size, gfp_t gfp, const void *caller)
 {
     if (size == 0) // a documented choice: no object, as malloc(0) may
         return NULL;
     int i = kmalloc_index(size);
     if (i < 0)
-        return kmalloc_large(size, PAGE_SIZE);
-    return slab_alloc(kmalloc_caches[i], caller);
+        return kmalloc_large(size, PAGE_SIZE, gfp, caller);
+    void *p = slab_alloc(kmalloc_caches[i], gfp & ~__GFP_ZERO, caller);
+    if (p && (gfp & __GFP_ZERO))
+        memset(p, 0, class_size[i]);
+    return p;
 }
 
-// The common sizes (up to 1 KiB) find their class in one table load.
-FAST_LEAF void *kmalloc(size_t size)
+__attribute__((noinline)) void *kmalloc_slow(size_t size, gfp_t gfp)
 {
-    if (unlikely(size - 1 >= SMALL_MAX)) // size 0 wraps around
-        return kmalloc_slow(size, THIS_RET_IP());
-    return slab_alloc(kmalloc_caches[size_small[(size - 1) / 8]], THIS_RET_IP());
+    return kmalloc_caller(size, gfp, __builtin_return_address(0));
 }
 
-void *kmalloc_aligned(size_t size, size_t align)
+__attribute__((noinline)) void *kmalloc_zero(size_t size, gfp_t gfp)
 {
+    return kmalloc_caller(size, gfp, __builtin_return_address(0));
+}
+
+void *kmalloc_aligned(size_t size, size_t align, gfp_t gfp)
+{
+    const void *caller = __builtin_return_address(0);
     if (!IS_POWER_OF_2(align) || align > KMALLOC_MAX_SIZE) {
         printk("slab: kmalloc_aligned(%zu, %zu): align must be a power of two up to 8 MiB\n", size,
                align);
@@ -187,13 +193,31 @@ void *kmalloc_aligned(size_t size, size_t align)
     while (i >= 0 && i < KMALLOC_NR_CLASSES && class_align(i) < align)
         i++; // the first class that is both big enough and aligned enough
     if (i < 0 || i == KMALLOC_NR_CLASSES)
-        return kmalloc_large(size, align);
-    return slab_alloc(kmalloc_caches[i], __builtin_return_address(0));
+        return kmalloc_large(size, align, gfp, caller);
+    void *p = slab_alloc(kmalloc_caches[i], gfp & ~__GFP_ZERO, caller);
+    if (p && (gfp & __GFP_ZERO))
+        memset(p, 0, class_size[i]);
+    return p;
+}
+
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes))
+        return NULL; // n * size does not fit a size_t: never a short block
+    return kmalloc(bytes, gfp);
+}
+
+void *kcalloc(size_t n, size_t size, gfp_t gfp)
+{
+    return kmalloc_array(n, size, gfp | __GFP_ZERO);
 }
 
 // NULL, a large block, or a pointer that is in no slab.
-static __attribute__((noinline)) void kfree_slow(const void *p, const void *caller)
+// NULL, a large block, or a pointer that is in no slab. Tail-called by kfree.
+__attribute__((noinline)) void kfree_slow(const void *p)
 {
+    const void *caller = __builtin_return_address(0);
     if (p == NULL)
         return;
     struct page *pg = virt_to_page(p);
@@ -218,17 +242,6 @@ static __attribute__((noinline)) void kfree_slow(const void *p, const void *call
     slab_free_bad(NULL, p, "kfree", caller);
 }
 
-// struct page names the cache: a frame of a slab has one, any other frame
-// none (Linux's virt_to_cache).
-FAST_LEAF void kfree(const void *p)
-{
-    unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
-    struct kmem_cache *c;
-    if (unlikely(!pfn_valid(pfn) || (c = READ_ONCE(pfn_to_page(pfn)->slab_cache)) == NULL))
-        return kfree_slow(p, THIS_RET_IP());
-    slab_free(c, (void *)p, THIS_RET_IP());
-}
-
 size_t ksize(const void *p)
 {
     if (p == NULL)
@@ -245,10 +258,10 @@ size_t ksize(const void *p)
 // (then a smaller class takes it); a block of frames grows or shrinks in
 // place when the frames after it are free (resize_frames), so growing one
 // step at a time copies nothing. A different pointer back means a copy.
-void *krealloc(void *p, size_t new_size)
+void *krealloc(void *p, size_t new_size, gfp_t gfp)
 {
     if (p == NULL)
-        return kmalloc(new_size);
+        return kmalloc(new_size, gfp);
     if (new_size == 0) {
         kfree(p);
         return NULL;
@@ -259,15 +272,20 @@ void *krealloc(void *p, size_t new_size)
     struct page *pg = virt_to_page(p);
     if ((page_flags(pg) & PG_large) && new_size > KMALLOC_MAX_CACHE_SIZE / 2) {
         size_t n = pg->nr_frames, want = new_size / PAGE_SIZE + (new_size % PAGE_SIZE != 0);
-        if (want == n || resize_frames(p, n, want) == 0)
+        if (want == n || resize_frames(p, n, want) == 0) {
+            if ((gfp & __GFP_ZERO) && new_size > have)
+                memset((char *)p + have, 0, new_size - have);
             return p;
+        }
     } else if (new_size <= have && new_size > have / 4) {
         return p;
     }
-    void *q = kmalloc(new_size);
+    void *q = kmalloc(new_size, gfp & ~__GFP_ZERO);
     if (q == NULL)
         return NULL;
     memcpy(q, p, MIN(have, new_size));
+    if ((gfp & __GFP_ZERO) && new_size > have)
+        memset((char *)q + have, 0, new_size - have);
     kfree(p);
     return q;
 }

@@ -178,8 +178,9 @@ struct kmem_cache *kmem_cache_of(const void *obj)
 // first, then links it (slab_link). Called with no lock held and in no
 // section, since alloc_pages may call slab_reclaim; another cpu may grow at
 // the same time.
-static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
+static NOINLINE struct slab *cache_grow(struct kmem_cache *c, gfp_t gfp, const void *caller)
 {
+    gfp = gfp_check_context(gfp, caller); // growing may wait: judged as the caller's request
     spin_lock(&c->lock);
     c->lock_count++;
     // LAB geometry.colour_next: begin
@@ -191,7 +192,7 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
 
     // alloc_pages, not alloc_frames: a block of 2^order frames is aligned to
     // its size, which gives alignments beyond a page for free.
-    char *base = alloc_pages(c->order);
+    char *base = alloc_pages(gfp & ~__GFP_ZERO, c->order);
     if (base == NULL)
         return NULL;
     char *at = base + colour * c->colour_off;
@@ -200,7 +201,7 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c)
         // Straight from the lists, as slabs_release gives it back: making a
         // cpu's array may grow a slab, whose descriptor must not need an
         // array of its own cache made first.
-        s = alloc_no_array(c->slab_desc_cache, __builtin_return_address(0));
+        s = alloc_no_array(c->slab_desc_cache, gfp & ~__GFP_ZERO, caller);
         if (s == NULL) {
             free_pages(base, c->order);
             return NULL;
@@ -527,17 +528,17 @@ void cache_drain(struct kmem_cache *c, struct list_head *release)
 // whose array could not be made. A cache without arrays hands it out
 // checked, down its debug path. NULL only if no memory is left after the
 // buddy allocator's reclaim.
-NOINLINE void *alloc_no_array(struct kmem_cache *c, const void *caller)
+NOINLINE void *alloc_no_array(struct kmem_cache *c, gfp_t gfp, const void *caller)
 {
     if (slow_cache(c))
-        return slab_alloc_slow(c, caller);
+        return slab_alloc_slow(c, gfp, caller);
     union { // an array of one, on the stack: the refill code fills it
         struct array_cache ac;
         char room[sizeof(struct array_cache) + sizeof(void *)];
     } one = {.ac = {.limit = 1, .batchcount = 1}};
     struct array_cache *ac = &one.ac;
     if (cache_refill(c, ac) == 0) {
-        struct slab *s = cache_grow(c); // no lock held, no section: it may reclaim
+        struct slab *s = cache_grow(c, gfp, caller); // no lock held, no section: may reclaim
         if (s != NULL) {
             spin_lock(&c->lock);
             c->lock_count++;
@@ -558,9 +559,9 @@ NOINLINE void *alloc_no_array(struct kmem_cache *c, const void *caller)
 // of the section (it takes memory, which may grow a slab and reclaim) and
 // put it in. True when the cpu has a real array now -- or slab_no_array, if
 // the cache was destroyed meanwhile; false if none could be made.
-static bool array_install(struct kmem_cache *c)
+static bool array_install(struct kmem_cache *c, gfp_t gfp)
 {
-    struct array_cache *ac = array_make(c);
+    struct array_cache *ac = array_make(c, gfp);
     unsigned long flags = local_lock_irqsave();
     int cpu = cpu_id();
     bool lazy = c->array[cpu] == &slab_lazy_array;
@@ -581,17 +582,20 @@ static bool array_install(struct kmem_cache *c)
 // The first alloc from c on this cpu (since it started, or gave its arrays
 // back): with an array made, the fast path again (a refill now); without
 // one, an object straight from the lists.
-static void *alloc_first(struct kmem_cache *c, const void *caller)
+static void *alloc_first(struct kmem_cache *c, gfp_t gfp, const void *caller)
 {
-    if (array_install(c))
-        return slab_alloc(c, caller);
-    return alloc_no_array(c, caller);
+    gfp = gfp_check_context(gfp, caller);
+    if (array_install(c, gfp))
+        return slab_alloc(c, gfp, caller);
+    return alloc_no_array(c, gfp, caller);
 }
 
 // The same for a free: into the new array, or straight to its slab.
+// A free never waits: its array is made GFP_ATOMIC, and without one the
+// object goes straight to its slab.
 static void free_first(struct kmem_cache *c, void *obj, const void *caller)
 {
-    if (array_install(c)) {
+    if (array_install(c, GFP_ATOMIC | __GFP_NOWARN)) {
         slab_free(c, obj, caller);
         return;
     }
@@ -606,12 +610,12 @@ static void free_first(struct kmem_cache *c, void *obj, const void *caller)
 // the section): the two cases, kept apart. Tail calls, out of line, so the
 // refill and the flush keep their own code tight.
 static NOINLINE void *alloc_without_array(struct kmem_cache *c, struct array_cache *ac,
-                                          unsigned long flags, const void *caller)
+                                          unsigned long flags, gfp_t gfp, const void *caller)
 {
     local_unlock_irqrestore(flags);
     if (ac == &slab_no_array)
-        return slab_alloc_slow(c, caller); // debug, failslab or destroyed: checked
-    return alloc_first(c, caller);         // a plain cache: never the debug path
+        return slab_alloc_slow(c, gfp, caller); // debug, failslab or destroyed: checked
+    return alloc_first(c, gfp, caller);         // a plain cache: never the debug path
 }
 
 static NOINLINE void free_without_array(struct kmem_cache *c, struct array_cache *ac, void *obj,
@@ -630,11 +634,12 @@ static NOINLINE void free_without_array(struct kmem_cache *c, struct array_cache
 // lists, or from a new slab. The new slab goes straight into this cpu's
 // array before it joins the lists, as Linux's refill does, so no other cpu
 // can take it (or reclaim give it back) before its grower had an object.
-NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, const void *caller)
+NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long flags,
+                                  const void *caller)
 {
     struct array_cache *ac = c->array[cpu_id()];
     if (ac->limit == 0) // no array: the cache has none, or this cpu's is not made yet
-        return alloc_without_array(c, ac, flags, caller);
+        return alloc_without_array(c, ac, flags, gfp, CALLER(caller));
     // LAB array.refill: begin
     bool grow_failed = false;
     while (ac->avail == 0 && cache_refill(c, ac) == 0) {
@@ -647,7 +652,7 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
             return NULL;
         }
         local_unlock_irqrestore(flags); // growing may reclaim: that drains every cpu
-        struct slab *s = cache_grow(c);
+        struct slab *s = cache_grow(c, gfp, CALLER(caller));
         flags = local_lock_irqsave();
         ac = c->array[cpu_id()];
         if (unlikely(ac->limit == 0)) {
@@ -661,7 +666,7 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
                 slab_link(c, s);
                 spin_unlock(&c->lock);
             }
-            return alloc_no_array(c, caller);
+            return alloc_no_array(c, gfp, CALLER(caller));
         }
         if (s == NULL) {
             grow_failed = true;
@@ -684,14 +689,14 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, con
     // LAB array.refill: end
 }
 
-NOINLINE void *slab_alloc_wait(struct kmem_cache *c, const void *caller)
+NOINLINE void *slab_alloc_wait(struct kmem_cache *c, gfp_t gfp, const void *caller)
 {
-    return slab_alloc_in(c, local_lock_irqsave(), caller);
+    return slab_alloc_in(c, local_lock_irqsave(), gfp, CALLER(caller));
 }
 
 NOINLINE void slab_free_wait(struct kmem_cache *c, void *obj, const void *caller)
 {
-    slab_free_in(c, obj, local_lock_irqsave(), caller);
+    slab_free_in(c, obj, local_lock_irqsave(), CALLER(caller));
 }
 
 static void report_double_top(struct kmem_cache *c, void *obj, const void *caller)
@@ -708,10 +713,10 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
 {
     struct array_cache *ac = c->array[cpu_id()];
     if (ac->limit == 0) // no array: the cache has none, or this cpu's is not made yet
-        return free_without_array(c, ac, obj, flags, caller);
+        return free_without_array(c, ac, obj, flags, CALLER(caller));
     if (ac->avail > 0 && ac->entry[ac->avail - 1] == obj) {
         local_unlock_irqrestore(flags);
-        report_double_top(c, obj, caller);
+        report_double_top(c, obj, CALLER(caller));
         return;
     }
     // LAB array.free_slow: begin
@@ -735,7 +740,7 @@ NOINLINE void cache_free_double(struct kmem_cache *c, void *obj, unsigned long f
                                 const void *caller)
 {
     local_unlock_irqrestore(flags);
-    report_double_top(c, obj, caller);
+    report_double_top(c, obj, CALLER(caller));
 }
 
 // ---- The debug path ----
@@ -780,8 +785,9 @@ static void *debug_take_any(struct kmem_cache *c, const void *caller)
     return s ? index_to_obj(c, s, i) : NULL;
 }
 
-NOINLINE void *slab_alloc_slow(struct kmem_cache *c, const void *caller)
+NOINLINE void *slab_alloc_slow(struct kmem_cache *c, gfp_t gfp, const void *caller)
 {
+    gfp = gfp_check_context(gfp, caller); // every alloc of a debug cache is checked
     if (c->magic != KMEM_CACHE_MAGIC) {
         report_destroyed(c, "kmem_cache_alloc");
         return NULL;
@@ -793,8 +799,8 @@ NOINLINE void *slab_alloc_slow(struct kmem_cache *c, const void *caller)
         return obj;
     struct slab *s;
     unsigned int i = 0;
-    if ((s = cache_grow(c)) == NULL)      // no lock held
-        return debug_take_any(c, caller); // another cpu may have freed one meanwhile
+    if ((s = cache_grow(c, gfp, caller)) == NULL) // no lock held
+        return debug_take_any(c, caller);         // another cpu may have freed one meanwhile
     spin_lock(&c->lock);
     c->lock_count++;
     slab_pop(c, s, &i); // a fresh chain: cannot fail
@@ -852,29 +858,27 @@ size_t slab_obj_size(const void *obj)
     return c ? c->object_size : 0;
 }
 
-// ---- The public fast paths ----
+// ---- What the public fast paths (slab_fast.c) hand over ----
 
-FAST_LEAF void *kmem_cache_alloc(struct kmem_cache *c)
+// kmem_cache_alloc with a NULL cache: reported. Tail-called.
+NOINLINE void *kmem_cache_alloc_null(void)
 {
-    if (unlikely(c == NULL))
-        return null_cache("kmem_cache_alloc");
-    return slab_alloc(c, THIS_RET_IP());
+    return null_cache("kmem_cache_alloc");
 }
 
-// What Linux checks by default (with CONFIG_SLAB_FREELIST_HARDENED): the
-// object's frame belongs to c (struct page says so), and it is not the
-// object on top of this cpu's array. More (an interior pointer, a double
-// free of an object deeper in some array) needs a debug option.
-FAST_LEAF void kmem_cache_free(struct kmem_cache *c, void *obj)
+// kmem_cache_alloc with __GFP_ZERO. Tail-called, so the return address is
+// the fast path's caller's.
+NOINLINE void *kmem_cache_alloc_zero(struct kmem_cache *c, gfp_t gfp)
 {
-    unsigned long pfn = (uintptr_t)obj >> PAGE_SHIFT;
-    if (unlikely(!pfn_valid(pfn) || READ_ONCE(pfn_to_page(pfn)->slab_cache) != c || c == NULL))
-        return kmem_cache_free_bad(c, obj, THIS_RET_IP());
-    slab_free(c, obj, THIS_RET_IP());
+    void *obj = slab_alloc(c, gfp & ~__GFP_ZERO, __builtin_return_address(0));
+    if (obj)
+        memset(obj, 0, c->object_size);
+    return obj;
 }
 
-NOINLINE void kmem_cache_free_bad(struct kmem_cache *c, void *obj, const void *caller)
+NOINLINE void kmem_cache_free_bad(struct kmem_cache *c, void *obj)
 {
+    const void *caller = __builtin_return_address(0); // tail-called by kmem_cache_free
     if (c == NULL) {
         null_cache("kmem_cache_free");
         return;

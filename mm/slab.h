@@ -6,6 +6,7 @@
 
 #include "../lib/fault_inject.h"
 #include "../lib/platform.h"
+#include "gfp.h"
 
 struct kmem_cache;
 
@@ -39,8 +40,11 @@ int slab_init(size_t frame_size, size_t cache_line_size);
 // or no memory, with a printk saying why (slab_last_error() has the -errno).
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
                                      unsigned long flags, void (*ctor)(void *));
-void *kmem_cache_alloc(struct kmem_cache *c);          // a constructed object, or NULL
-void kmem_cache_free(struct kmem_cache *c, void *obj); // NULL is ignored; bad frees reported
+// Every allocation says what it may do to find memory (mm/gfp.h):
+// GFP_KERNEL in ordinary code, GFP_ATOMIC in an interrupt handler or under
+// a spin lock. The pop from this cpu's array never waits, whatever gfp says.
+void *kmem_cache_alloc(struct kmem_cache *c, gfp_t gfp); // a constructed object, or NULL
+void kmem_cache_free(struct kmem_cache *c, void *obj);   // NULL is ignored; bad frees reported
 size_t kmem_cache_shrink(struct kmem_cache *c); // drain arrays, free empty slabs: pages freed
 int kmem_cache_destroy(struct kmem_cache *c);   // 0, or -EBUSY while objects are live
 
@@ -48,18 +52,36 @@ int kmem_cache_destroy(struct kmem_cache *c);   // 0, or -EBUSY while objects ar
 #define KMEM_CACHE(s, flags, ctor)                                                                 \
     kmem_cache_create(#s, sizeof(struct s), __alignof__(struct s), (flags), (ctor))
 
-// Drain every per-CPU array and free every empty slab of every cache; returns
-// pages given back. Called with no slab lock held; the buddy reclaim hook.
-size_t slab_reclaim(void);
+// Give memory back: with __GFP_DIRECT_RECLAIM (GFP_KERNEL), every cpu
+// drains and gives back its per-CPU arrays (a cross-call); without it
+// (GFP_ATOMIC, GFP_NOWAIT) only this cpu does. Then every empty slab of
+// every cache goes back. Returns pages given back. Called with no slab lock
+// held; the buddy allocator's reclaim hook.
+size_t slab_reclaim(gfp_t gfp);
 // The calling cpu stops allocating (librvslab.so: a thread that exits gives
 // its cpu slot back): its per-CPU arrays empty into the slabs and are freed.
 void slab_cpu_offline(void);
 
-void *kmalloc(size_t size);                       // NULL for size 0 or no memory
-void *kmalloc_aligned(size_t size, size_t align); // align: power of two up to KMALLOC_MAX_SIZE
-void kfree(const void *p);                        // NULL is ignored; bad frees reported
-size_t ksize(const void *p);                      // usable bytes at p (0 for NULL or a bad pointer)
-void *krealloc(void *p, size_t new_size); // resized, in place if it can (else copied); NULL: p kept
+void *kmalloc(size_t size, gfp_t gfp);                 // NULL for size 0 or no memory
+void *kmalloc_array(size_t n, size_t size, gfp_t gfp); // n * size bytes; NULL if that overflows
+void *kcalloc(size_t n, size_t size, gfp_t gfp);       // the same, zeroed
+// align: a power of two up to KMALLOC_MAX_SIZE
+void *kmalloc_aligned(size_t size, size_t align, gfp_t gfp);
+void kfree(const void *p);   // NULL is ignored; bad frees reported
+size_t ksize(const void *p); // usable bytes at p (0 for NULL or a bad pointer)
+// Resized, in place if it can (else copied); NULL: p kept. __GFP_ZERO
+// zeroes the bytes past the old block's usable size.
+void *krealloc(void *p, size_t new_size, gfp_t gfp);
+
+static inline void *kzalloc(size_t size, gfp_t gfp) // kmalloc, zeroed
+{
+    return kmalloc(size, gfp | __GFP_ZERO);
+}
+
+static inline void *kmem_cache_zalloc(struct kmem_cache *c, gfp_t gfp)
+{
+    return kmem_cache_alloc(c, gfp | __GFP_ZERO);
+}
 
 void slabinfo(void); // print one row per cache, like /proc/slabinfo
 

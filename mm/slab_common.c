@@ -146,13 +146,14 @@ static void arrays_init(struct kmem_cache *c, unsigned int limit)
 // per-CPU array: making kmalloc-1024's own array for a cpu needs no array
 // of kmalloc-1024. Before the kmalloc caches are all there (slab_init):
 // NULL, and the caller allocates without one.
-struct array_cache *array_make(struct kmem_cache *c)
+struct array_cache *array_make(struct kmem_cache *c, gfp_t gfp)
 {
     size_t bytes = sizeof(struct array_cache) + c->limit * sizeof(void *), n = line_size;
     while (n < bytes)
         n *= 2;
     struct kmem_cache *home = slab_state == UP ? kmalloc_cache(n) : NULL;
-    struct array_cache *ac = home ? alloc_no_array(home, __builtin_return_address(0)) : NULL;
+    struct array_cache *ac =
+        home ? alloc_no_array(home, gfp & ~__GFP_ZERO, __builtin_return_address(0)) : NULL;
     if (ac == NULL)
         return NULL;
     memset(ac, 0, sizeof(*ac));
@@ -251,12 +252,13 @@ void slab_cpu_offline(void)
     local_unlock_irqrestore(flags);
 }
 
-size_t slab_reclaim(void)
+size_t slab_reclaim(gfp_t gfp)
 {
     // Every cpu empties its own arrays and gives them back. A caller that
-    // holds a spin lock cannot wait for the others (lib/platform.h, rule 4):
-    // it gives back what it holds itself, and the empty slabs of every cache.
-    if (spin_locks_held() == 0) {
+    // may not wait for the others (lib/platform.h, rule 4) gives back what
+    // it holds itself, and the empty slabs of every cache.
+    gfp = gfp_check_context(gfp, __builtin_return_address(0));
+    if (gfp & __GFP_DIRECT_RECLAIM) {
         on_each_cpu(drop_all_local, NULL);
     } else {
         unsigned long flags = local_lock_irqsave();
@@ -345,7 +347,7 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
     const char *why = bad_args(name, size, align, flags, &err);
     if (why == NULL) {
         unsigned long boot = slab_debug_boot_flags(name) & ~flags; // slab_debug= adds these
-        c = kmem_cache_alloc(&cache_cache); // no lock held: this may grow or reclaim
+        c = kmem_cache_alloc(&cache_cache, GFP_KERNEL); // no lock held: may grow or reclaim
         err = c ? cache_setup(c, name, size, align, flags | boot, ctor) : -ENOMEM;
         if (err == -E2BIG && (boot & (SLAB_RED_ZONE | SLAB_STORE_USER))) {
             // Red zones and tracks do not fit (kmalloc-8M: a zone as big as

@@ -171,24 +171,31 @@ extern struct kmem_cache cache_cache; // the cache of struct kmem_cache (slab_co
 // made yet), and a double free of the object on top of the array.
 
 // caller: the return address of the public function (kmalloc,
-// kmem_cache_free, ...), for SLAB_STORE_USER and reports.
-void *cache_alloc_refill(struct kmem_cache *c, unsigned long flags, const void *caller);
-void *slab_alloc_slow(struct kmem_cache *c, const void *caller); // caches without arrays
-void *alloc_no_array(struct kmem_cache *c, const void *caller);  // from the lists, no array
+// kmem_cache_free, ...), for SLAB_STORE_USER and reports. The public fast
+// paths pass NULL: the slow path they tail-call returns where they would
+// have, so its own return address is their caller's (CALLER, written where
+// the caller is used: on the rare branches). Reading it there costs the
+// fast path nothing; a fast path that saved its return address itself
+// would need a stack frame. The slab_debug self-tests check the caller a
+// debug cache records.
+#define CALLER(caller) ((caller) ? (caller) : __builtin_return_address(0))
+void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long flags, const void *caller);
+void *slab_alloc_slow(struct kmem_cache *c, gfp_t gfp, const void *caller); // no arrays
+void *alloc_no_array(struct kmem_cache *c, gfp_t gfp, const void *caller);  // from the lists
 void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
 void cache_free_double(struct kmem_cache *c, void *obj, unsigned long flags, const void *caller);
 
 // The pop, in this cpu's section (flags).
 static inline __attribute__((always_inline)) void *
-slab_alloc_in(struct kmem_cache *c, unsigned long flags, const void *caller)
+slab_alloc_in(struct kmem_cache *c, unsigned long flags, gfp_t gfp, const void *caller)
 {
     // LAB array.alloc: begin
     struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail;
     if (unlikely(avail == 0))
-        return cache_alloc_refill(c, flags, caller);
-    void **top = &ac->entry[avail - 1];
-    void *obj = *top;
+        return cache_alloc_refill(c, gfp, flags, caller);
+    void **top = ac->entry + avail; // one past the hottest object
+    void *obj = top[-1];
     ac_set_avail(ac, avail - 1);
     local_unlock_irqrestore(flags);
     mem_unpoison(obj, c->size);
@@ -206,14 +213,14 @@ slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *c
     unsigned long avail = ac->avail;
     if (unlikely(avail >= ac->limit))
         return cache_free_slow(c, obj, flags, caller);
-    void **slot = &ac->entry[avail];
-    if (unlikely(slot[-1] == obj)) // on top already: freed twice (slot[-1] may be the guard)
+    // On top already: freed twice (entry[-1] is the guard, NULL).
+    if (unlikely(ac->entry[avail - 1] == obj))
         return cache_free_double(c, obj, flags, caller);
 #ifdef RVSLAB_ASAN
     if (c != &cache_cache) // its freed objects stay readable: see kmem_cache_destroy
         mem_poison(obj, c->size);
 #endif
-    *slot = obj;
+    ac->entry[avail] = obj;
     ac_set_avail(ac, avail + 1);
     local_unlock_irqrestore(flags);
     // LAB array.free: end
@@ -222,16 +229,16 @@ slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *c
 // When the platform's quick way into the section does not do
 // (local_trylock_irqsave: never in the kernel), the whole operation is a
 // tail call, so the fast paths call nothing and keep no frame.
-void *slab_alloc_wait(struct kmem_cache *c, const void *caller);
+void *slab_alloc_wait(struct kmem_cache *c, gfp_t gfp, const void *caller);
 void slab_free_wait(struct kmem_cache *c, void *obj, const void *caller);
 
-static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache *c,
+static inline __attribute__((always_inline)) void *slab_alloc(struct kmem_cache *c, gfp_t gfp,
                                                               const void *caller)
 {
     unsigned long flags;
     if (unlikely(!local_trylock_irqsave(&flags)))
-        return slab_alloc_wait(c, caller);
-    return slab_alloc_in(c, flags, caller);
+        return slab_alloc_wait(c, gfp, caller);
+    return slab_alloc_in(c, flags, gfp, caller);
 }
 
 static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c, void *obj,
@@ -249,7 +256,7 @@ static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c
 extern struct list_head cache_chain; // every cache, oldest first, under chain_lock
 extern struct spinlock chain_lock;
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align);
-struct array_cache *array_make(struct kmem_cache *c); // an empty array for c, or NULL
+struct array_cache *array_make(struct kmem_cache *c, gfp_t gfp); // an empty array, or NULL
 
 // slab.c
 extern uint64_t slab_nr_reports;                      // reports of bad use since slab_init
@@ -261,7 +268,11 @@ void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu'
 void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release); // c->lock held
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back
 void slab_free_bad(struct kmem_cache *c, const void *obj, const char *who, const void *caller);
-void kmem_cache_free_bad(struct kmem_cache *c, void *obj, const void *caller);
+// What the fast paths (slab_fast.c) tail-call; each reads its own return
+// address as the caller's.
+void *kmem_cache_alloc_null(void);                            // reported
+void *kmem_cache_alloc_zero(struct kmem_cache *c, gfp_t gfp); // __GFP_ZERO
+void kmem_cache_free_bad(struct kmem_cache *c, void *obj);    // not an object of c, NULL c
 size_t slab_obj_size(const void *obj);             // ksize of a slab object; 0 (reported) if bad
 void slab_report_bad(struct kmem_cache *c);        // count one report
 struct kmem_cache *kmem_cache_of(const void *obj); // the cache of a slab object, or NULL
@@ -283,8 +294,14 @@ void report_end(struct kmem_cache *c, const char *action);
 #define report_line(fmt, ...) printk("slab: " fmt "\n", ##__VA_ARGS__)
 int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair); // c->lock held
 
-// kmalloc.c, for slab.c
-int kmalloc_init(void);   // make the kmalloc caches; 0 or -ENOMEM
-void kmalloc_reset(void); // forget them (a failed slab_init)
+// kmalloc.c, for slab.c and slab_fast.c
+#define KMALLOC_SMALL_MAX 1024 // size_small[] covers 1..1024 bytes, by 8
+extern struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
+extern uint8_t size_small[KMALLOC_SMALL_MAX / 8];
+void *kmalloc_slow(size_t size, gfp_t gfp); // above 1 KiB, size 0
+void *kmalloc_zero(size_t size, gfp_t gfp); // 1 KiB or less, __GFP_ZERO
+void kfree_slow(const void *p);             // NULL, a large block, not a slab object
+int kmalloc_init(void);                     // make the kmalloc caches; 0 or -ENOMEM
+void kmalloc_reset(void);                   // forget them (a failed slab_init)
 
 #endif

@@ -15,15 +15,16 @@
 struct call;
 
 struct cpu {
-    unsigned long hartid; // firmware hart id (also in this hart's tp)
-    int online;           // set by the hart itself once it runs C code
-    int noff;             // push_off depth: spin locks held (and nested push_offs)
-    int intena;           // were interrupts on before the outermost push_off?
-    int in_irq;           // inside the trap handler for an interrupt
-    int probing;          // 1: an illegal instruction now is a probe (trap.c), 2: it trapped
-    int sstc;             // this hart writes its timer deadline to stimecmp (timer.c)
-    const char *isa;      // its riscv,isa string from the device tree, or NULL
-    struct call *calls;   // cross-calls queued for this cpu (smp_call.c), newest first
+    unsigned long hartid;                // firmware hart id (also in this hart's tp)
+    int online;                          // set by the hart itself once it runs C code
+    int noff;                            // push_off depth: spin locks held (and nested push_offs)
+    int intena;                          // were interrupts on before the outermost push_off?
+    int in_irq;                          // inside the trap handler for an interrupt
+    unsigned long task_flags, irq_flags; // current_flags() of task code and of the handler
+    int probing;        // 1: an illegal instruction now is a probe (trap.c), 2: it trapped
+    int sstc;           // this hart writes its timer deadline to stimecmp (timer.c)
+    const char *isa;    // its riscv,isa string from the device tree, or NULL
+    struct call *calls; // cross-calls queued for this cpu (smp_call.c), newest first
     // Counters, written only by this cpu.
     uint64_t ticks;     // timer interrupts taken
     uint64_t ipis_sent; // IPIs this cpu sent (each is an SBI call)

@@ -8,11 +8,13 @@
 // clears each call's `busy` when its function has returned; a sender that
 // waits spins on that flag.
 //
-// Deadlock freedom (lib/platform.h, rule 4): a cpu waiting here runs the
-// calls queued for it, so two cpus that call each other both get through,
-// and nested calls (a called function that calls another cpu) work. A cpu
-// that holds a spin lock may not call at all: another cpu spinning on that
-// lock with interrupts off could never run the call.
+// Deadlock freedom (lib/platform.h, rules 4 and 5): a cpu waiting here runs
+// the calls queued for it, so two cpus that call each other both get
+// through. Code in atomic context may not call at all (check_context): a
+// cpu holding a spin lock, because another cpu spinning on that lock with
+// interrupts off could never run the call; an interrupt handler -- and so
+// a called function, which runs in one -- because it may have interrupted
+// this very cpu filling in the call slot it would use.
 #include <errno.h>
 
 #include "cpu.h"
@@ -116,15 +118,25 @@ static void post(int me, int t, void (*fn)(void *), void *arg)
     }
 }
 
-int smp_call_function(cpumask_t mask, void (*fn)(void *), void *arg, bool wait)
+// A cross-call waits for other cpus: never in atomic context (rule 4 of
+// lib/platform.h). From an interrupt handler it could reuse the call slot
+// the interrupted code is filling in for the same target, and spin on it
+// forever; under a spin lock, a cpu spinning on that lock could never run
+// the call.
+static void check_context(const char *who, const void *caller)
+{
+    const char *ctx = atomic_context();
+    if (ctx)
+        panic("%s called in atomic context (%s) on cpu %d, from %p: a cross-call waits for "
+              "other cpus",
+              who, ctx, cpu_id(), caller);
+}
+
+static int call_function(cpumask_t mask, void (*fn)(void *), void *arg, bool wait)
 {
     int me = cpu_id();
     if (mask & ~cpu_online_mask())
         return -EINVAL;
-    if (cpus[me].noff > 0)
-        panic("smp_call_function: cpu %d holds a spin lock: a cpu spinning on it could never "
-              "run the call",
-              me);
     for (int t = 0; t < NCPU; t++)
         if (t != me && (mask & CPU_BIT(t)))
             post(me, t, fn, arg);
@@ -141,16 +153,24 @@ int smp_call_function(cpumask_t mask, void (*fn)(void *), void *arg, bool wait)
     return 0;
 }
 
+int smp_call_function(cpumask_t mask, void (*fn)(void *), void *arg, bool wait)
+{
+    check_context("smp_call_function", __builtin_return_address(0));
+    return call_function(mask, fn, arg, wait);
+}
+
 void on_each_cpu(void (*fn)(void *), void *arg)
 {
-    smp_call_function(cpu_online_mask(), fn, arg, true);
+    check_context("on_each_cpu", __builtin_return_address(0));
+    call_function(cpu_online_mask(), fn, arg, true);
 }
 
 int smp_call_function_single(int cpu, void (*fn)(void *), void *arg)
 {
+    check_context("smp_call_function_single", __builtin_return_address(0));
     if (cpu < 0 || cpu >= NCPU)
         return -EINVAL;
-    return smp_call_function(CPU_BIT(cpu), fn, arg, true);
+    return call_function(CPU_BIT(cpu), fn, arg, true);
 }
 
 // ---- stop_machine -------------------------------------------------------
@@ -174,6 +194,7 @@ static void stop_cpu(void *arg)
 
 void stop_machine(void (*fn)(void *), void *arg)
 {
+    check_context("stop_machine", __builtin_return_address(0));
     int expected = 0;
     while (!__atomic_compare_exchange_n(&stop_busy, &expected, 1, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED)) {
@@ -183,7 +204,7 @@ void stop_machine(void (*fn)(void *), void *arg)
     unsigned long gen = ++stop_gen;
     cpumask_t others = cpu_online_mask() & ~CPU_BIT(cpu_id());
     __atomic_store_n(&stop_arrived, 0, __ATOMIC_RELAXED);
-    smp_call_function(others, stop_cpu, (void *)gen, false);
+    call_function(others, stop_cpu, (void *)gen, false);
     while (__atomic_load_n(&stop_arrived, __ATOMIC_ACQUIRE) < __builtin_popcountl(others))
         wait_relax();
     unsigned long flags = irq_save();

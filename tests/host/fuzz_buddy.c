@@ -2,7 +2,7 @@
 // alloc/free operations on a fresh 8 MiB zone; every result is checked
 // against a bitmap model of which frames are held:
 //   - a block lies in RAM, outside the firmware region, and overlaps nothing held;
-//   - alloc_pages(order) is aligned to its order;
+//   - alloc_pages(GFP_KERNEL, order) is aligned to its order;
 //   - NULL only when the model has no free naturally aligned run of that size
 //     (a buddy allocator with complete merging always finds one);
 //   - bad frees are refused and change nothing;
@@ -111,12 +111,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op % 5) {
         case 0: { // alloc_pages
             unsigned order = arg % (MAX_ORDER + 2);
-            take(alloc_pages(order), 1UL << order, order, true);
+            take(alloc_pages(GFP_KERNEL, order), 1UL << order, order, true);
             break;
         }
         case 1: { // alloc_frames, exact
             size_t n = 1 + arg % 80;
-            take(alloc_frames(n), n, order_for(n), false);
+            take(alloc_frames(GFP_KERNEL, n), n, order_for(n), false);
             break;
         }
         case 2: // free a held block
@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 r = free_frames((void *)base, 1);
                 break; // firmware
             default: { // double free
-                void *q = alloc_pages(0);
+                void *q = alloc_pages(GFP_KERNEL, 0);
                 if (q == NULL)
                     continue;
                 check(free_pages(q, 0) == 0);

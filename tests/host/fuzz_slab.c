@@ -183,7 +183,7 @@ static void op_cache_alloc(void)
     if (!caches[k].c || nobjs == NOBJS)
         return;
     forget_freed();
-    uint8_t *p = kmem_cache_alloc(caches[k].c);
+    uint8_t *p = kmem_cache_alloc(caches[k].c, GFP_KERNEL);
     if (p == NULL) // out of memory is allowed; nothing else
         return;
     if (caches[k].ctor)
@@ -200,7 +200,7 @@ static void op_kmalloc(void)
     unsigned a = next();
     size_t align = (a & 0x80) ? 1UL << (a % 17) : 0;
     forget_freed();
-    uint8_t *p = align ? kmalloc_aligned(size, align) : kmalloc(size);
+    uint8_t *p = align ? kmalloc_aligned(size, align, GFP_KERNEL) : kmalloc(size, GFP_KERNEL);
     if (size == 0) {
         check(p == NULL);
         return;
@@ -302,7 +302,7 @@ static void op_bad_free(void)
 static void op_reclaim(void)
 {
     on_top = NULL;
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     check(slab_validate_all() == 0);
 }
 
@@ -355,7 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(slab_debug_setup(full_checks ? "slab_debug=F" : "") == 0);
     host_ram_init(RAM_SIZE); // a fresh zone, and then a fresh slab layer on it
     check(slab_init(PAGE_SIZE, 64) == 0);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     size_t start = nr_free_pages();
     memset(caches, 0, sizeof(caches));
     nobjs = 0;
@@ -373,7 +373,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(kmem_cache_destroy(caches[k].c) == 0);
     check(slab_error_count() == expected_reports);
     check(slab_validate_all() == 0);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     check(nr_free_pages() == start);
     check(buddy_validate() == 0);
     return 0;

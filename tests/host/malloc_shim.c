@@ -89,6 +89,10 @@ static void *big_resize(void *p, struct big_hdr *h, size_t size)
 
 // ---- the malloc family ----
 
+// malloc may wait (a program's thread is never in atomic context), and a
+// kmalloc that fails falls back to a big block, so it says nothing.
+#define GFP_SHIM (GFP_KERNEL | __GFP_NOWARN)
+
 // kmalloc, then a big block if kmalloc has no class for it. errno on failure.
 static void *alloc(size_t size, size_t align)
 {
@@ -111,7 +115,8 @@ static void *alloc(size_t size, size_t align)
     void *p = NULL;
     if (align > KMALLOC_MAX_SIZE) // kmalloc_aligned would refuse (and say so)
         p = big_alloc(size, align);
-    else if ((p = align <= 16 ? kmalloc(size) : kmalloc_aligned(size, align)) == NULL &&
+    else if ((p = align <= 16 ? kmalloc(size, GFP_SHIM) : kmalloc_aligned(size, align, GFP_SHIM)) ==
+                 NULL &&
              size > KMALLOC_MAX_SIZE) // beyond the largest class: the buddy allocator was short
         p = big_alloc(size, align);
     if (p == NULL)
@@ -155,7 +160,7 @@ EXPORT void *malloc(size_t size)
     void *p;
     if (likely(__atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) == 2) &&
         likely(size - 1 < KMALLOC_MAX_SIZE) &&
-        likely((p = kmalloc(size > 8 ? ALIGN_UP(size, 16) : size)) != NULL))
+        likely((p = kmalloc(size > 8 ? ALIGN_UP(size, 16) : size, GFP_SHIM)) != NULL))
         return p;
     return alloc(size, 0);
 }
@@ -193,7 +198,7 @@ EXPORT void *realloc(void *p, size_t size)
     }
     struct big_hdr *h;
     if (in_heap(p)) {
-        void *q = krealloc(p, size > 8 ? ALIGN_UP(size, 16) : size);
+        void *q = krealloc(p, size > 8 ? ALIGN_UP(size, 16) : size, GFP_SHIM);
         if (q == NULL) { // kmalloc has no room or no class: a big block
             size_t have = ksize(p);
             if (have == 0 || (q = big_alloc(size, 16)) == NULL) {
@@ -293,7 +298,7 @@ EXPORT unsigned long rvslab_realloc_copies(void)
 // Give empty slabs (and per-CPU arrays' objects) back to the buddy allocator.
 EXPORT size_t rvslab_reclaim(void)
 {
-    return heap_ready() ? slab_reclaim() : 0;
+    return heap_ready() ? slab_reclaim(GFP_KERNEL) : 0;
 }
 
 // The named-cache API, exported under our prefix (kmem_cache_* stay hidden).
@@ -304,7 +309,7 @@ EXPORT struct kmem_cache *rvslab_cache_create(const char *name, size_t size, siz
 
 EXPORT void *rvslab_cache_alloc(struct kmem_cache *c)
 {
-    return kmem_cache_alloc(c);
+    return kmem_cache_alloc(c, GFP_KERNEL);
 }
 
 EXPORT void rvslab_cache_free(struct kmem_cache *c, void *p)
@@ -318,12 +323,12 @@ EXPORT void rvslab_cache_free(struct kmem_cache *c, void *p)
 // frames from the buddy allocator up to its own limit, and fails above it.
 EXPORT void *rvslab_kmalloc(size_t size)
 {
-    return heap_ready() ? kmalloc(size) : NULL;
+    return heap_ready() ? kmalloc(size, GFP_KERNEL) : NULL;
 }
 
 EXPORT void *rvslab_kmalloc_aligned(size_t size, size_t align)
 {
-    return heap_ready() ? kmalloc_aligned(size, align) : NULL;
+    return heap_ready() ? kmalloc_aligned(size, align, GFP_KERNEL) : NULL;
 }
 
 EXPORT void rvslab_kfree(void *p)

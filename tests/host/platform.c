@@ -65,6 +65,18 @@ int spin_locks_held(void)
     return noff;
 }
 
+// A per-CPU section is a slot lock here, so it counts in noff too.
+const char *atomic_context(void)
+{
+    return noff > 0 ? "spin lock held" : NULL;
+}
+
+unsigned long *current_flags(void)
+{
+    static __thread unsigned long flags;
+    return &flags;
+}
+
 // A thread is a holder of its own: threads of the LD_PRELOAD build may share
 // a cpu index, and the tests' threads are told apart the same way.
 long lock_owner_self(void)
@@ -98,7 +110,7 @@ void cpu_relax(void)
 static void no_lock_held(const char *who)
 {
     if (noff != 0)
-        panic("%s: called holding %d spin lock(s) or inside a per-CPU section", who, noff);
+        panic("%s called in atomic context (%d spin lock(s) or a per-CPU section held)", who, noff);
 }
 
 static void call_as(int cpu, void (*fn)(void *), void *arg)

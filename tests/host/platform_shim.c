@@ -237,7 +237,7 @@ static void restart_all(void)
 static void no_lock_held(const char *who)
 {
     if (shim_noff != 0)
-        panic("%s: called holding %d spin lock(s)", who, shim_noff);
+        panic("%s called in atomic context (%d spin lock(s) held)", who, shim_noff);
 }
 
 // What this thread is, saved while it works as other cpus.
@@ -378,6 +378,23 @@ static void slot_exit(void *arg)
 int spin_locks_held(void)
 {
     return shim_noff;
+}
+
+const char *atomic_context(void)
+{
+    if (shim_noff > 0)
+        return "spin lock held";
+    if (shim_own && __atomic_load_n(&shim_own->busy, __ATOMIC_RELAXED))
+        return "per-CPU section";
+    return NULL;
+}
+
+// Per thread: threads that share a cpu slot each reclaim for themselves.
+static __thread unsigned long shim_current_flags __attribute__((tls_model("initial-exec")));
+
+unsigned long *current_flags(void)
+{
+    return &shim_current_flags;
 }
 
 // Every index may be in use by some thread, so reclaim must visit them all.

@@ -176,7 +176,7 @@ static void heap_trim(void)
 // free block's bytes too. No lock held.
 static void heap_shrink(void)
 {
-    slab_reclaim(); // its frees come back to heap_purge, and find a purge under way
+    slab_reclaim(GFP_KERNEL); // its frees come back to heap_purge, and find a purge under way
     heap_trim();
     buddy_purge(0, discard);
 }

@@ -63,7 +63,8 @@ static void *make(uint64_t r)
 {
     size_t size = 24 + r % 2000;
     bool cached = (r >> 20) % 4 == 0;
-    unsigned char *p = cached ? kmem_cache_alloc(shared_cache) : kmalloc(size);
+    unsigned char *p =
+        cached ? kmem_cache_alloc(shared_cache, GFP_KERNEL) : kmalloc(size, GFP_KERNEL);
     CHECK(p != NULL, "allocation failed");
     if (p == NULL)
         return NULL;
@@ -123,7 +124,7 @@ static void *worker(void *arg)
             snprintf(name, sizeof(name), "t_shim_%d_%d_%d", l->lane, l->gen, it);
             struct kmem_cache *c = kmem_cache_create(name, 64 + l->lane, 0, 0, NULL);
             CHECK(c != NULL, "kmem_cache_create failed");
-            void *p = c ? kmem_cache_alloc(c) : NULL;
+            void *p = c ? kmem_cache_alloc(c, GFP_KERNEL) : NULL;
             if (p)
                 kmem_cache_free(c, p);
             if (c)
@@ -156,7 +157,7 @@ static void *reclaimer(void *arg)
     while (!__atomic_load_n(&stop_reclaimer, __ATOMIC_ACQUIRE)) {
         switch (n++ % 4) {
         case 0:
-            slab_reclaim();
+            slab_reclaim(GFP_KERNEL);
             break;
         case 1:
             kmem_cache_shrink(shared_cache);
@@ -202,7 +203,7 @@ int main(int argc, char **argv)
         return 1;
     }
     buddy_set_reclaim_hook(slab_reclaim);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     shared_cache = kmem_cache_create("t_shim_shared", 200, 0, 0, NULL);
     int main_slot = rvslab_cpu_slot(), ever, owned, owned_max;
@@ -266,7 +267,7 @@ int main(int argc, char **argv)
             drop(xchg[k]);
     CHECK(kmem_cache_destroy(shared_cache) == 0, "destroy of the shared cache failed");
     CHECK(slab_validate_all() == 0, "slab_validate_all found problems");
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     CHECK(nr_free_pages() == before, "%zu pages missing after free-all and reclaim",
           before - nr_free_pages());
     printf("%s every_page_back\n", failures > f2 ? "not ok 3" : "ok 3");

@@ -13,13 +13,17 @@
 #include "mm/buddy.h"
 #include "mm/slab.h"
 
+// Every free frame, below the zone's min watermark too (__GFP_MEMALLOC),
+// with no failure message: for tests that take them all on purpose.
+#define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN)
+
 // Take every block of `order` the zone has; each must lie inside the zone,
 // aligned to its size. Returns how many, all given back.
 static unsigned long take_all(struct ktest *t, unsigned order, uintptr_t lo, uintptr_t hi)
 {
     void *list = NULL, *p;
     unsigned long n = 0;
-    while ((p = alloc_pages(order)) != NULL) {
+    while ((p = alloc_pages(GFP_ALL, order)) != NULL) {
         uintptr_t a = (uintptr_t)p, bytes = PAGE_SIZE << order;
         if (a < lo || a + bytes > hi || (a & (bytes - 1)))
             ktest_fail(t, __FILE__, __LINE__, "order %u block %p outside [%p, %p) or unaligned",
@@ -91,13 +95,13 @@ KTEST(buddy_zone, grows_at_the_end)
     ASSERT_EQ(t, buddy_init_at(ram, block / 2, map), 0);
     EXPECT_EQ(t, nr_free_pages(), block / 2 / PAGE_SIZE);
     EXPECT_EQ(t, virt_to_page((void *)(ram + block / 2)), NULL); // not RAM yet
-    EXPECT_EQ(t, alloc_pages(MAX_ORDER), NULL);                  // no hook: no growth
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, MAX_ORDER), NULL);      // no hook: no growth
     EXPECT_EQ(t, buddy_grow(PAGE_SIZE + 1), -EINVAL);
     grows = 0;
     grow_hook_t prev = buddy_set_grow_hook(grow_8m);
-    void *half = alloc_pages(MAX_ORDER - 1); // the first 8 MiB: no growth needed
+    void *half = alloc_pages(GFP_KERNEL, MAX_ORDER - 1); // the first 8 MiB: no growth needed
     EXPECT_EQ(t, grows, 0);
-    void *more = alloc_pages(MAX_ORDER - 1); // the next 8 MiB come from growth
+    void *more = alloc_pages(GFP_KERNEL, MAX_ORDER - 1); // the next 8 MiB come from growth
     EXPECT_EQ(t, grows, 1);
     ASSERT(t, half && more);
     EXPECT_EQ(t, (uintptr_t)more, ram + block / 2);
@@ -126,7 +130,7 @@ static void count_discard(unsigned long pfn, size_t n)
     discarded += n;
     discards++;
     // The zone lock is not held: another request may run meanwhile.
-    void *p = alloc_pages(0);
+    void *p = alloc_pages(GFP_KERNEL, 0);
     lock_free_in_discard &= p != NULL;
     free_pages(p, 0);
 }
@@ -150,7 +154,8 @@ KTEST(buddy_zone, purge_gives_back_big_free_blocks)
     buddy_set_purge_hook(purge_now, 4, 256);                  // 1 MiB of 64 KiB blocks and up
     purge_calls = 0;
     discarded = discards = 0;
-    void *a = alloc_pages(MAX_ORDER - 2), *b = alloc_pages(MAX_ORDER - 2); // 4 + 4 MiB
+    void *a = alloc_pages(GFP_KERNEL, MAX_ORDER - 2),
+         *b = alloc_pages(GFP_KERNEL, MAX_ORDER - 2); // 4 + 4 MiB
     ASSERT(t, a && b);
     memset(a, 1, block / 4);
     free_pages(a, MAX_ORDER - 2); // 4 MiB dirty: over the threshold
@@ -166,7 +171,7 @@ KTEST(buddy_zone, purge_gives_back_big_free_blocks)
     // back whole again (cheap: the rest is not resident). Merging stays
     // simple; clean only says what purging would gain.
     size_t before = discarded;
-    void *c = alloc_pages(0); // from the clean block: the halves split off stay clean
+    void *c = alloc_pages(GFP_KERNEL, 0); // from the clean block: the halves split off stay clean
     ASSERT_NE(t, c, NULL);
     EXPECT_EQ(t, purge_calls, 2);
     free_pages(c, 0);

@@ -65,7 +65,8 @@ static struct obj *make(struct stress *x, uint64_t r)
 {
     unsigned kind = r % NKINDS;
     size_t size = kind == K_KMALLOC ? 16 + (r >> 20) % 2000 : cache_size[kind];
-    struct obj *o = kind == K_KMALLOC ? kmalloc(size) : kmem_cache_alloc(x->caches[kind]);
+    struct obj *o = kind == K_KMALLOC ? kmalloc(size, GFP_KERNEL)
+                                      : kmem_cache_alloc(x->caches[kind], GFP_KERNEL);
     if (o == NULL) {
         ktest_fail(x->t, __FILE__, __LINE__, "allocation of kind %u failed", kind);
         return NULL;
@@ -93,7 +94,7 @@ static void private_cache(struct stress *x, int me, unsigned long it)
     }
     void *p[20];
     for (int i = 0; i < 20; i++)
-        p[i] = kmem_cache_alloc(c);
+        p[i] = kmem_cache_alloc(c, GFP_KERNEL);
     for (int i = 0; i < 20; i++)
         kmem_cache_free(c, p[i]);
     if (kmem_cache_destroy(c) != 0)
@@ -121,7 +122,7 @@ static void stress_worker(void *arg)
             if (o)
                 check_and_free(x, o);
         } else if (op < 993) {
-            slab_reclaim();
+            slab_reclaim(GFP_KERNEL);
         } else if (op < 996) {
             kmem_cache_shrink(x->caches[(r >> 12) % 3]);
         } else if (op < 997) {
@@ -142,7 +143,7 @@ static void stress_worker(void *arg)
 KTEST(slab_stress, all_cpus_alloc_free_reclaim)
 {
     static struct stress x;
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     uint64_t e0 = slab_error_count();
     memset(&x, 0, sizeof(x));
@@ -165,7 +166,7 @@ KTEST(slab_stress, all_cpus_alloc_free_reclaim)
     }
     EXPECT_EQ(t, slab_error_count(), e0);
     EXPECT_EQ(t, slab_validate_all(), 0);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }

@@ -17,7 +17,7 @@ struct state {
 
 static struct state now(void)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     return (struct state){nr_free_pages(), slab_nr_caches(), slab_error_count()};
 }
 
@@ -74,9 +74,9 @@ KTEST(api_args, kmem_cache_create)
 KTEST(api_args, null_cache)
 {
     struct state st = now();
-    void *p = kmalloc(64);
+    void *p = kmalloc(64, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
-    EXPECT_EQ(t, kmem_cache_alloc(NULL), NULL);
+    EXPECT_EQ(t, kmem_cache_alloc(NULL, GFP_KERNEL), NULL);
     kmem_cache_free(NULL, p); // reported; p stays live
     EXPECT_EQ(t, kmem_cache_shrink(NULL), 0);
     EXPECT_EQ(t, kmem_cache_destroy(NULL), -EINVAL);
@@ -96,13 +96,13 @@ KTEST(api_args, destroyed_cache)
     struct state st = now();
     struct kmem_cache *c = kmem_cache_create("t_args_gone", 64, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
-    void *p = kmem_cache_alloc(c);
+    void *p = kmem_cache_alloc(c, GFP_KERNEL);
     kmem_cache_free(c, p);
-    void *k = kmalloc(64);
+    void *k = kmalloc(64, GFP_KERNEL);
     ASSERT_NE(t, k, NULL);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     uint64_t r0 = slab_error_count();
-    EXPECT_EQ(t, kmem_cache_alloc(c), NULL);
+    EXPECT_EQ(t, kmem_cache_alloc(c, GFP_KERNEL), NULL);
     EXPECT_EQ(t, slab_error_count() - r0, 1);
     kmem_cache_free(c, k); // k is kmalloc's and stays live
     EXPECT_EQ(t, slab_error_count() - r0, 2);
@@ -121,22 +121,23 @@ KTEST(api_args, kmalloc_family)
 {
     struct state st = now();
     int local;
-    EXPECT_EQ(t, kmalloc(0), NULL);
-    EXPECT_EQ(t, kmalloc(SIZE_MAX), NULL);
-    EXPECT_EQ(t, kmalloc(SIZE_MAX / 2), NULL);
-    EXPECT_EQ(t, kmalloc(((size_t)PAGE_SIZE << MAX_ORDER) + 1), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(64, 0), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(64, 3), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(64, KMALLOC_MAX_SIZE * 2), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(0, 64), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(((size_t)PAGE_SIZE << MAX_ORDER) + 1, 2 * PAGE_SIZE), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(SIZE_MAX, 8), NULL);
+    EXPECT_EQ(t, kmalloc(0, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc(SIZE_MAX, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc(SIZE_MAX / 2, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc(((size_t)PAGE_SIZE << MAX_ORDER) + 1, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(64, 0, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(64, 3, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(64, KMALLOC_MAX_SIZE * 2, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(0, 64, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(((size_t)PAGE_SIZE << MAX_ORDER) + 1, 2 * PAGE_SIZE, GFP_KERNEL),
+              NULL);
+    EXPECT_EQ(t, kmalloc_aligned(SIZE_MAX, 8, GFP_KERNEL), NULL);
     kfree(NULL);
     EXPECT_EQ(t, ksize(NULL), 0);
     EXPECT_UNCHANGED(t, st, 0);
     kfree(&local);                  // foreign
     EXPECT_EQ(t, ksize(&local), 0); // foreign
-    void *p = kmalloc(100);
+    void *p = kmalloc(100, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     kfree(p);
     // ksize of a freed object: only a debug cache knows an object's state.
@@ -150,9 +151,9 @@ KTEST(api_args, kmalloc_family)
 KTEST(api_args, buddy_and_setup)
 {
     struct state st = now();
-    EXPECT_EQ(t, alloc_pages(MAX_ORDER + 1), NULL);
-    EXPECT_EQ(t, alloc_frames(0), NULL);
-    EXPECT_EQ(t, alloc_frames((1UL << MAX_ORDER) + 1), NULL);
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, MAX_ORDER + 1), NULL);
+    EXPECT_EQ(t, alloc_frames(GFP_KERNEL, 0), NULL);
+    EXPECT_EQ(t, alloc_frames(GFP_KERNEL, (1UL << MAX_ORDER) + 1), NULL);
     EXPECT_EQ(t, slab_debug_setup("slab_debug=ZX"), -EINVAL);
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 3), -EINVAL);
     EXPECT_EQ(t, buddy_validate(), 0);

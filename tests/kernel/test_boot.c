@@ -16,6 +16,10 @@
 #include "../../lib/ktest.h"
 #include "../../mm/buddy.h"
 
+// Every free frame, below the zone's min watermark too (__GFP_MEMALLOC),
+// with no failure message: for tests that take them all on purpose.
+#define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN)
+
 extern char _start[], _end[];
 
 struct seen {
@@ -151,7 +155,7 @@ KTEST(boot, free_memory_is_free)
     // Take every free frame, chained through the frames themselves (writing
     // to firmware memory would also trap: PMP guards it).
     void **chain = NULL, **p;
-    while ((p = alloc_pages(0)) != NULL) {
+    while ((p = alloc_pages(GFP_ALL, 0)) != NULL) {
         for (int i = 0; i < n; i++)
             if ((uintptr_t)p < r[i].end && (uintptr_t)p + PAGE_SIZE > r[i].base) {
                 if (bad++ < 5)

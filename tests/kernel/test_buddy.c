@@ -7,6 +7,10 @@
 #include "mm/buddy.h"
 #include "mm/slab.h"
 
+// Every free frame, below the zone's min watermark too (__GFP_MEMALLOC),
+// with no failure message: for tests that take them all on purpose.
+#define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN)
+
 #define MAGIC 0x7262756464790000ULL // "rbuddy"
 
 struct snapshot {
@@ -55,7 +59,7 @@ KTEST(buddy, alloc_all_free_shuffled)
     snap(&before);
     size_t got = 0;
     void *p;
-    while ((p = alloc_pages(0)) != NULL) {
+    while ((p = alloc_pages(GFP_ALL, 0)) != NULL) {
         *(uint64_t *)p = MAGIC ^ ((uintptr_t)p >> PAGE_SHIFT);
         got++;
     }
@@ -87,7 +91,7 @@ KTEST(buddy, max_order_merges_no_further)
     snap(&before);
     if (before.count[MAX_ORDER] < 2)
         KTEST_SKIP(t, "fewer than two free blocks of MAX_ORDER");
-    void *a = alloc_pages(MAX_ORDER);
+    void *a = alloc_pages(GFP_KERNEL, MAX_ORDER);
     ASSERT_NE(t, a, NULL);
     EXPECT_EQ(t, ((uintptr_t)a >> PAGE_SHIFT) & ((1UL << MAX_ORDER) - 1), 0);
     EXPECT_EQ(t, nr_free_pages(), before.free - (1UL << MAX_ORDER));
@@ -120,7 +124,7 @@ static bool drain_small_orders(void)
     for (unsigned o = 0; o < DRAIN_BELOW; o++) {
         buddy_free_counts(count);
         for (size_t k = count[o]; k > 0; k--) {
-            void *p = drained.n < DRAIN_MAX ? alloc_pages(o) : NULL;
+            void *p = drained.n < DRAIN_MAX ? alloc_pages(GFP_ALL, o) : NULL;
             if (p == NULL) {
                 while (drained.n > 0) {
                     drained.n--;
@@ -174,7 +178,7 @@ KTEST(buddy, split_takes_smallest_block)
     EXPECT_GE(t, o, DRAIN_BELOW);
     struct buddy_stats st0, st1;
     buddy_get_stats(&st0);
-    void *p = o <= MAX_ORDER ? alloc_pages(0) : NULL;
+    void *p = o <= MAX_ORDER ? alloc_pages(GFP_KERNEL, 0) : NULL;
     buddy_get_stats(&st1);
     snap(&after);
     EXPECT_NE(t, p, NULL);
@@ -202,7 +206,7 @@ KTEST(buddy, split_takes_smallest_block)
 static int take_frames(void **f, int n)
 {
     int got = 0;
-    while (got < n && (f[got] = alloc_pages(0)) != NULL)
+    while (got < n && (f[got] = alloc_pages(GFP_ALL, 0)) != NULL)
         got++;
     return got;
 }
@@ -227,7 +231,8 @@ KTEST(buddy, split_halves_are_buddies)
                        pfn_of(f[i]), pfn_of(f[0]) + i, i);
     EXPECT_EQ(t, pfn_of(f[0]) & 15, 0);
 
-    void *a = alloc_pages(0), *b = alloc_pages(1), *c = alloc_pages(0);
+    void *a = alloc_pages(GFP_KERNEL, 0), *b = alloc_pages(GFP_KERNEL, 1),
+         *c = alloc_pages(GFP_KERNEL, 0);
     EXPECT(t, a != NULL && b != NULL && c != NULL);
     if (a && b && c) {
         EXPECT_EQ(t, pfn_of(b), pfn_of(a) ^ 2);
@@ -303,10 +308,10 @@ KTEST(buddy, too_large_returns_null)
     struct buddy_stats st0, st1;
     snap(&before);
     buddy_get_stats(&st0);
-    EXPECT_EQ(t, alloc_pages(MAX_ORDER + 1), NULL);
-    EXPECT_EQ(t, alloc_pages(63), NULL);
-    EXPECT_EQ(t, alloc_frames((1UL << MAX_ORDER) + 1), NULL);
-    EXPECT_EQ(t, alloc_frames(0), NULL);
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, MAX_ORDER + 1), NULL);
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, 63), NULL);
+    EXPECT_EQ(t, alloc_frames(GFP_KERNEL, (1UL << MAX_ORDER) + 1), NULL);
+    EXPECT_EQ(t, alloc_frames(GFP_KERNEL, 0), NULL);
     buddy_get_stats(&st1);
     EXPECT_EQ(t, st1.failures - st0.failures, 4);
     EXPECT(t, same_as(&before));
@@ -332,7 +337,7 @@ KTEST(buddy, mixed_orders_with_patterns)
             continue;
         }
         order[i] = ktest_rand(&rng) % (TOP + 1);
-        uint64_t *w = held[i] = alloc_pages(order[i]);
+        uint64_t *w = held[i] = alloc_pages(GFP_KERNEL, order[i]);
         ASSERT_NE(t, w, NULL);
         EXPECT_EQ(t, ((uintptr_t)w >> PAGE_SHIFT) & ((1UL << order[i]) - 1), 0);
         w[0] = (uintptr_t)w;
@@ -345,7 +350,7 @@ KTEST(buddy, mixed_orders_with_patterns)
     EXPECT_EQ(t, buddy_validate(), 0);
 }
 
-// alloc_frames(n) takes exactly n frames, for every n from 1 to 64.
+// alloc_frames(GFP_KERNEL, n) takes exactly n frames, for every n from 1 to 64.
 KTEST(buddy, exact_frames_1_to_64)
 {
     enum { N = 64 };
@@ -355,7 +360,7 @@ KTEST(buddy, exact_frames_1_to_64)
     size_t taken = 0;
     for (size_t n = 1; n <= N; n++) {
         size_t free0 = nr_free_pages();
-        held[n] = alloc_frames(n);
+        held[n] = alloc_frames(GFP_KERNEL, n);
         ASSERT_NE(t, held[n], NULL);
         EXPECT_EQ(t, free0 - nr_free_pages(), n);
         memset(held[n], (int)n, n * PAGE_SIZE);
@@ -398,7 +403,7 @@ static void smp_worker(void *arg)
             continue;
         }
         order[i] = ktest_rand(&rng) % 4;
-        held[i] = alloc_pages(order[i]);
+        held[i] = alloc_pages(GFP_KERNEL, order[i]);
         if (held[i] == NULL)
             continue; // other cpus may hold memory; running out is allowed here
         for (size_t f = 0; f < (1UL << order[i]); f++)
@@ -429,7 +434,7 @@ static void stash_every_frame(void)
 {
     void *p;
     stash = NULL;
-    while ((p = alloc_pages(0)) != NULL) {
+    while ((p = alloc_pages(GFP_ALL, 0)) != NULL) {
         *(void **)p = stash;
         stash = p;
     }
@@ -444,8 +449,9 @@ static void free_the_stash(void)
     }
 }
 
-static size_t test_hook(void)
+static size_t test_hook(gfp_t gfp)
 {
+    (void)gfp;
     size_t n = 0;
     hook_calls++;
     while (n < hook_gives && stash) {
@@ -466,10 +472,10 @@ KTEST(buddy, oom_calls_reclaim_hook)
     buddy_set_reclaim_hook(test_hook);
     hook_calls = 0;
     hook_gives = 0;
-    EXPECT_EQ(t, alloc_pages(0), NULL); // the hook finds nothing to give
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, 0), NULL); // the hook finds nothing to give
     EXPECT_EQ(t, hook_calls, 1);
     hook_gives = 4;
-    void *p = alloc_pages(1); // the hook frees 4 frames; the retry succeeds
+    void *p = alloc_pages(GFP_ALL, 1); // the hook frees 4 frames; the retry succeeds
     EXPECT_EQ(t, hook_calls, 2);
     EXPECT_NE(t, p, NULL);
     if (p)
@@ -486,13 +492,14 @@ KTEST(buddy, oom_calls_reclaim_hook)
 static int alloc_hook_calls, alloc_hook_depth, alloc_hook_max_depth;
 static bool alloc_hook_got_page;
 
-static size_t allocating_hook(void)
+static size_t allocating_hook(gfp_t gfp)
 {
+    (void)gfp;
     alloc_hook_calls++;
     if (++alloc_hook_depth > alloc_hook_max_depth)
         alloc_hook_max_depth = alloc_hook_depth;
-    void *p = alloc_pages(0); // fails: memory is gone, and it must not recurse
-    void *k = kmalloc(5000);  // may fail too, the same way
+    void *p = alloc_pages(GFP_KERNEL, 0); // fails: memory is gone, and it must not recurse
+    void *k = kmalloc(5000, GFP_KERNEL);  // may fail too, the same way
     alloc_hook_got_page = p != NULL;
     if (p)
         free_pages(p, 0);
@@ -503,28 +510,28 @@ static size_t allocating_hook(void)
 
 KTEST(buddy, reclaim_hook_that_allocates)
 {
-    slab_reclaim(); // the hook's kmalloc leaves slabs behind: compare settled states
+    slab_reclaim(GFP_KERNEL); // the hook's kmalloc leaves slabs behind: compare settled states
     reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
     struct snapshot before;
     snap(&before);
     stash_every_frame();
     buddy_set_reclaim_hook(allocating_hook);
     alloc_hook_calls = alloc_hook_depth = alloc_hook_max_depth = 0;
-    EXPECT_EQ(t, alloc_pages(0), NULL);
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, 0), NULL);
     EXPECT_EQ(t, alloc_hook_calls, 1);
     EXPECT_EQ(t, alloc_hook_max_depth, 1);
     EXPECT(t, !alloc_hook_got_page);
-    EXPECT_EQ(t, alloc_pages(2), NULL);
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, 2), NULL);
     EXPECT_EQ(t, alloc_hook_calls, 2);
     // Memory back: an injected failure still runs the hook, and still fails.
     free_the_stash();
     fault_fail_nth(&fail_page_alloc, 1);
-    EXPECT_EQ(t, alloc_pages(0), NULL);
+    EXPECT_EQ(t, alloc_pages(GFP_KERNEL, 0), NULL);
     fault_disarm(&fail_page_alloc);
     EXPECT_EQ(t, alloc_hook_calls, 3);
     EXPECT_EQ(t, alloc_hook_max_depth, 1);
     buddy_set_reclaim_hook(old);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     EXPECT(t, same_as(&before));
 }
 
@@ -533,7 +540,7 @@ KTEST(buddy, bad_frees_reported_state_intact)
 {
     struct snapshot before;
     struct buddy_stats st0, st1;
-    void *a = alloc_pages(2), *b = alloc_pages(0);
+    void *a = alloc_pages(GFP_KERNEL, 2), *b = alloc_pages(GFP_KERNEL, 0);
     ASSERT(t, a && b);
     EXPECT_EQ(t, free_pages(b, 0), 0);
     snap(&before);
@@ -569,7 +576,8 @@ KTEST(buddy, fail_nth_request)
     struct snapshot before;
     snap(&before);
     fault_fail_nth(&fail_page_alloc, 3);
-    void *a = alloc_pages(0), *b = alloc_frames(3), *c = alloc_pages(1), *d = alloc_pages(0);
+    void *a = alloc_pages(GFP_KERNEL, 0), *b = alloc_frames(GFP_KERNEL, 3),
+         *c = alloc_pages(GFP_KERNEL, 1), *d = alloc_pages(GFP_KERNEL, 0);
     EXPECT_EQ(t, fail_page_alloc.injected, 1);
     fault_disarm(&fail_page_alloc);
     EXPECT(t, a != NULL && b != NULL && c == NULL && d != NULL);
@@ -583,7 +591,7 @@ KTEST(buddy, fail_nth_request)
     for (int run = 0; run < 2; run++) {
         fault_fail_random(&fail_page_alloc, 300000, 42);
         for (int i = 0; i < 64; i++) {
-            void *p = alloc_pages(0);
+            void *p = alloc_pages(GFP_KERNEL, 0);
             pattern[run][i] = p == NULL;
             if (p)
                 free_pages(p, 0);
@@ -606,7 +614,7 @@ KTEST(buddy, resize_frames_in_place)
 {
     struct snapshot before;
     snap(&before);
-    char *b = alloc_pages(5); // 32 frames
+    char *b = alloc_pages(GFP_KERNEL, 5); // 32 frames
     ASSERT_NE(t, b, NULL);
     size_t free0 = nr_free_pages();
     EXPECT_EQ(t, resize_frames(b, 32, 16), 0); // [16, 32) back
@@ -617,7 +625,8 @@ KTEST(buddy, resize_frames_in_place)
     EXPECT_EQ(t, nr_free_pages(), free0 + 8);
     memset(b, 0x3c, 24 * PAGE_SIZE); // all of it is ours
     EXPECT_EQ(t, resize_frames(b, 24, 16), 0);
-    char *q = alloc_pages(4); // most likely [16, 32) again: the freed block is reused first
+    char *q =
+        alloc_pages(GFP_KERNEL, 4); // most likely [16, 32) again: the freed block is reused first
     if (q == b + 16 * PAGE_SIZE) {
         EXPECT_EQ(t, resize_frames(b, 16, 17), -ENOMEM); // q is in the way
         EXPECT_EQ(t, virt_to_page(b)->nr_frames, 16);

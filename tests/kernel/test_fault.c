@@ -12,7 +12,7 @@ KTEST_PARAM(fault_seed, 0, ~0UL, "seed of fault.random_page_failures");
 
 static size_t settle(void)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     return nr_free_pages();
 }
 
@@ -32,14 +32,14 @@ static unsigned workload(struct ktest *t)
         kmem_cache_create("t_fault_dbg", 40, 0, SLAB_RED_ZONE | SLAB_POISON, NULL);
     nulls += !a + !b;
     for (int i = 0; i < N; i++) {
-        a_objs[i] = a ? kmem_cache_alloc(a) : NULL;
-        b_objs[i] = b ? kmem_cache_alloc(b) : NULL;
+        a_objs[i] = a ? kmem_cache_alloc(a, GFP_KERNEL) : NULL;
+        b_objs[i] = b ? kmem_cache_alloc(b, GFP_KERNEL) : NULL;
         nulls += (a && !a_objs[i]) + (b && !b_objs[i]);
         if (a_objs[i])
             memset(a_objs[i], i, 700);
     }
     for (size_t k = 0; k < ARRAY_SIZE(ksizes); k++) {
-        k_objs[k] = kmalloc(ksizes[k]);
+        k_objs[k] = kmalloc(ksizes[k], GFP_KERNEL);
         nulls += !k_objs[k];
     }
     for (int i = 0; i < N; i++) {
@@ -57,10 +57,10 @@ static unsigned workload(struct ktest *t)
     return nulls;
 }
 
-// The workload's largest request, kmalloc(8 MiB + 1), takes a 16 MiB block.
+// The workload's largest request, kmalloc(8 MiB + 1, GFP_KERNEL), takes a 16 MiB block.
 static const char *too_small(void)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     return buddy_blocks_free(MAX_ORDER) == 0
                ? "needs a free 16 MiB block for kmalloc above 8 MiB: too little RAM (MEM=)"
                : NULL;
@@ -138,8 +138,8 @@ KTEST(fault, failslab_nth_and_random)
     void *objs[64];
     fault_fail_nth(&failslab, 3);
     for (int i = 0; i < 5; i++)
-        objs[i] = kmem_cache_alloc(c);
-    void *k = kmalloc(64); // not marked: never fails
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
+    void *k = kmalloc(64, GFP_KERNEL); // not marked: never fails
     fault_disarm(&failslab);
     EXPECT_NE(t, k, NULL);
     kfree(k);
@@ -149,7 +149,7 @@ KTEST(fault, failslab_nth_and_random)
     fault_fail_random(&failslab, 500000, 11);
     int nulls = 0;
     for (int i = 0; i < 64; i++)
-        nulls += (objs[i] = kmem_cache_alloc(c)) == NULL;
+        nulls += (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)) == NULL;
     unsigned long injected = failslab.injected;
     fault_disarm(&failslab);
     EXPECT_EQ(t, nulls, injected);

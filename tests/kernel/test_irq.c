@@ -132,50 +132,6 @@ KTEST(smp_call, all_cpus_call_each_other_at_once)
             EXPECT_EQ(t, xcalls[s][d], s == d ? 0 : xcall_rounds + 1);
 }
 
-// Nested: cpu 0 waits for a call on cpu 1, which waits for a call on the
-// next cpu, which calls back cpu 0 -- still waiting for the first.
-static int nest_order[4], nest_n;
-
-static void nest_last(void *arg)
-{
-    (void)arg;
-    nest_order[__atomic_fetch_add(&nest_n, 1, __ATOMIC_RELAXED)] = 3 + 10 * cpu_id();
-}
-
-static void nest_middle(void *arg)
-{
-    (void)arg;
-    nest_order[__atomic_fetch_add(&nest_n, 1, __ATOMIC_RELAXED)] = 2 + 10 * cpu_id();
-    smp_call_function_single(0, nest_last, NULL);
-}
-
-static void nest_first(void *arg)
-{
-    (void)arg;
-    nest_order[__atomic_fetch_add(&nest_n, 1, __ATOMIC_RELAXED)] = 1 + 10 * cpu_id();
-    int next = (cpu_id() + 1) % ncpu_online();
-    smp_call_function_single(next, next == 0 ? nest_last : nest_middle, NULL);
-}
-
-KTEST(smp_call, nested_wait)
-{
-    if (ncpu_online() < 2)
-        KTEST_SKIP(t, "needs 2 cpus");
-    nest_n = 0;
-    ASSERT_EQ(t, cpu_id(), 0);
-    EXPECT_EQ(t, smp_call_function_single(1, nest_first, NULL), 0);
-    if (ncpu_online() == 2) { // 0 -> 1 -> back to 0
-        EXPECT_EQ(t, nest_n, 2);
-        EXPECT_EQ(t, nest_order[0], 11);
-        EXPECT_EQ(t, nest_order[1], 3);
-    } else { // 0 -> 1 -> 2 -> back to 0
-        EXPECT_EQ(t, nest_n, 3);
-        EXPECT_EQ(t, nest_order[0], 11);
-        EXPECT_EQ(t, nest_order[1], 22);
-        EXPECT_EQ(t, nest_order[2], 3);
-    }
-}
-
 // A cpu index that is not online has no hart behind it (beyond the harts
 // started, or a hart that was parked or skipped): refused, nothing runs.
 KTEST(smp_call, offline_or_parked_refused)
@@ -197,8 +153,12 @@ KTEST(smp_call, offline_or_parked_refused)
 
 // Every public mm/ function returns with the interrupt state it was entered
 // with, on and off, on its error paths too, and with no spin lock held.
+// With interrupts off (atomic context) allocations say GFP_ATOMIC, and what
+// waits for other cpus (create, shrink, validate, destroy: cross-calls) is
+// not called at all: those ops run with interrupts on in both passes.
 static struct kmem_cache *st_cache;
 static void *st_obj, *st_page;
+static gfp_t st_gfp;
 
 static void op_create(void)
 {
@@ -206,7 +166,7 @@ static void op_create(void)
 }
 static void op_alloc_grow(void)
 {
-    st_obj = kmem_cache_alloc(st_cache); // a new cache: refill, grow
+    st_obj = kmem_cache_alloc(st_cache, st_gfp); // a new cache: refill, grow
 }
 static void op_free(void)
 {
@@ -216,7 +176,7 @@ static void op_free_many(void) // flushes
 {
     void *p[300];
     for (int i = 0; i < 300; i++)
-        p[i] = kmem_cache_alloc(st_cache);
+        p[i] = kmem_cache_alloc(st_cache, st_gfp);
     for (int i = 0; i < 300; i++)
         kmem_cache_free(st_cache, p[i]);
 }
@@ -227,13 +187,13 @@ static void op_bad_free(void)
 }
 static void op_double_free(void)
 {
-    void *p = kmem_cache_alloc(st_cache);
+    void *p = kmem_cache_alloc(st_cache, st_gfp);
     kmem_cache_free(st_cache, p);
     kmem_cache_free(st_cache, p); // reported
 }
 static void op_null_cache(void)
 {
-    kmem_cache_alloc(NULL);
+    kmem_cache_alloc(NULL, st_gfp);
     kmem_cache_free(NULL, NULL);
 }
 static void op_shrink(void)
@@ -257,12 +217,12 @@ static void op_destroy(void)
 }
 static void op_destroyed(void)
 {
-    kmem_cache_alloc(st_cache); // destroyed: reported
+    kmem_cache_alloc(st_cache, st_gfp); // destroyed: reported
 }
 static void op_kmalloc(void)
 {
-    void *a = kmalloc(40), *b = kmalloc(5000), *c = kmalloc(9 << 20),
-         *d = kmalloc_aligned(100, 256);
+    void *a = kmalloc(40, st_gfp), *b = kmalloc(5000, st_gfp), *c = kmalloc(9 << 20, st_gfp),
+         *d = kmalloc_aligned(100, 256, st_gfp);
     ksize(a);
     kfree(a);
     kfree(b);
@@ -272,42 +232,51 @@ static void op_kmalloc(void)
 }
 static void op_pages(void)
 {
-    st_page = alloc_pages(2);
+    st_page = alloc_pages(st_gfp, 2);
     free_pages(st_page, 2);
-    free_frames(alloc_frames(3), 3);
+    free_frames(alloc_frames(st_gfp, 3), 3);
     free_pages(st_page, 2); // a bad free, reported
 }
 static void op_reclaim(void)
 {
-    slab_reclaim();
+    slab_reclaim(st_gfp);
 }
 
-static void (*const state_ops[])(void) = {op_create,   op_alloc_grow,  op_free,       op_free_many,
-                                          op_bad_free, op_double_free, op_null_cache, op_shrink,
-                                          op_info,     op_validate,    op_kmalloc,    op_pages,
-                                          op_reclaim,  op_destroy,     op_destroyed};
+static const struct {
+    void (*fn)(void);
+    bool waits; // cross-calls: never in atomic context
+} state_ops[] = {
+    {op_create, true},    {op_alloc_grow, false},  {op_free, false},       {op_free_many, false},
+    {op_bad_free, false}, {op_double_free, false}, {op_null_cache, false}, {op_shrink, true},
+    {op_info, false},     {op_validate, true},     {op_kmalloc, false},    {op_pages, false},
+    {op_reclaim, false},  {op_destroy, true},      {op_destroyed, false},
+};
 
 KTEST(irq, mm_keeps_interrupt_state)
 {
     uint64_t r0 = slab_error_count();
+    unsigned long g0 = gfp_context_reports();
     for (int off = 0; off <= 1; off++) {
         for (size_t i = 0; i < ARRAY_SIZE(state_ops); i++) {
-            unsigned long flags = off ? irq_save() : 0;
-            state_ops[i]();
+            bool atomic = off && !state_ops[i].waits;
+            st_gfp = atomic ? GFP_ATOMIC : GFP_KERNEL;
+            unsigned long flags = atomic ? irq_save() : 0;
+            state_ops[i].fn();
             bool on = irqs_enabled();
             int held = spin_locks_held();
-            if (off)
+            if (atomic)
                 irq_restore(flags);
-            if (on == (bool)off || held != 0)
+            if (on == atomic || held != 0)
                 ktest_fail(t, __FILE__, __LINE__,
                            "op %zu entered with interrupts %s: left "
                            "them %s, %d lock(s) held",
-                           i, off ? "off" : "on", on ? "on" : "off", held);
+                           i, atomic ? "off" : "on", on ? "on" : "off", held);
         }
     }
     // Each pass reports: a bad free, a double free, NULL twice, a destroyed
     // cache, a kfree twice; the buddy's bad free is its own counter.
     EXPECT_EQ(t, slab_error_count() - r0, 2 * 6);
+    EXPECT_EQ(t, gfp_context_reports() - g0, 0UL); // every atomic op said GFP_ATOMIC
 }
 
 // shrink empties every cpu's array, not only the caller's: each cpu asked
@@ -319,14 +288,14 @@ static void free_some_here(void *arg)
     (void)arg;
     void *p[20];
     for (int i = 0; i < 20; i++)
-        p[i] = kmem_cache_alloc(drain_cache);
+        p[i] = kmem_cache_alloc(drain_cache, GFP_KERNEL);
     for (int i = 0; i < 20; i++)
         kmem_cache_free(drain_cache, p[i]); // into this cpu's array
 }
 
 KTEST(irq, shrink_drains_every_cpu)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     drain_cache = kmem_cache_create("t_irq_drain", 128, 0, 0, NULL);
     ASSERT_NE(t, drain_cache, NULL);
@@ -340,7 +309,7 @@ KTEST(irq, shrink_drains_every_cpu)
     EXPECT_EQ(t, in.cached_objs, 0);
     EXPECT_EQ(t, in.total_slabs, 0);
     EXPECT_EQ(t, kmem_cache_destroy(drain_cache), 0);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     EXPECT_EQ(t, nr_free_pages(), before);
 }
 
@@ -352,9 +321,17 @@ static uint64_t stamp_of(const void *p, unsigned who)
 
 static unsigned long broken;
 
+// who: a cpu index for task code, IRQ_WHO + cpu for its timer handler,
+// which must not wait for other cpus (GFP_ATOMIC).
+#define IRQ_WHO 0x1000
+static gfp_t gfp_of(unsigned who)
+{
+    return who >= IRQ_WHO ? GFP_ATOMIC : GFP_KERNEL;
+}
+
 static void *get_stamped(struct kmem_cache *c, size_t size, unsigned who)
 {
-    uint64_t *p = c ? kmem_cache_alloc(c) : kmalloc(size);
+    uint64_t *p = c ? kmem_cache_alloc(c, gfp_of(who)) : kmalloc(size, gfp_of(who));
     if (p) {
         p[0] = stamp_of(p, who);
         p[size / 8 - 1] = ~p[0];
@@ -393,7 +370,7 @@ static void race_cpu(void *arg)
              __atomic_load_n(&race.workers_done, __ATOMIC_ACQUIRE) < race.nworkers; k++) {
             kmem_cache_shrink(race.c);
             if (k % 8 == 0)
-                slab_reclaim();
+                slab_reclaim(GFP_KERNEL);
         }
         return;
     }
@@ -418,7 +395,7 @@ static void race_cpu(void *arg)
 
 KTEST(irq, drains_race_allocations)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     uint64_t r0 = slab_error_count();
     broken = 0;
@@ -435,7 +412,7 @@ KTEST(irq, drains_race_allocations)
     kmem_cache_get_info(race.c, &in);
     EXPECT_EQ(t, in.active_objs, 0);
     EXPECT_EQ(t, kmem_cache_destroy(race.c), 0);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }
@@ -477,7 +454,7 @@ static void side_step(struct irq_side *s, unsigned who)
     } else {
         s->kind[k] = (r >> 8) % 3;
         if (s->kind[k] == 2) {
-            s->obj[k] = alloc_pages(0);
+            s->obj[k] = alloc_pages(gfp_of(who), 0);
         } else if (s->kind[k] == 0) {
             s->obj[k] = get_stamped(irq_cache, 64, who);
         } else if ((s->obj[k] = get_stamped(NULL, size, who)) != NULL) {
@@ -500,7 +477,7 @@ static void irq_hook(void)
     if (s->in_task)
         s->ticks_in_task++;
     for (int i = 0; i < 4; i++)
-        side_step(s, 0x1000 + cpu_id());
+        side_step(s, IRQ_WHO + cpu_id());
 }
 
 static struct {
@@ -532,9 +509,10 @@ static void irq_task(void *arg)
 
 KTEST(irq, handler_allocates_while_interrupted_code_does)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     uint64_t r0 = slab_error_count();
+    unsigned long g0 = gfp_context_reports();
     broken = 0;
     irq_cache = kmem_cache_create("t_irq_hook", 64, 0, 0, NULL);
     ASSERT_NE(t, irq_cache, NULL);
@@ -568,12 +546,13 @@ KTEST(irq, handler_allocates_while_interrupted_code_does)
     EXPECT_GE(t, hops, irqrun.irq_ops_per_cpu * ncpu_online());
     EXPECT_GE(t, tops, irqrun.ops_per_cpu * ncpu_online());
     for (int c = 0; c < NCPU; c++)
-        side_release(&hside[c], 0x1000 + c);
+        side_release(&hside[c], IRQ_WHO + c);
     EXPECT_EQ(t, broken, 0);
     EXPECT_EQ(t, slab_error_count(), r0);
+    EXPECT_EQ(t, gfp_context_reports(), g0); // the handler said GFP_ATOMIC
     EXPECT_EQ(t, slab_validate_all(), 0);
     EXPECT_EQ(t, kmem_cache_destroy(irq_cache), 0);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }

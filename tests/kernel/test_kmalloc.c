@@ -11,7 +11,7 @@
 
 static size_t settle(void)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     return nr_free_pages();
 }
 
@@ -89,7 +89,7 @@ KTEST(slab_kmalloc, class_geometry)
     EXPECT_EQ(t, prev, KMALLOC_MAX_CACHE_SIZE);
 }
 
-// kmalloc(n) takes the smallest class holding n, aligned to that class; above
+// kmalloc(n, GFP_KERNEL) takes the smallest class holding n, aligned to that class; above
 // the classes, exactly the frames n needs.
 static int check_size(struct ktest *t, size_t n)
 {
@@ -100,9 +100,9 @@ static int check_size(struct ktest *t, size_t n)
             want = class_sizes[i];
     if (want == 0)
         want = ALIGN_UP(n, PAGE_SIZE);
-    char *p = kmalloc(n);
+    char *p = kmalloc(n, GFP_KERNEL);
     if (p == NULL) {
-        ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu) failed", n);
+        ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu, GFP_KERNEL) failed", n);
         return 1;
     }
     bad += ksize(p) != want;
@@ -113,8 +113,8 @@ static int check_size(struct ktest *t, size_t n)
     p[n - 1] = 2;
     kfree(p);
     if (bad)
-        ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu): ksize %zu, want %zu, at %p", n, ksize(p),
-                   want, (void *)p);
+        ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu, GFP_KERNEL): ksize %zu, want %zu, at %p", n,
+                   ksize(p), want, (void *)p);
     return bad;
 }
 
@@ -122,7 +122,7 @@ static int check_size(struct ktest *t, size_t n)
 // few, and then the tests that need them skip.
 static bool big_blocks_free(size_t n)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     return buddy_blocks_free(11) >= n;
 }
 #define NO_ROOM "too little RAM (MEM=) for 8 MiB kmalloc blocks: no free 8 MiB block"
@@ -139,8 +139,8 @@ KTEST(slab_kmalloc, smallest_class_and_alignment)
         bad += check_size(t, p - 1) + check_size(t, p) + check_size(t, p + 1);
     }
     EXPECT_EQ(t, bad, 0);
-    slab_reclaim();
-    EXPECT_EQ(t, kmalloc(0), NULL);
+    slab_reclaim(GFP_KERNEL);
+    EXPECT_EQ(t, kmalloc(0, GFP_KERNEL), NULL);
     EXPECT_EQ(t, kmalloc_cache(0), NULL);
     EXPECT_EQ(t, kmalloc_cache(KMALLOC_MAX_CACHE_SIZE + 1), NULL);
     kfree(NULL); // does nothing
@@ -158,7 +158,7 @@ KTEST(slab_kmalloc, aligned_up_to_largest_class)
     uint64_t e0 = slab_error_count();
     for (size_t align = 1; align <= KMALLOC_MAX_SIZE; align *= 2) {
         for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
-            char *p = kmalloc_aligned(sizes[s], align);
+            char *p = kmalloc_aligned(sizes[s], align, GFP_KERNEL);
             ASSERT_NE(t, p, NULL);
             EXPECT_EQ(t, (uintptr_t)p % align, 0);
             EXPECT_GE(t, ksize(p), sizes[s]);
@@ -166,11 +166,11 @@ KTEST(slab_kmalloc, aligned_up_to_largest_class)
             p[sizes[s] - 1] = 2;
             kfree(p);
         }
-        slab_reclaim();
+        slab_reclaim(GFP_KERNEL);
     }
-    EXPECT_EQ(t, kmalloc_aligned(10, 3), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(10, 0), NULL);
-    EXPECT_EQ(t, kmalloc_aligned(10, KMALLOC_MAX_SIZE * 2), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(10, 3, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(10, 0, GFP_KERNEL), NULL);
+    EXPECT_EQ(t, kmalloc_aligned(10, KMALLOC_MAX_SIZE * 2, GFP_KERNEL), NULL);
     EXPECT_EQ(t, slab_error_count(), e0);
     EXPECT_EQ(t, settle(), before);
 }
@@ -185,7 +185,7 @@ KTEST(slab_kmalloc, every_class_patterns)
         kmem_cache_get_info(kmalloc_cache_index(i), &in);
         size_t n = MIN((size_t)64, 2 * (size_t)in.num + 1), words = MIN(in.size, (size_t)512) / 8;
         for (size_t k = 0; k < n; k++) {
-            objs[k] = kmalloc(in.size);
+            objs[k] = kmalloc(in.size, GFP_KERNEL);
             ASSERT_NE(t, objs[k], NULL);
             for (size_t w = 0; w < words; w++) // the start, and the last word
                 objs[k][w] = CANARY ^ (uintptr_t)objs[k] ^ w;
@@ -199,7 +199,7 @@ KTEST(slab_kmalloc, every_class_patterns)
             kfree(objs[k]);
         }
         EXPECT_EQ(t, bad, 0);
-        slab_reclaim();
+        slab_reclaim(GFP_KERNEL);
     }
     EXPECT_EQ(t, settle(), before);
 }
@@ -208,7 +208,7 @@ KTEST(slab_kmalloc, every_class_patterns)
 KTEST(slab_kmalloc, large_double_free_named)
 {
     size_t before = settle();
-    void *p = kmalloc(KMALLOC_MAX_CACHE_SIZE + 1);
+    void *p = kmalloc(KMALLOC_MAX_CACHE_SIZE + 1, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     kfree(p);
     uint64_t e0 = slab_error_count();
@@ -223,7 +223,7 @@ KTEST(slab_kmalloc, large_double_free_named)
 static void check_large(struct ktest *t, size_t n)
 {
     size_t before = settle(), frames = ALIGN_UP(n, PAGE_SIZE) / PAGE_SIZE;
-    char *p = kmalloc(n);
+    char *p = kmalloc(n, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     struct page *pg = virt_to_page(p);
     EXPECT_EQ(t, (uintptr_t)p % PAGE_SIZE, 0);
@@ -249,12 +249,13 @@ static void check_large(struct ktest *t, size_t n)
 
 KTEST(slab_kmalloc, large_from_buddy)
 {
-    EXPECT_EQ(t, kmalloc((1UL << MAX_ORDER) * PAGE_SIZE + 1), NULL); // above the largest block
-    EXPECT_EQ(t, kmalloc((size_t)-1), NULL);
+    EXPECT_EQ(t, kmalloc((1UL << MAX_ORDER) * PAGE_SIZE + 1, GFP_KERNEL),
+              NULL); // above the largest block
+    EXPECT_EQ(t, kmalloc((size_t)-1, GFP_KERNEL), NULL);
     check_large(t, KMALLOC_MAX_CACHE_SIZE + 1); // 9 frames, not 16
     check_large(t, 5 * PAGE_SIZE * 3);
     size_t counts[MAX_ORDER + 1];
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     buddy_free_counts(counts);
     if (counts[MAX_ORDER] == 0) // no 16 MiB block free here
         KTEST_SKIP(t, "no free block of MAX_ORDER for a kmalloc above 8 MiB");
@@ -297,9 +298,9 @@ static void kmalloc_worker(void *arg)
         size_t n = 16 + (r >> 16) % ((r & 0xf00) ? 300 : 5000);
         uint64_t *p = NULL;
         if (r & 1) {
-            p = kmalloc(n);
+            p = kmalloc(n, GFP_KERNEL);
             if (p == NULL) {
-                ktest_fail(x->t, __FILE__, __LINE__, "kmalloc(%zu) failed", n);
+                ktest_fail(x->t, __FILE__, __LINE__, "kmalloc(%zu, GFP_KERNEL) failed", n);
                 return;
             }
             stamp(p, n);
@@ -337,7 +338,7 @@ KTEST(slab_kmalloc, all_cpus_random_sizes)
 KTEST(slab_kmalloc, krealloc_keeps_bytes)
 {
     size_t before = settle();
-    uint8_t *p = krealloc(NULL, 10);
+    uint8_t *p = krealloc(NULL, 10, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, ksize(p), 16);
     int moves = 0, bad = 0;
@@ -345,7 +346,7 @@ KTEST(slab_kmalloc, krealloc_keeps_bytes)
     for (size_t i = 0; i < have; i++)
         p[i] = (uint8_t)i;
     for (size_t size = 11; size <= 200 * 1024; size += size < 4096 ? 37 : 4096) {
-        uint8_t *q = krealloc(p, size);
+        uint8_t *q = krealloc(p, size, GFP_KERNEL);
         ASSERT_NE(t, q, NULL);
         for (size_t i = 0; i < have; i++)
             bad += q[i] != (uint8_t)i;
@@ -357,13 +358,13 @@ KTEST(slab_kmalloc, krealloc_keeps_bytes)
     }
     EXPECT_EQ(t, bad, 0);
     printk("# %d moves growing 10 B to 200 KiB (classes to 32 KiB, then frames in place)\n", moves);
-    EXPECT_LE(t, moves, 60);       // about one per class crossed up to 32 KiB, few past it
-    uint8_t *q = krealloc(p, 100); // far smaller: a smaller class takes it
+    EXPECT_LE(t, moves, 60); // about one per class crossed up to 32 KiB, few past it
+    uint8_t *q = krealloc(p, 100, GFP_KERNEL); // far smaller: a smaller class takes it
     ASSERT_NE(t, q, NULL);
     EXPECT(t, q != p && ksize(q) == 104);
     for (size_t i = 0; i < 100; i++)
         bad += q[i] != (uint8_t)i;
     EXPECT_EQ(t, bad, 0);
-    EXPECT_EQ(t, krealloc(q, 0), NULL); // freed
+    EXPECT_EQ(t, krealloc(q, 0, GFP_KERNEL), NULL); // freed
     EXPECT_EQ(t, settle(), before);
 }

@@ -10,13 +10,17 @@
 #include "mm/slab.h"
 #include "mm/slab_internal.h" // struct slab and bufctl_t: the geometry tests weigh them
 
+// Every free frame, below the zone's min watermark too (__GFP_MEMALLOC),
+// with no failure message: for tests that take them all on purpose.
+#define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN)
+
 #define CANARY 0x736c616263616e79ULL // "slabcany"
 
 // Empty every per-CPU array and free slab, then count free frames: the
 // state every test starts from and must return to.
 static size_t settle(void)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     return nr_free_pages();
 }
 
@@ -70,7 +74,7 @@ KTEST(slab, init_rejects_bad_args)
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 48), -EINVAL);
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 0), -EINVAL);
     EXPECT_EQ(t, slab_init(PAGE_SIZE, PAGE_SIZE * 2), -EINVAL);
-    void *p = kmalloc(100); // and nothing was reset
+    void *p = kmalloc(100, GFP_KERNEL); // and nothing was reset
     EXPECT_NE(t, p, NULL);
     kfree(p);
 }
@@ -131,7 +135,7 @@ KTEST(slab, kmem_cache_macro)
     EXPECT_EQ(t, strcmp(in.name, "test_proc"), 0);
     EXPECT_EQ(t, in.object_size, sizeof(struct test_proc));
     EXPECT_EQ(t, in.align, 64);
-    struct test_proc *p = kmem_cache_alloc(c);
+    struct test_proc *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, (uintptr_t)p % 64, 0);
     EXPECT_EQ(t, p->pid, -1); // constructed
@@ -159,7 +163,7 @@ KTEST(slab, ctor_once_per_object)
     static void *objs[MAXN];
     unsigned n = MIN(3 * num + 5, (unsigned)MAXN);
     for (unsigned i = 0; i < n; i++) {
-        objs[i] = kmem_cache_alloc(c);
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[i], NULL);
         uint8_t *b = objs[i];
         EXPECT(t, b[0] == 0xc7 && b[47] == 0xc7);
@@ -169,7 +173,7 @@ KTEST(slab, ctor_once_per_object)
     EXPECT_EQ(t, ctor_calls, in.total_objs);
     int calls = ctor_calls;
     kmem_cache_free(c, objs[n - 1]);
-    void *again = kmem_cache_alloc(c); // LIFO: the same object, not constructed anew
+    void *again = kmem_cache_alloc(c, GFP_KERNEL); // LIFO: the same object, not constructed anew
     EXPECT_EQ(t, again, objs[n - 1]);
     EXPECT_EQ(t, ctor_calls, calls);
     for (unsigned i = 0; i < n; i++)
@@ -188,7 +192,7 @@ KTEST(slab, patterns_no_overlap)
     struct kmem_cache *c = kmem_cache_create("t_pattern", SZ, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++) {
-        objs[i] = kmem_cache_alloc(c);
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[i], NULL);
         struct page *pg = virt_to_page(objs[i]);
         EXPECT(t, pg && (page_flags(pg) & PG_slab) && pg->slab_cache == c);
@@ -208,7 +212,7 @@ KTEST(slab, patterns_no_overlap)
     for (int i = 0; i < N / 2; i++)
         kmem_cache_free(c, objs[i]);
     for (int i = 0; i < N / 2; i++) {
-        objs[i] = kmem_cache_alloc(c);
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[i], NULL);
         fill(objs[i], SZ);
     }
@@ -337,7 +341,7 @@ static void check_colours(struct ktest *t, const char *name, size_t size)
     static void *objs[4096];
     ASSERT_LE(t, n, ARRAY_SIZE(objs));
     for (size_t i = 0; i < n; i++) {
-        objs[i] = kmem_cache_alloc(c);
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[i], NULL);
         uintptr_t b = (uintptr_t)objs[i] & ~(slab_bytes - 1), off = (uintptr_t)objs[i] - b;
         unsigned k = 0;
@@ -384,7 +388,7 @@ KTEST(slab, alignment_1_to_16k)
             size_t n = MIN(2 * (size_t)in.num + 3, ARRAY_SIZE(objs));
             int misaligned = 0;
             for (size_t i = 0; i < n; i++) {
-                objs[i] = kmem_cache_alloc(c);
+                objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
                 ASSERT_NE(t, objs[i], NULL);
                 misaligned += (uintptr_t)objs[i] % align != 0 || (uintptr_t)objs[i] % 8 != 0;
                 fill(objs[i], sizes[s]);
@@ -410,7 +414,7 @@ KTEST(slab, kfree_finds_cache_through_struct_page)
     struct kmem_cache *c = kmem_cache_create("t_o1", 64, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++) {
-        objs[i] = kmem_cache_alloc(c);
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[i], NULL);
         struct page *pg = virt_to_page(objs[i]);
         EXPECT(t, pg && (page_flags(pg) & PG_slab) && pg->slab_cache == c && pg->slab != NULL);
@@ -461,7 +465,7 @@ static void check_release(struct ktest *t, const char *name, size_t size)
     slab_release_hook = release_watch;
     size_t n = MIN((size_t)N, 12 * (size_t)info_of(watched).num);
     for (size_t i = 0; i < n; i++)
-        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(watched)), NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(watched, GFP_KERNEL)), NULL);
     for (size_t i = 0; i < n; i++) // some slabs go back here (beyond free_limit)
         kmem_cache_free(watched, objs[i]);
     size_t free_before = nr_free_pages();
@@ -487,12 +491,13 @@ KTEST(slab, destroy_refuses_live_objects)
     size_t before = settle();
     struct kmem_cache *c = kmem_cache_create("t_busy", 100, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
-    void *a = kmem_cache_alloc(c), *b = kmem_cache_alloc(c), *d = kmem_cache_alloc(c);
+    void *a = kmem_cache_alloc(c, GFP_KERNEL), *b = kmem_cache_alloc(c, GFP_KERNEL),
+         *d = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT(t, a && b && d);
     EXPECT_EQ(t, kmem_cache_destroy(c), -EBUSY);
     EXPECT_EQ(t, info_of(c).active_objs, 3);
     fill(a, 100);
-    void *e = kmem_cache_alloc(c); // still a working cache
+    void *e = kmem_cache_alloc(c, GFP_KERNEL); // still a working cache
     EXPECT_NE(t, e, NULL);
     EXPECT(t, intact(a, 100));
     kmem_cache_free(c, a);
@@ -512,7 +517,7 @@ static void no_duplicates(struct ktest *t, struct kmem_cache *c, void *live)
     static void *objs[MAXN];
     unsigned n = MIN(2 * info_of(c).num, (unsigned)MAXN), dup = 0;
     for (unsigned i = 0; i < n; i++) {
-        objs[i] = kmem_cache_alloc(c);
+        objs[i] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[i], NULL);
         dup += objs[i] == live;
         *(uint64_t *)objs[i] = CANARY ^ i;
@@ -532,13 +537,14 @@ KTEST(slab, bad_frees_reported_once)
     struct kmem_cache *a = kmem_cache_create("t_bad_a", 64, 0, 0, NULL);
     struct kmem_cache *b = kmem_cache_create("t_bad_b", 64, 0, 0, NULL);
     ASSERT(t, a && b);
-    void *x = kmem_cache_alloc(a), *y = kmem_cache_alloc(a), *z = kmem_cache_alloc(a);
+    void *x = kmem_cache_alloc(a, GFP_KERNEL), *y = kmem_cache_alloc(a, GFP_KERNEL),
+         *z = kmem_cache_alloc(a, GFP_KERNEL);
     ASSERT(t, x && y && z);
     struct buddy_stats bs0, bs1;
     buddy_get_stats(&bs0);
     uint64_t e0 = slab_error_count();
     int local;
-    void *page = alloc_pages(0);
+    void *page = alloc_pages(GFP_KERNEL, 0);
     ASSERT_NE(t, page, NULL);
 
     kmem_cache_free(b, x); // wrong cache
@@ -579,7 +585,7 @@ KTEST(slab, consistency_checks_every_free)
 {
     struct kmem_cache *a = kmem_cache_create("t_bad_f", 64, 0, SLAB_CONSISTENCY, NULL);
     ASSERT_NE(t, a, NULL);
-    void *x = kmem_cache_alloc(a), *y = kmem_cache_alloc(a);
+    void *x = kmem_cache_alloc(a, GFP_KERNEL), *y = kmem_cache_alloc(a, GFP_KERNEL);
     ASSERT(t, x && y && virt_to_page(x)->slab == virt_to_page(y)->slab);
     struct kmem_cache_info in = info_of(a);
     uint64_t e0 = slab_error_count();
@@ -616,7 +622,7 @@ KTEST(slab, free_limit_returns_pages)
     struct kmem_cache *c = kmem_cache_create("t_limit", 256, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++)
-        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     for (int i = 0; i < N; i++)
         kmem_cache_free(c, objs[i]);
     struct kmem_cache_info in = info_of(c);
@@ -663,7 +669,7 @@ static void smp_alloc(void *arg)
     struct smp_ctx *x = arg;
     int me = cpu_id();
     for (int i = 0; i < SMP_PER; i++) {
-        x->objs[me][i] = kmem_cache_alloc(x->c);
+        x->objs[me][i] = kmem_cache_alloc(x->c, GFP_KERNEL);
         if (x->objs[me][i] == NULL) {
             ktest_fail(x->t, __FILE__, __LINE__, "alloc failed");
             return;
@@ -697,7 +703,7 @@ static void smp_exchange(void *arg)
         uint64_t r = ktest_rand(&rng);
         uint64_t *o = NULL;
         if (r & 1) {
-            o = kmem_cache_alloc(x->c);
+            o = kmem_cache_alloc(x->c, GFP_KERNEL);
             if (o == NULL) {
                 ktest_fail(x->t, __FILE__, __LINE__, "alloc failed");
                 return;
@@ -755,14 +761,14 @@ KTEST(slab, buddy_oom_reclaims_slab_pages)
     struct kmem_cache *c = kmem_cache_create("t_oom", 512, 0, 0, NULL);
     ASSERT_NE(t, c, NULL);
     for (int i = 0; i < N; i++)
-        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     for (int i = 0; i < N; i++)
         kmem_cache_free(c, objs[i]);
     ASSERT_GT(t, info_of(c).total_slabs, 0); // cached objects and kept empty slabs
     struct buddy_stats s0, s1;
     buddy_get_stats(&s0);
     void *stash = NULL, *p;
-    while ((p = alloc_pages(0)) != NULL) { // take every frame
+    while ((p = alloc_pages(GFP_ALL, 0)) != NULL) { // take every frame
         *(void **)p = stash;
         stash = p;
     }
@@ -790,11 +796,11 @@ KTEST(slab, reclaim_with_a_lock_held)
     enum { N = 100 };
     void *p[N];
     for (int i = 0; i < N; i++)
-        ASSERT_NE(t, (p[i] = kmem_cache_alloc(c)), NULL);
+        ASSERT_NE(t, (p[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     for (int i = 0; i < N; i++)
         kmem_cache_free(c, p[i]); // into this cpu's array and back to empty slabs
     spin_lock(&lk);
-    size_t got = slab_reclaim();
+    size_t got = slab_reclaim(GFP_KERNEL);
     spin_unlock(&lk);
     EXPECT_GT(t, got, 0);
     struct kmem_cache_info in = info_of(c);
@@ -824,8 +830,8 @@ static void strand_alloc(void *arg) // on the taker: objects for both roles
 {
     (void)arg;
     for (int i = 0; i < STRAND_GIVE; i++) {
-        sd.give[i] = kmem_cache_alloc(sd.c); // interleaved: every slab keeps a live one
-        sd.live[i] = kmem_cache_alloc(sd.c);
+        sd.give[i] = kmem_cache_alloc(sd.c, GFP_KERNEL); // interleaved: every slab keeps a live one
+        sd.live[i] = kmem_cache_alloc(sd.c, GFP_KERNEL);
         if (!sd.give[i] || !sd.live[i])
             ktest_fail(sd.t, __FILE__, __LINE__, "allocation failed with memory free");
     }
@@ -844,7 +850,7 @@ static void strand_take(void *arg) // on the taker: until NULL, then all back
     if (cpu_id() != sd.taker)
         return;
     void *list = NULL, *p;
-    while ((p = kmem_cache_alloc(sd.c)) != NULL) { // chained through the objects
+    while ((p = kmem_cache_alloc(sd.c, GFP_KERNEL)) != NULL) { // chained through the objects
         *(void **)p = list;
         list = p;
         sd.got++;
@@ -884,7 +890,7 @@ KTEST(slab, no_false_null_with_objects_stranded_on_another_cpu)
         void **stash = NULL, **p;
         for (int order = MAX_ORDER; order >= 0; order--)
             while ((order == 0 || nr_free_pages() >= (1ul << order)) &&
-                   (p = alloc_pages(order)) != NULL) {
+                   (p = alloc_pages(GFP_ALL, order)) != NULL) {
                 p[0] = stash;
                 p[1] = (void *)(uintptr_t)order;
                 stash = p;
@@ -921,12 +927,12 @@ KTEST(slab, stats_and_slabinfo)
     struct kmem_cache_info in0 = info_of(c);
     for (int r = 0; r < ROUNDS; r++) {
         for (int i = 0; i < HOLD; i++)
-            ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
+            ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
         for (int i = 0; i < HOLD; i++)
             kmem_cache_free(c, objs[i]);
     }
     for (int i = 0; i < 37; i++)
-        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     struct kmem_cache_info in = info_of(c);
     EXPECT_EQ(t, in.active_objs, 37);
     EXPECT(t, in.refills > in0.refills && in.flushes > in0.flushes);
@@ -955,9 +961,9 @@ static void reclaim_worker(void *arg)
     uint64_t rng = 77 + cpu_id();
     for (int i = 0; i < 64; i++) {
         size_t sz = sizes[ktest_rand(&rng) % ARRAY_SIZE(sizes)];
-        held[i] = kmalloc(sz);
+        held[i] = kmalloc(sz, GFP_KERNEL);
         if (held[i] == NULL)
-            ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu) failed", sz);
+            ktest_fail(t, __FILE__, __LINE__, "kmalloc(%zu, GFP_KERNEL) failed", sz);
     }
     for (int i = 0; i < 64; i++)
         kfree(held[i]);
@@ -971,8 +977,8 @@ KTEST(slab, reclaim_returns_every_page)
     ASSERT(t, c1 && c2);
     void *a[100], *b[100];
     for (int i = 0; i < 100; i++) {
-        a[i] = kmem_cache_alloc(c1);
-        b[i] = kmem_cache_alloc(c2);
+        a[i] = kmem_cache_alloc(c1, GFP_KERNEL);
+        b[i] = kmem_cache_alloc(c2, GFP_KERNEL);
         ASSERT(t, a[i] && b[i]);
     }
     run_on_all_cpus(reclaim_worker, t);
@@ -983,7 +989,7 @@ KTEST(slab, reclaim_returns_every_page)
     }
     EXPECT_EQ(t, kmem_cache_destroy(c1), 0);
     EXPECT_EQ(t, kmem_cache_destroy(c2), 0);
-    size_t got = slab_reclaim();
+    size_t got = slab_reclaim(GFP_KERNEL);
     EXPECT_GT(t, got, 0);
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
@@ -1005,7 +1011,7 @@ static void lazy_worker(void *arg)
     struct lazy_run *x = arg;
     int me = cpu_id();
     kmem_cache_free(x->c, x->first[me]);
-    void *p = kmem_cache_alloc(x->c);
+    void *p = kmem_cache_alloc(x->c, GFP_KERNEL);
     if (p == NULL)
         ktest_fail(x->t, __FILE__, __LINE__, "kmem_cache_alloc failed");
     kmem_cache_free(x->c, p);
@@ -1030,7 +1036,7 @@ KTEST(slab, array_refill_and_flush_batches)
     ASSERT(t, limit >= 2 && batch >= 1 && batch <= limit && limit < ARRAY_SIZE(objs));
     ASSERT_GE(t, in.num, batch); // one new slab fills the first refill
 
-    void *x = kmem_cache_alloc(c);
+    void *x = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, x, NULL);
     in = info_of(c);
     EXPECT_EQ(t, in.arrays, 1);
@@ -1042,7 +1048,7 @@ KTEST(slab, array_refill_and_flush_batches)
     uint64_t locks = in.lock_acquisitions;
     for (int i = 0; i < 100; i++) {
         kmem_cache_free(c, x);
-        void *y = kmem_cache_alloc(c);
+        void *y = kmem_cache_alloc(c, GFP_KERNEL);
         if (y != x) {
             ktest_fail(t, __FILE__, __LINE__, "alloc after free gave %p, not %p", y, x);
             x = y;
@@ -1057,16 +1063,16 @@ KTEST(slab, array_refill_and_flush_batches)
     size_t n = 0;
     objs[n++] = x;
     for (unsigned i = 0; i < batch - 1; i++)
-        objs[n++] = kmem_cache_alloc(c);
+        objs[n++] = kmem_cache_alloc(c, GFP_KERNEL);
     in = info_of(c);
     EXPECT_EQ(t, in.cached_objs, 0);
     EXPECT_EQ(t, in.refills, 1);
-    objs[n++] = kmem_cache_alloc(c);
+    objs[n++] = kmem_cache_alloc(c, GFP_KERNEL);
     in = info_of(c);
     EXPECT_EQ(t, in.refills, 2);
     EXPECT(t, in.cached_objs > 0 && in.cached_objs < batch);
     while (n < (size_t)limit + 1) {
-        objs[n] = kmem_cache_alloc(c);
+        objs[n] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[n], NULL);
         n++;
     }
@@ -1092,7 +1098,7 @@ KTEST(slab, array_refill_and_flush_batches)
     size_t kept = limit - batch + 1, wrong = 0;
     uint64_t refills = in.refills;
     for (size_t k = 0; k < kept; k++)
-        wrong += kmem_cache_alloc(c) != objs[limit - k];
+        wrong += kmem_cache_alloc(c, GFP_KERNEL) != objs[limit - k];
     EXPECT_EQ(t, wrong, 0);
     in = info_of(c);
     EXPECT_EQ(t, in.cached_objs, 0);
@@ -1117,7 +1123,7 @@ KTEST(slab, arrays_made_on_first_use)
     x = (struct lazy_run){.t = t, .c = c};
     int n = ncpu_online();
     for (int i = 0; i < n; i++)
-        ASSERT_NE(t, (x.first[i] = kmem_cache_alloc(c)), NULL);
+        ASSERT_NE(t, (x.first[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     EXPECT_EQ(t, info_of(c).arrays, 1); // the caller's
     run_on_all_cpus(lazy_worker, &x);
     in = info_of(c);
@@ -1125,12 +1131,12 @@ KTEST(slab, arrays_made_on_first_use)
     EXPECT_EQ(t, in.active_objs, 0);
     EXPECT_GT(t, in.cached_objs, 0);
     EXPECT_EQ(t, slab_validate(c), 0);
-    slab_reclaim(); // every array back, objects and all
+    slab_reclaim(GFP_KERNEL); // every array back, objects and all
     in = info_of(c);
     EXPECT_EQ(t, in.arrays, 0);
     EXPECT_EQ(t, in.cached_objs, 0);
     EXPECT_EQ(t, in.total_objs, 0);
-    void *p = kmem_cache_alloc(c); // made again
+    void *p = kmem_cache_alloc(c, GFP_KERNEL); // made again
     ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, info_of(c).arrays, 1);
     kmem_cache_free(c, p);

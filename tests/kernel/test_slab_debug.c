@@ -15,7 +15,7 @@
 
 static size_t settle(void)
 {
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     return nr_free_pages();
 }
 
@@ -58,15 +58,15 @@ KTEST(slab_debug, oob_write_right_1_byte)
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_oob", 37, 0, DBG, NULL);
     ASSERT_NE(t, c, NULL);
-    uint8_t *p = kmem_cache_alloc(c);
+    uint8_t *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     memset(p, 0x11, 37); // the whole object is fine
     p[37] = 0x42;        // one past the end
     kmem_cache_free(c, p);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT_EQ(t, errors_of(c), 1);
-    EXPECT_EQ(t, slab_validate(c), 0); // repaired
-    uint8_t *q = kmem_cache_alloc(c);  // the same object (LIFO), fine again
+    EXPECT_EQ(t, slab_validate(c), 0);            // repaired
+    uint8_t *q = kmem_cache_alloc(c, GFP_KERNEL); // the same object (LIFO), fine again
     EXPECT_EQ(t, q, p);
     kmem_cache_free(c, q);
     EXPECT_EQ(t, reports_since(&st), 1);
@@ -78,7 +78,7 @@ KTEST(slab_debug, oob_write_left_1_byte)
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_left", 64, 0, DBG, NULL);
     ASSERT_NE(t, c, NULL);
-    uint8_t *p = kmem_cache_alloc(c);
+    uint8_t *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     p[-1] = 0x42;
     kmem_cache_free(c, p);
@@ -93,13 +93,13 @@ KTEST(slab_debug, use_after_free_first_word)
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_uaf", 48, 0, DBG, NULL);
     ASSERT_NE(t, c, NULL);
-    uint8_t *p = kmem_cache_alloc(c);
+    uint8_t *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     kmem_cache_free(c, p);
     EXPECT(t, p[0] == 0x6b && p[46] == 0x6b && p[47] == 0xa5); // poisoned
     *(uint64_t *)p = 0;                                        // use after free
     EXPECT_EQ(t, reports_since(&st), 0);
-    uint8_t *q = kmem_cache_alloc(c);
+    uint8_t *q = kmem_cache_alloc(c, GFP_KERNEL);
     EXPECT_EQ(t, q, p);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT_EQ(t, q[0], 0x6b); // repaired
@@ -114,7 +114,7 @@ KTEST(slab_debug, use_after_free_mid_object)
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_uaf2", 200, 0, DBG, NULL);
     ASSERT_NE(t, c, NULL);
-    uint8_t *p = kmem_cache_alloc(c);
+    uint8_t *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     kmem_cache_free(c, p);
     p[100] = 0;
@@ -122,7 +122,7 @@ KTEST(slab_debug, use_after_free_mid_object)
     EXPECT_EQ(t, slab_validate(c), 1);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT_EQ(t, slab_validate(c), 0); // repaired
-    uint8_t *q = kmem_cache_alloc(c);
+    uint8_t *q = kmem_cache_alloc(c, GFP_KERNEL);
     kmem_cache_free(c, q);
     EXPECT_EQ(t, reports_since(&st), 1);
     finish(t, c, &st);
@@ -133,7 +133,7 @@ KTEST(slab_debug, double_free)
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_df", 64, 0, DBG, NULL);
     ASSERT_NE(t, c, NULL);
-    void *p = kmem_cache_alloc(c), *keep = kmem_cache_alloc(c);
+    void *p = kmem_cache_alloc(c, GFP_KERNEL), *keep = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT(t, p && keep);
     kmem_cache_free(c, p);
     kmem_cache_free(c, p);
@@ -154,7 +154,7 @@ KTEST(slab_debug, foreign_wrong_cache_interior)
     struct kmem_cache *a = kmem_cache_create("t_dbg_a", 64, 0, DBG, NULL);
     struct kmem_cache *b = kmem_cache_create("t_dbg_b", 64, 0, DBG, NULL);
     ASSERT(t, a && b);
-    uint8_t *p = kmem_cache_alloc(a);
+    uint8_t *p = kmem_cache_alloc(a, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     int local;
     kmem_cache_free(a, &local); // foreign: the stack
@@ -190,7 +190,7 @@ KTEST(slab_debug, red_zones_keep_alignment)
         EXPECT_GE(t, in.size, 100 + 8 + in.red_left + 32);
         void *p[20];
         for (int i = 0; i < 20; i++) {
-            p[i] = kmem_cache_alloc(c);
+            p[i] = kmem_cache_alloc(c, GFP_KERNEL);
             ASSERT_NE(t, p[i], NULL);
             EXPECT_EQ(t, (uintptr_t)p[i] % a, 0);
             memset(p[i], i, 100);
@@ -208,7 +208,7 @@ KTEST(slab_debug, store_user_records_caller)
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_user", 24, 0, SLAB_STORE_USER, NULL);
     ASSERT_NE(t, c, NULL);
-    uint8_t *p = kmem_cache_alloc(c);
+    uint8_t *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     struct slab_track *tr = (struct slab_track *)(p + c->track_off);
     uintptr_t fn = (uintptr_t)ktest_slab_debug_store_user_records_caller;
@@ -218,7 +218,7 @@ KTEST(slab_debug, store_user_records_caller)
     kmem_cache_free(c, p);
     EXPECT_LT(t, (uintptr_t)tr[1].addr - fn, 4096);
     EXPECT_GT(t, tr[1].seq, tr[0].seq);
-    void *k = kmalloc(3000); // kmalloc passes its caller's address, not its own
+    void *k = kmalloc(3000, GFP_KERNEL); // kmalloc passes its caller's address, not its own
     kfree(k);
     EXPECT_EQ(t, reports_since(&st), 0);
     finish(t, c, &st);
@@ -238,11 +238,11 @@ KTEST(slab_debug, ctor_cache_not_poisoned)
     struct kmem_cache_info in;
     kmem_cache_get_info(c, &in);
     EXPECT(t, !(in.flags & SLAB_POISON) && (in.flags & SLAB_RED_ZONE));
-    uint8_t *p = kmem_cache_alloc(c);
+    uint8_t *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     EXPECT(t, p[0] == 0x5c && p[31] == 0x5c);
     kmem_cache_free(c, p);
-    p = kmem_cache_alloc(c);
+    p = kmem_cache_alloc(c, GFP_KERNEL);
     EXPECT(t, p[0] == 0x5c && p[31] == 0x5c); // still constructed
     p[32] = 1;                                // red zones still on
     kmem_cache_free(c, p);
@@ -267,7 +267,7 @@ static void race_free(void *arg)
         if (cpu_id() == 0) {
             while (__atomic_load_n(&r->arrived, __ATOMIC_ACQUIRE) != (ncpu_online() - 1) * k)
                 cpu_relax();
-            r->obj = kmem_cache_alloc(r->c);
+            r->obj = kmem_cache_alloc(r->c, GFP_KERNEL);
             __atomic_store_n(&r->round, k + 1, __ATOMIC_RELEASE);
         } else {
             while (__atomic_load_n(&r->round, __ATOMIC_ACQUIRE) != k + 1)
@@ -304,16 +304,16 @@ KTEST(slab_debug, corrupted_free_chain_quarantined)
     // SLAB_FAILSLAB alone (failslab disarmed): the locked path, no zones.
     struct kmem_cache *c = kmem_cache_create("t_dbg_chain", 64, 0, SLAB_FAILSLAB, NULL);
     ASSERT_NE(t, c, NULL);
-    uint8_t *x = kmem_cache_alloc(c), *y = kmem_cache_alloc(c);
+    uint8_t *x = kmem_cache_alloc(c, GFP_KERNEL), *y = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT(t, x && y);
     struct slab *s = virt_to_page(x)->slab;
     ASSERT(t, s == virt_to_page(y)->slab && s->free < c->num);
     unsigned ix = obj_to_index(c, s, x);
-    *slab_bufctl(c, s, s->free) = (bufctl_t)ix; // a link back to a live object: a cycle
-    uint8_t *z = kmem_cache_alloc(c);           // the object at the head is still good
+    *slab_bufctl(c, s, s->free) = (bufctl_t)ix;   // a link back to a live object: a cycle
+    uint8_t *z = kmem_cache_alloc(c, GFP_KERNEL); // the object at the head is still good
     ASSERT_NE(t, z, NULL);
     EXPECT_EQ(t, reports_since(&st), 0);
-    uint8_t *w = kmem_cache_alloc(c); // next would be x again: caught
+    uint8_t *w = kmem_cache_alloc(c, GFP_KERNEL); // next would be x again: caught
     ASSERT_NE(t, w, NULL);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT(t, w != x && w != y && w != z && kmem_cache_of(w) == c);
@@ -321,7 +321,7 @@ KTEST(slab_debug, corrupted_free_chain_quarantined)
     EXPECT_EQ(t, slab_validate(c), 0);
     struct slab *s2 = virt_to_page(w)->slab;
     s2->free = 5000; // out of range outright
-    void *v = kmem_cache_alloc(c);
+    void *v = kmem_cache_alloc(c, GFP_KERNEL);
     EXPECT_EQ(t, reports_since(&st), 2);
     EXPECT(t, v != NULL && virt_to_page(v)->slab != s2);
     EXPECT_EQ(t, slab_validate(c), 0);
@@ -349,7 +349,7 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
         kmem_cache_destroy(c);
         KTEST_SKIP(t, "slab_debug= gave this cache debug options: it is not a plain cache");
     }
-    void *x = kmem_cache_alloc(c); // one refill: the rest of the batch is in the array
+    void *x = kmem_cache_alloc(c, GFP_KERNEL); // one refill: the rest of the batch is in the array
     ASSERT_NE(t, x, NULL);
     struct slab *s = virt_to_page(x)->slab;
     ASSERT_LT(t, s->free, c->num);      // the slab still has free objects on its chain
@@ -358,7 +358,7 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
     enum { N = 200 };
     static void *objs[N];
     for (int i = 0; i < N; i++) // ... and a refill meets the bad link
-        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c)), NULL);
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT_EQ(t, strcmp(slab_last_report(), "corrupted free chain (slab metadata overwritten)"), 0);
     for (int i = 0; i < N; i++) {
@@ -388,7 +388,7 @@ static void stale_cpu(void *arg)
     (void)arg;
     if (cpu_id() == 0) {
         for (int r = 1; r <= stale.rounds; r++) {
-            void *p = kmem_cache_alloc(stale.c);
+            void *p = kmem_cache_alloc(stale.c, GFP_KERNEL);
             if (p == NULL)
                 continue;
             kmem_cache_free(stale.c, p);
@@ -445,7 +445,7 @@ KTEST(slab_debug, validate_finds_bad_counts)
     struct start st = begin();
     struct kmem_cache *c = kmem_cache_create("t_dbg_val", 64, 0, SLAB_FAILSLAB, NULL);
     ASSERT_NE(t, c, NULL);
-    void *p = kmem_cache_alloc(c);
+    void *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, slab_validate(c), 0);
     c->free_objects++;

@@ -99,9 +99,9 @@ static void *get(struct soak *s, uint64_t *rng, uint64_t seq)
     size_t size = kind == K_PLAIN ? PLAIN_SZ : kind == K_DEBUG ? DEBUG_SZ : 24 + (r >> 8) % 1000;
     if (kind == K_KMALLOC && (r >> 20) % 64 == 0)
         size = 24 + (r >> 28) % 40000; // now and then a big one
-    void *p = kind == K_PLAIN   ? kmem_cache_alloc(s->plain)
-              : kind == K_DEBUG ? kmem_cache_alloc(s->debug)
-                                : kmalloc(size);
+    void *p = kind == K_PLAIN   ? kmem_cache_alloc(s->plain, GFP_KERNEL)
+              : kind == K_DEBUG ? kmem_cache_alloc(s->debug, GFP_KERNEL)
+                                : kmalloc(size, GFP_KERNEL);
     if (p == NULL) {
         __atomic_add_fetch(&s->nulls, 1, __ATOMIC_RELAXED);
         return NULL;
@@ -140,7 +140,7 @@ static void soak_cpu(void *arg)
 KTEST(soak, random_mix_all_cpus)
 {
     static struct soak s;
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     uint64_t reports = slab_error_count();
     unsigned long ops = ktest_arg_ul("soak_ops", 20000);
@@ -178,7 +178,7 @@ KTEST(soak, random_mix_all_cpus)
     EXPECT_EQ(t, slab_validate_all(), 0);
     EXPECT_EQ(t, kmem_cache_destroy(s.plain), 0);
     EXPECT_EQ(t, kmem_cache_destroy(s.debug), 0);
-    slab_reclaim();
+    slab_reclaim(GFP_KERNEL);
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }

@@ -63,17 +63,28 @@ static inline void pop_off(void)
 // The per-CPU section is interrupts off, nothing else: no other cpu ever
 // touches this cpu's per-CPU data (it asks by cross-call, which waits for
 // the section to end), and no interrupt handler can run in the middle.
-// flags is the whole sstatus from before, written back whole: one csrw, no
-// masking. Nothing else in sstatus changes inside a section (no trap can
-// be taken there but one that ends in panic).
+// flags is the SIE bit from before and the leave sets only that bit back,
+// as Linux's local_irq_restore does: whatever else changes in sstatus
+// meanwhile (the FS and VS dirty bits, SUM) stays changed.
 static inline unsigned long local_lock_irqsave(void)
 {
-    return csr_read_clear(sstatus, SSTATUS_SIE);
+    return irq_save();
 }
 
 static inline void local_unlock_irqrestore(unsigned long flags)
 {
-    csr_write(sstatus, flags);
+    irq_restore(flags);
+}
+
+// The cpu inside a section, as an unsigned long: it indexes the per-CPU
+// arrays, and an int would cost a sign extension on every alloc and free.
+#define local_lock_cpu(flags) ((void)(flags), this_cpu_index())
+static inline unsigned long this_cpu_index(void)
+{
+    unsigned long id = csr_read(sscratch);
+    if (id >= NCPU)
+        __builtin_unreachable();
+    return id;
 }
 
 // A lock holder is a cpu: an interrupt handler never takes a lock its own
@@ -83,19 +94,6 @@ static inline long lock_owner_self(void)
     return cpu_id();
 }
 
-// kmem_cache_alloc and kmem_cache_free are leaves: no frame (and so no frame
-// pointer) is needed. Backtraces skip a leaf anyway (console.c). In a leaf,
-// ra holds the return address from the first instruction to the last (only
-// a call changes it), so reading it needs no frame either; GCC's
-// __builtin_return_address(0) would save it on the stack. Not volatile: the
-// compiler may move it into the slow branch that uses it.
-#define FAST_LEAF   __attribute__((optimize("omit-frame-pointer")))
 #define __read_mostly __attribute__((section(".sdata.read_mostly"))) // linker/kernel.ld
-#define THIS_RET_IP()                                                                              \
-    ({                                                                                             \
-        void *ra_;                                                                                 \
-        asm("mv %0, ra" : "=r"(ra_));                                                              \
-        ra_;                                                                                       \
-    })
 
 #endif
