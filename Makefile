@@ -236,7 +236,9 @@ BAD_BOOTARGS := hz-0:ktest=boot+hz=0 hz-big:ktest=boot+hz=100001 hz-word:ktest=b
 HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok \
 	panic:selfcheck.panics:FAIL:panic panic-cpu1:selfcheck.panics_on_other_cpu:FAIL:panic \
 	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout \
-	recursive-lock:selfcheck.recursive_lock:FAIL:panic.*selfcheck-lock.*already.held
+	recursive-lock:selfcheck.recursive_lock:FAIL:panic.*selfcheck-lock.*already.held \
+	xcall-irq:selfcheck.cross_call_from_tick:FAIL:panic.*on_each_cpu.called.in.atomic.context..interrupt.handler \
+	xcall-lock:selfcheck.cross_call_under_lock:FAIL:panic.*on_each_cpu.called.in.atomic.context..spin.lock.held
 test-harness: all $(HOST_OUT)/ktest-asan
 	@$(MAKE) --no-print-directory K=$(SELFCHECK_K) KTEST_SELFCHECK=1 $(SELFCHECK_K)/kernel.elf
 	@scripts/run-test harness-budget-over 300 --plain -- scripts/expect-exit 1 \

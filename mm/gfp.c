@@ -11,7 +11,7 @@
 // but not printed.
 #define REPORTED_SITES 64
 static const void *reported[REPORTED_SITES];
-static unsigned long reports;
+static unsigned long reports, sites;
 
 // True if caller was not reported before (and is now remembered).
 static bool first_report(const void *caller)
@@ -35,7 +35,7 @@ gfp_t gfp_check_context(gfp_t gfp, const void *caller)
     if (ctx == NULL)
         return gfp;
     __atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
-    if (first_report(caller))
+    if (first_report(caller) && __atomic_add_fetch(&sites, 1, __ATOMIC_RELAXED))
         printk("gfp: BUG: %s allocation in atomic context (%s) on cpu %d, from %p: a request "
                "there must not wait for other cpus; served as GFP_ATOMIC\n",
                gfp_name(gfp), ctx, cpu_id(), caller);
@@ -45,6 +45,11 @@ gfp_t gfp_check_context(gfp_t gfp, const void *caller)
 unsigned long gfp_context_reports(void)
 {
     return __atomic_load_n(&reports, __ATOMIC_RELAXED);
+}
+
+unsigned long gfp_context_sites(void)
+{
+    return __atomic_load_n(&sites, __ATOMIC_RELAXED);
 }
 
 const char *gfp_name(gfp_t gfp)

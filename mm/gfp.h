@@ -50,6 +50,7 @@ typedef unsigned int gfp_t;
 // every call only with CONFIG_DEBUG_ATOMIC_SLEEP; slab_debug= here).
 gfp_t gfp_check_context(gfp_t gfp, const void *caller);
 unsigned long gfp_context_reports(void); // may-wait requests found in atomic context
+unsigned long gfp_context_sites(void);   // call sites reported (each once)
 const char *gfp_name(gfp_t gfp);         // "GFP_KERNEL", "GFP_ATOMIC|__GFP_ZERO", ...
 
 #endif

@@ -18,7 +18,8 @@ HOST_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(HOST_WARN) -I. -DRVSL
 # Self-tests in tests/kernel/ are portable (mm/ and lib/ APIs only) except
 # those that look at the real machine: boot facts, interrupts and cross-calls,
 # and the harness self-check.
-HOST_KTESTS := $(filter-out tests/kernel/test_boot.c tests/kernel/test_irq.c %selfcheck.c,\
+HOST_KTESTS := $(filter-out tests/kernel/test_boot.c tests/kernel/test_irq.c \
+	tests/kernel/test_irq_atomic.c %selfcheck.c,\
 	$(wildcard tests/kernel/test_*.c))
 HOST_CORE   := $(wildcard lib/*.c) $(wildcard mm/*.c) tests/host/platform.c tests/host/ram.c
 HOST_TESTS  := $(HOST_CORE) tests/host/main.c $(HOST_KTESTS) $(wildcard tests/host/test_*.c)

@@ -1,6 +1,7 @@
 // Cases that must make the harness report failure, built only into the
 // harness self-check kernel (make test-harness: KTEST_SELFCHECK=1, its own
 // build directory). Each is run alone by its filter, e.g. ktest=selfcheck.hangs.
+#include "../../arch/riscv/timer.h"
 #include "../../lib/ktest.h"
 #include "../../lib/spinlock.h"
 
@@ -45,6 +46,35 @@ KTEST(selfcheck, recursive_lock)
     static struct spinlock lk = SPINLOCK_INIT("selfcheck-lock");
     spin_lock(&lk);
     spin_lock(&lk);
+    spin_unlock(&lk);
+    EXPECT(t, false); // not reached
+}
+
+// A cross-call from atomic context must panic, naming the caller and the
+// context: from an interrupt handler it could spin forever on the call
+// slot the interrupted code was filling in.
+static void nothing(void *arg)
+{
+    (void)arg;
+}
+
+static void cross_call_hook(void)
+{
+    on_each_cpu(nothing, NULL);
+}
+
+KTEST(selfcheck, cross_call_from_tick)
+{
+    tick_hook = cross_call_hook;
+    for (;;) // until the next tick panics
+        cpu_relax();
+}
+
+KTEST(selfcheck, cross_call_under_lock)
+{
+    static struct spinlock lk = SPINLOCK_INIT("selfcheck-xcall");
+    spin_lock(&lk);
+    on_each_cpu(nothing, NULL);
     spin_unlock(&lk);
     EXPECT(t, false); // not reached
 }
