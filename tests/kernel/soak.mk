@@ -23,3 +23,18 @@ soak: all
 	@python3 scripts/ktap.py $(SOAK_RESULTS)
 
 .PHONY: soak
+
+# make test-irq-soak: the irq_atomic self-tests (tests/kernel/test_irq_atomic.c:
+# interrupt handlers allocating while memory runs out) for IRQ_SOAK_SECS
+# seconds of ticks each, on 4 and on 8 harts. make test runs them for 2 s;
+# .ci/run runs this too.
+IRQ_SOAK_SECS    ?= 20
+IRQ_SOAK_RESULTS := build/irq-soak-results
+
+test-irq-soak: all
+	@rm -rf $(IRQ_SOAK_RESULTS) && mkdir -p $(IRQ_SOAK_RESULTS)
+	-@for n in 4 8; do RESULTS=$(IRQ_SOAK_RESULTS) scripts/run-test irq-soak-cpus$$n 900 -- \
+		$(call qemu,$(K),$$n) -append "ktest=irq_atomic* irq_atomic_secs=$(IRQ_SOAK_SECS)"; done
+	@python3 scripts/ktap.py $(IRQ_SOAK_RESULTS)
+
+.PHONY: test-irq-soak

@@ -5,10 +5,11 @@
 // frame, or eat the reserve from task code. Kernel only (the host has no
 // interrupts): tests/host/host.mk leaves this file out.
 //
-// Each test runs until every cpu's tick has done irq_atomic_secs seconds
-// of ticks (secs x hz: ticks come at the tick rate, on host time) and the
-// task side has done its share; make test runs them short, make
-// test-irq-soak for 20 s each on 4 and 8 harts.
+// Each test goes on for irq_atomic_secs seconds of host time (the time
+// CSR), and then until its progress counts are met -- ticks taken on every
+// cpu, work done by the tasks: it ends by progress and never fails by the
+// clock. make test runs them for 2 s, make test-irq-soak for 20 s each on
+// 4 and 8 harts.
 #include <string.h>
 
 #include "arch/riscv/cpu.h"
@@ -24,12 +25,18 @@ KTEST_PARAM(irq_atomic_secs, 1, 3600, "seconds of ticks each irq_atomic test run
 
 #define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN) // every free frame may go
 
-// Ticks each cpu takes in a test: irq_atomic_secs seconds of them, at most
-// 1000 a second (a handler slower than a faster tick's period makes the
-// tick skip, and the test would only take longer).
-static unsigned long ticks_wanted(void)
+#define MIN_TICKS 100 // each cpu's ticks in a test, at the least
+
+static uint64_t run_until; // the time CSR when the test's time is up
+
+static void start_clock(void)
 {
-    return ktest_arg_ul("irq_atomic_secs", 2) * MIN(timer_hz(), 1000U);
+    run_until = r_time() + fdt_info.timebase_hz * ktest_arg_ul("irq_atomic_secs", 2);
+}
+
+static bool time_left(void)
+{
+    return r_time() < run_until;
 }
 
 static size_t settle(void)
@@ -136,8 +143,8 @@ static void xr_task(void *arg)
     (void)arg;
     int me = cpu_id();
     if (me == 0) {
-        unsigned long want = ticks_wanted();
-        for (unsigned long seq = 1; READ_ONCE(xr.ticks) < want || seq <= 2000; seq++) {
+        for (unsigned long seq = 1; time_left() || READ_ONCE(xr.ticks) < MIN_TICKS || seq <= 2000;
+             seq++) {
             if (smp_call_function_single(1, xr_count, (void *)seq) == 0)
                 xr.sent = seq;
             WRITE_ONCE(xr.progress, seq);
@@ -179,6 +186,7 @@ KTEST(irq_atomic, cross_calls_while_every_tick_reclaims)
     unsigned hz = timer_hz();
     timer_set_hz(MAX(hz, 2000U));
     tick_hook = xr_hook;
+    start_clock();
     run_on_all_cpus(xr_task, NULL);
     hook_off();
     timer_set_hz(hz);
@@ -187,7 +195,7 @@ KTEST(irq_atomic, cross_calls_while_every_tick_reclaims)
            xr.got, (unsigned long long)(st1.reclaims - st0.reclaims));
     EXPECT_EQ(t, xr.run, xr.sent); // every cross-call ran ...
     EXPECT_EQ(t, xr.bad_seq, 0UL); // ... exactly once, in order
-    EXPECT_GE(t, xr.ticks, ticks_wanted());
+    EXPECT_GE(t, xr.ticks, (unsigned long)MIN_TICKS);
     EXPECT_GE(t, st1.reclaims - st0.reclaims, xr.ticks - xr.got); // each failed tick reclaimed
     unstash(stash);
     for (unsigned i = 0; i < xr.nheld; i++)
@@ -257,8 +265,8 @@ static void sr_task(void *arg)
 {
     (void)arg;
     struct sr_cpu *s = &srcpu[cpu_id()];
-    unsigned long want = ticks_wanted(), rounds = ncpu_online() <= 8 ? 20 : 3;
-    while (READ_ONCE(s->ticks) < want || s->rounds < rounds) {
+    unsigned long rounds = ncpu_online() <= 8 ? 20 : 3;
+    while (time_left() || READ_ONCE(s->ticks) < MIN_TICKS || s->rounds < rounds) {
         uint64_t *mine[32];
         for (int i = 0; i < 32; i++) {
             mine[i] = kmem_cache_alloc(sr.c, GFP_KERNEL);
@@ -292,6 +300,7 @@ KTEST(irq_atomic, shrink_and_reclaim_while_every_tick_allocates)
     unsigned hz = timer_hz();
     timer_set_hz(MAX(hz, 2000U)); // ticks inside the tasks' sections, if they let them in
     tick_hook = sr_hook;
+    start_clock();
     run_on_all_cpus(sr_task, NULL);
     hook_off();
     timer_set_hz(hz);
@@ -299,7 +308,7 @@ KTEST(irq_atomic, shrink_and_reclaim_while_every_tick_allocates)
     for (int c = 0; c < ncpu_online(); c++) {
         ops += srcpu[c].ops;
         rounds += srcpu[c].rounds;
-        EXPECT_GE(t, srcpu[c].ticks, ticks_wanted());
+        EXPECT_GE(t, srcpu[c].ticks, (unsigned long)MIN_TICKS);
         EXPECT_GT(t, srcpu[c].ops, 0UL);
         for (unsigned k = 0; k < SR_HOLD; k++)
             if (srcpu[c].obj[k])
@@ -363,8 +372,7 @@ static void rs_task(void *arg)
 {
     (void)arg;
     struct rs_cpu *s = &rscpu[cpu_id()];
-    unsigned long want = ticks_wanted();
-    while (READ_ONCE(s->ticks_exhausted) < want) {
+    while (time_left() || READ_ONCE(s->ticks_exhausted) < MIN_TICKS) {
         void **p = alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0);
         if (p == NULL) {
             s->task_nulls++;
@@ -387,6 +395,7 @@ KTEST(irq_atomic, ticks_get_the_reserve_while_tasks_get_null)
     rs_broken = 0;
     memset(rscpu, 0, sizeof(rscpu));
     tick_hook = rs_hook;
+    start_clock();
     run_on_all_cpus(rs_task, NULL);
     hook_off();
     size_t ticks_hold = 0;
@@ -394,7 +403,7 @@ KTEST(irq_atomic, ticks_get_the_reserve_while_tasks_get_null)
         struct rs_cpu *s = &rscpu[c];
         EXPECT_GT(t, s->task_nulls, 0UL);   // task code got NULL, cleanly
         EXPECT_GT(t, s->from_reserve, 0UL); // this cpu's ticks lived on the reserve
-        EXPECT_GE(t, s->ticks_exhausted, ticks_wanted());
+        EXPECT_GE(t, s->ticks_exhausted, (unsigned long)MIN_TICKS);
         ticks_hold += s->n;
     }
     // The tasks never ate the reserve: a GFP_KERNEL page is taken only with
