@@ -134,8 +134,13 @@ def fig_boot(lines):
 def fig_buddy(lines):
     aside = records(lines, "buddy", "aside")[0]
     lists = records(lines, "buddy", "list")
-    ops = [{k: v for k, v in (x.split("=", 1) for x in w.split()[2:])}
-           for w in lines if w.startswith("@fig buddy op=")]
+    # op= is a call as written in C, spaces and all: it runs up to " pfn=".
+    ops = []
+    for w in lines:
+        m = re.match(r"@fig buddy op=(.*?) (pfn=.*)$", w)
+        if m:
+            ops.append({"op": m.group(1),
+                        **{k: v for k, v in (x.split("=", 1) for x in m.group(2).split())}})
     steps = []
     for r in lists:
         if r["step"] not in steps:
@@ -149,12 +154,12 @@ def fig_buddy(lines):
                      "pfns",
                      "(physical address >> 12), the next block to be taken first.", ""])
     titles = {"start": "Start: only order-12 blocks are free",
-              "alloc_pages": "After alloc_pages(0)",
+              "alloc_pages": "After alloc_pages(GFP_KERNEL, 0)",
               "free_pages": "After free_pages(that page, 0)",
-              "alloc_frames": "After alloc_frames(11)",
+              "alloc_frames": "After alloc_frames(GFP_KERNEL, 11)",
               "free_frames": "After free_frames(those 11 frames)"}
-    opname = {"alloc_pages": "alloc_pages(0)", "free_pages": "free_pages(0)",
-              "alloc_frames": "alloc_frames(11)", "free_frames": "free_frames(11)"}
+    opname = {"alloc_pages": "alloc_pages(GFP_KERNEL, 0)", "free_pages": "free_pages(0)",
+              "alloc_frames": "alloc_frames(GFP_KERNEL, 11)", "free_frames": "free_frames(11)"}
     for s in steps:
         out.append(titles.get(s, s))
         out.append("-" * len(out[-1]))
