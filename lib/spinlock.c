@@ -11,7 +11,7 @@ void spin_lock_init(struct spinlock *lk, const char *name)
 // us, waiting would never end: say which lock. Otherwise wait, with the
 // interrupt state the cpu had before spin_lock's push_off: if this is its
 // outermost lock and interrupts were on, they are on while it spins, so a
-// cross-call for this cpu runs meanwhile (lib/platform.h, rule 4). Inside
+// cross-call for this cpu runs meanwhile (lib/platform.h, rule 5). Inside
 // another lock or a per-CPU section pop_off leaves them off.
 void spin_lock_slow(struct spinlock *lk)
 {

@@ -413,7 +413,7 @@ int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*cto
 }
 
 // Every lock of the slab layer and the buddy allocator, taken in the lock
-// order (lib/platform.h, rule 5) and let go in reverse. The host library
+// order (lib/platform.h, rule 6) and let go in reverse. The host library
 // holds them across fork(), as C libraries hold their malloc locks: the
 // child then starts with none held by a thread it does not have. The
 // caller holds every per-CPU section first (they come before any lock).

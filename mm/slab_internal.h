@@ -213,14 +213,14 @@ slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *c
     unsigned long avail = ac->avail;
     if (unlikely(avail >= ac->limit))
         return cache_free_slow(c, obj, flags, caller);
-    // On top already: freed twice (entry[-1] is the guard, NULL).
-    if (unlikely(ac->entry[avail - 1] == obj))
+    void **slot = &ac->entry[avail];
+    if (unlikely(slot[-1] == obj)) // on top already: freed twice (slot[-1] may be the guard)
         return cache_free_double(c, obj, flags, caller);
 #ifdef RVSLAB_ASAN
     if (c != &cache_cache) // its freed objects stay readable: see kmem_cache_destroy
         mem_poison(obj, c->size);
 #endif
-    ac->entry[avail] = obj;
+    *slot = obj;
     ac_set_avail(ac, avail + 1);
     local_unlock_irqrestore(flags);
     // LAB array.free: end

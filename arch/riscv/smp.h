@@ -16,9 +16,9 @@ cpumask_t cpu_online_mask(void); // cpus 0..ncpu_online()-1 that are running
 // only when every fn has returned; else only wait for a previous call to
 // the same cpu to finish. 0, or -EINVAL (nothing run) if mask names a cpu
 // that is not online: beyond ncpu_online(), or a hart that is parked or
-// was never started (it has no cpu index at all). Panics if this cpu holds
-// a spin lock (lib/platform.h, rule 4). While waiting, this cpu runs the
-// calls queued for it.
+// was never started (it has no cpu index at all). Panics in atomic context
+// (lib/platform.h, rule 4). While waiting, this cpu runs the calls queued
+// for it.
 int smp_call_function(cpumask_t mask, void (*fn)(void *arg), void *arg, bool wait);
 
 void smp_call_poll(void);     // run the calls queued for this cpu now (any context)

@@ -2,9 +2,12 @@
 // alloc/free operations on a fresh 8 MiB zone; every result is checked
 // against a bitmap model of which frames are held:
 //   - a block lies in RAM, outside the firmware region, and overlaps nothing held;
-//   - alloc_pages(GFP_KERNEL, order) is aligned to its order;
+//   - alloc_pages(gfp, order) is aligned to its order;
 //   - NULL only when the model has no free naturally aligned run of that size
-//     (a buddy allocator with complete merging always finds one);
+//     (a buddy allocator with complete merging always finds one), or when
+//     taking it would leave fewer free frames than the request's watermark
+//     (min for GFP_KERNEL and GFP_NOWAIT, min/4 for GFP_ATOMIC, none for
+//     __GFP_MEMALLOC); and a block handed out always left that many;
 //   - bad frees are refused and change nothing;
 //   - free counts always match, and after freeing everything the free lists
 //     are exactly those of the start.
@@ -54,13 +57,20 @@ static bool model_has_free_run(unsigned order)
     return false;
 }
 
-static void take(void *p, size_t n, unsigned order, bool aligned)
+static const gfp_t gfps[] = {GFP_KERNEL, GFP_NOWAIT, GFP_ATOMIC, __GFP_MEMALLOC};
+static size_t floor_of[4]; // free frames each of gfps[] must leave
+
+static size_t model_free(void);
+
+// p: what alloc_*(gfps[g], n) returned, when the model had `had` free frames.
+static void take(void *p, size_t n, unsigned order, bool aligned, int g, size_t had)
 {
     size_t idx = ((uintptr_t)p - base) >> PAGE_SHIFT;
     if (p == NULL) {
-        check(order > MAX_ORDER || !model_has_free_run(order));
+        check(order > MAX_ORDER || !model_has_free_run(order) || had < n + floor_of[g]);
         return;
     }
+    check(had >= n + floor_of[g]);
     check(((uintptr_t)p & (PAGE_SIZE - 1)) == 0 && (uintptr_t)p >= base);
     check(idx + n <= NFRAMES);
     if (aligned)
@@ -105,18 +115,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             used[i] = 0;
     check(model_free() == start_free);
     nheld = 0;
+    struct buddy_watermarks w;
+    buddy_get_watermarks(&w);
+    check(w.min > 0 && w.atomic == w.min / 4);
+    floor_of[0] = floor_of[1] = w.min, floor_of[2] = w.atomic, floor_of[3] = 0;
 
     for (size_t k = 0; k + 1 < size; k += 2) {
         uint8_t op = data[k], arg = data[k + 1];
+        int g = (op / 5) % 4; // which gfp
         switch (op % 5) {
         case 0: { // alloc_pages
             unsigned order = arg % (MAX_ORDER + 2);
-            take(alloc_pages(GFP_KERNEL, order), 1UL << order, order, true);
+            size_t had = model_free();
+            take(alloc_pages(gfps[g] | __GFP_NOWARN, order), 1UL << order, order, true, g, had);
             break;
         }
         case 1: { // alloc_frames, exact
             size_t n = 1 + arg % 80;
-            take(alloc_frames(GFP_KERNEL, n), n, order_for(n), false);
+            size_t had = model_free();
+            take(alloc_frames(gfps[g] | __GFP_NOWARN, n), n, order_for(n), false, g, had);
             break;
         }
         case 2: // free a held block
@@ -140,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 r = free_frames((void *)base, 1);
                 break; // firmware
             default: { // double free
-                void *q = alloc_pages(GFP_KERNEL, 0);
+                void *q = alloc_pages(GFP_KERNEL | __GFP_NOWARN, 0);
                 if (q == NULL)
                     continue;
                 check(free_pages(q, 0) == 0);

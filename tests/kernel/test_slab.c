@@ -785,8 +785,9 @@ KTEST(slab, buddy_oom_reclaims_slab_pages)
 }
 
 // Memory may run out while the caller holds a spin lock. Waiting for other
-// cpus then is not allowed (lib/platform.h, rule 4), so slab_reclaim takes
-// back what this cpu holds and every empty slab, without a cross-call.
+// cpus then is not allowed (lib/platform.h, rule 4): its request is
+// GFP_ATOMIC, and slab_reclaim takes back what this cpu holds and every
+// empty slab, without a cross-call.
 KTEST(slab, reclaim_with_a_lock_held)
 {
     static struct spinlock lk = SPINLOCK_INIT("t_reclaim_lock");
@@ -800,7 +801,7 @@ KTEST(slab, reclaim_with_a_lock_held)
     for (int i = 0; i < N; i++)
         kmem_cache_free(c, p[i]); // into this cpu's array and back to empty slabs
     spin_lock(&lk);
-    size_t got = slab_reclaim(GFP_KERNEL);
+    size_t got = slab_reclaim(GFP_ATOMIC);
     spin_unlock(&lk);
     EXPECT_GT(t, got, 0);
     struct kmem_cache_info in = info_of(c);
