@@ -350,12 +350,14 @@ void stackinfo(void)
 // Like /proc/interrupts: what each cpu took and sent.
 void irqinfo(void)
 {
-    printk("interrupts: %u Hz tick; per cpu: ticks taken, IPIs sent, IPIs taken, cross-call "
-           "functions run for others\n",
+    printk("interrupts: %u Hz tick; per cpu: ticks taken, ticks missed (skipped: a handler ran "
+           "past them, or interrupts were off), IPIs sent, IPIs taken, cross-call functions run "
+           "for others\n",
            timer_hz());
     for (int c = 0; c < ncpu_online(); c++)
-        printk("  cpu %d (hart %lu): %llu ticks, %llu IPIs sent, %llu IPIs taken, %llu calls run\n",
+        printk("  cpu %d (hart %lu): %llu ticks, %llu missed, %llu IPIs sent, %llu IPIs taken, "
+               "%llu calls run\n",
                c, cpus[c].hartid, (unsigned long long)cpus[c].ticks,
-               (unsigned long long)cpus[c].ipis_sent, (unsigned long long)cpus[c].ipis,
-               (unsigned long long)cpus[c].calls_run);
+               (unsigned long long)cpus[c].ticks_missed, (unsigned long long)cpus[c].ipis_sent,
+               (unsigned long long)cpus[c].ipis, (unsigned long long)cpus[c].calls_run);
 }
