@@ -577,3 +577,156 @@ KTEST(irq, handler_allocates_while_interrupted_code_does)
     EXPECT_EQ(t, nr_free_pages(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }
+
+// ---- The interrupt stack ---------------------------------------------------
+
+static bool within(uintptr_t p, const unsigned char *stack, size_t size)
+{
+    return p >= (uintptr_t)stack && p < (uintptr_t)stack + size;
+}
+
+static struct {
+    int cpu, runs;
+    uintptr_t sp;             // the handler's
+    uintptr_t frame_sp;       // the interrupted sp, as its trapframe has it
+    uintptr_t frame_sp_after; // the same after an exception inside the handler
+    unsigned long frame_ra;   // and its ra, before and after
+    unsigned long frame_ra_after;
+    int probe_trapped;
+} stk;
+
+// Once, on the test's cpu: where the handler runs, what its trapframe (at
+// the top of the interrupt stack) says, and an exception taken inside the
+// handler -- reading an M-mode CSR, illegal in S-mode, which kernel_trap
+// skips as a probe -- that must leave that frame alone.
+static void stack_hook(void)
+{
+    int me = cpu_id();
+    if (me != stk.cpu || stk.runs)
+        return;
+    struct trapframe *tf = (struct trapframe *)(irq_stacks[me] + IRQ_STACK_SIZE) - 1;
+    stk.sp = r_sp();
+    stk.frame_sp = tf->x[2];
+    stk.frame_ra = tf->x[1];
+    struct cpu *c = mycpu();
+    c->probing = 1;
+    unsigned long v;
+    asm volatile("csrr %0, mhartid" : "=r"(v)::"memory");
+    (void)v;
+    stk.probe_trapped = c->probing == 2;
+    c->probing = 0;
+    stk.frame_sp_after = tf->x[2];
+    stk.frame_ra_after = tf->x[1];
+    WRITE_ONCE(stk.runs, 1);
+}
+
+KTEST(irq, handler_runs_on_the_interrupt_stack)
+{
+    int me = cpu_id();
+    memset(&stk, 0, sizeof(stk));
+    stk.cpu = me;
+    uintptr_t task_sp = r_sp();
+    uint64_t t0 = ticks_of(me);
+    tick_hook = stack_hook;
+    while (!READ_ONCE(stk.runs) && ticks_of(me) < t0 + 100)
+        cpu_relax();
+    tick_hook = NULL;
+    on_each_cpu(mark, NULL); // no hook runs anywhere after this
+    ASSERT_EQ(t, stk.runs, 1);
+    EXPECT(t, within(stk.sp, irq_stacks[me], IRQ_STACK_SIZE));
+    EXPECT(t, within(stk.frame_sp, cpu_stacks[me], KSTACK_SIZE));
+    EXPECT_LE(t, stk.frame_sp, task_sp); // this function or one it called
+    EXPECT(t, stk.probe_trapped);
+    EXPECT_EQ(t, stk.frame_sp_after, stk.frame_sp);
+    EXPECT_EQ(t, stk.frame_ra_after, stk.frame_ra);
+}
+
+// ---- A tick handler longer than the tick -----------------------------------
+
+#define OVERRUN_TICKS 24
+
+// The hook on one cpu busy-waits one and a half intervals of the time CSR
+// each tick. The task on that cpu counts loop iterations; the hook notes,
+// for each gap between two of its runs, whether the task got any.
+static struct {
+    int cpu;
+    uint64_t spin;                     // time-CSR ticks the hook waits
+    volatile unsigned long task_iters; // the interrupted loop's progress
+    unsigned long seen_iters;          // task_iters at the hook's last run
+    unsigned long gap_iters[OVERRUN_TICKS];
+    int runs;
+} ovr;
+
+static void overrun_hook(void)
+{
+    if (cpu_id() != ovr.cpu || ovr.runs >= OVERRUN_TICKS)
+        return;
+    unsigned long now = ovr.task_iters;
+    if (ovr.runs > 0)
+        ovr.gap_iters[ovr.runs - 1] = now - ovr.seen_iters;
+    ovr.seen_iters = now;
+    uint64_t t0 = r_time();
+    while (r_time() - t0 < ovr.spin)
+        ;
+    WRITE_ONCE(ovr.runs, ovr.runs + 1);
+}
+
+// A handler that overruns its period must not starve the code it
+// interrupts: the deadlines it ran past are skipped and counted in
+// ticks_missed (at least one per run: each ran one and a half intervals
+// past its own deadline), and the task runs between the handler's runs.
+// At 100 Hz, whatever the rate of the run: the task's half period is then
+// 5 ms, far more than the host's delay in delivering a timer interrupt that
+// is already due, which is all the task would get if the next deadline had
+// passed before the handler returned.
+KTEST(irq, overrunning_tick_skips_missed_ticks)
+{
+    int me = cpu_id();
+    unsigned old = timer_hz();
+    memset((void *)&ovr, 0, sizeof(ovr));
+    ovr.cpu = me;
+    timer_set_hz(100);
+    ovr.spin = fdt_info.timebase_hz / timer_hz() * 3 / 2;
+    uint64_t missed0 = __atomic_load_n(&cpus[me].ticks_missed, __ATOMIC_RELAXED);
+    tick_hook = overrun_hook;
+    while (READ_ONCE(ovr.runs) < OVERRUN_TICKS)
+        ovr.task_iters++;
+    tick_hook = NULL;
+    on_each_cpu(mark, NULL);
+    timer_set_hz(old);
+    uint64_t missed = __atomic_load_n(&cpus[me].ticks_missed, __ATOMIC_RELAXED) - missed0;
+    int progressed = 0;
+    unsigned long least = ~0UL, most = 0;
+    for (int i = 0; i < OVERRUN_TICKS - 1; i++) {
+        progressed += ovr.gap_iters[i] > 0;
+        least = MIN(least, ovr.gap_iters[i]);
+        most = MAX(most, ovr.gap_iters[i]);
+    }
+    printk("# %d ticks of 1.5 periods at %u Hz: %llu missed; the task ran in %d of %d gaps "
+           "(%lu to %lu iterations)\n",
+           OVERRUN_TICKS, timer_hz(), (unsigned long long)missed, progressed, OVERRUN_TICKS - 1,
+           least, most);
+    EXPECT_GE(t, missed, OVERRUN_TICKS);
+    EXPECT_GE(t, progressed, (OVERRUN_TICKS - 1) / 2);
+}
+
+// ---- Stack depth, judged at the end ---------------------------------------
+
+// Last of all (KTEST_LATE), so that it judges everything the run did: no
+// stack of any cpu came within a quarter of its size. The paint stacks_init
+// left below the deepest frame says how deep each went.
+KTEST_LATE(irq_stacks, every_stack_keeps_a_quarter_free)
+{
+    for (int c = 0; c < ncpu_online(); c++) {
+        size_t task = stack_deepest(cpu_stacks[c], KSTACK_SIZE);
+        size_t irq = stack_deepest(irq_stacks[c], IRQ_STACK_SIZE);
+        printk("# cpu %d: deepest task stack use %zu of %d bytes, interrupt stack %zu of %d\n", c,
+               task, KSTACK_SIZE, irq, IRQ_STACK_SIZE);
+        if (task >= KSTACK_SIZE / 4 * 3)
+            ktest_fail(t, __FILE__, __LINE__, "cpu %d's task stack: %zu of %d bytes used", c, task,
+                       KSTACK_SIZE);
+        if (irq >= IRQ_STACK_SIZE / 4 * 3)
+            ktest_fail(t, __FILE__, __LINE__, "cpu %d's interrupt stack: %zu of %d bytes used", c,
+                       irq, IRQ_STACK_SIZE);
+    }
+}
