@@ -231,7 +231,11 @@ BAD_BOOTARGS := hz-0:ktest=boot+hz=0 hz-big:ktest=boot+hz=100001 hz-word:ktest=b
 HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok \
 	panic:selfcheck.panics:FAIL:panic panic-cpu1:selfcheck.panics_on_other_cpu:FAIL:panic \
 	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout \
-	recursive-lock:selfcheck.recursive_lock:FAIL:panic.*selfcheck-lock.*already.held
+	recursive-lock:selfcheck.recursive_lock:FAIL:panic.*selfcheck-lock.*already.held \
+	task-stack-overflow:selfcheck.overflows_task_stack:FAIL:panic.*cpu.0.s.task.stack.overflowed \
+	irq-stack-overflow:selfcheck.overflows_irq_stack:FAIL:panic.*cpu.0.s.interrupt.stack.overflowed \
+	deep-task-stack:selfcheck.deep_task_stack,irq_stacks:FAIL:not.ok:.irq_stacks \
+	deep-irq-stack:selfcheck.deep_irq_stack,irq_stacks:FAIL:not.ok:.irq_stacks
 test-harness: all $(HOST_OUT)/ktest-asan
 	@$(MAKE) --no-print-directory K=$(SELFCHECK_K) KTEST_SELFCHECK=1 $(SELFCHECK_K)/kernel.elf
 	@scripts/run-test harness-budget-over 300 --plain -- scripts/expect-exit 1 \

@@ -52,10 +52,10 @@ KTEST(irq, tick_on_every_cpu)
 }
 
 // hz sets the rate: over 200 ms of the time CSR at 1000 Hz, cpu 0 takes
-// about 200 ticks -- never more (each deadline is set one interval after
-// the tick that set it), fewer only if the host starved the vcpu (32 vcpus
-// on a busy 2-core host get about 50). At least twice what the old rate,
-// 100 Hz, would give.
+// about 200 ticks -- never more (its deadlines are one interval apart),
+// fewer only if the host starved the vcpu, which then misses the deadlines
+// that passed meanwhile (32 vcpus on a busy 2-core host get about 50). At
+// least twice what the old rate, 100 Hz, would give.
 KTEST(irq, hz_sets_the_rate)
 {
     unsigned old = timer_hz();
