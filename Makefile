@@ -30,6 +30,10 @@ KTEST_FILTER := $(T)
 export KTEST_FILTER
 # What every ktest run gets with the filter.
 KTEST_WORDS = ktest$(if $(T),=$(T) ktest_allow_empty=1)
+# The interrupt suites (irq, irq_stacks, and any other irq_*) again at each
+# tick rate here: one run each, on TEST_CPUS harts. With T, the filter instead.
+IRQ_HZ_LADDER ?= 100 1000 10000
+IRQ_WORDS = $(if $(T),$(KTEST_WORDS),ktest=irq*)
 RESULTS ?= build/results
 TEST_CPUS    ?= 4
 # Seconds one kernel test run may take before it counts as hung.
@@ -178,6 +182,10 @@ test-full:
 			$(call qemu,$(K),8,1G) -append "$(KTEST_WORDS)"; \
 		scripts/run-test kernel-cpus4-slab-debug $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),4,256M) -append "$(KTEST_WORDS) slab_debug=FZPU"; \
+		for hz in $(IRQ_HZ_LADDER); do \
+			scripts/run-test kernel-irq-hz$$hz $(TEST_TIMEOUT) -- \
+				$(call qemu,$(K),$(TEST_CPUS)) -append "$(IRQ_WORDS) hz=$$hz"; \
+		done; \
 		scripts/run-test docs-figures 60 --plain -- \
 			python3 scripts/figures.py --check --kernel $(K)/kernel.elf --out $(K)/figures; \
 		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \

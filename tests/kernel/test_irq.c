@@ -644,6 +644,7 @@ KTEST(irq, handler_runs_on_the_interrupt_stack)
 // ---- A tick handler longer than the tick -----------------------------------
 
 #define OVERRUN_TICKS 24
+#define OVERRUN_HZ    100
 
 // The hook on one cpu busy-waits one and a half intervals of the time CSR
 // each tick. The task on that cpu counts loop iterations; the hook notes,
@@ -675,7 +676,7 @@ static void overrun_hook(void)
 // interrupts: the deadlines it ran past are skipped and counted in
 // ticks_missed (at least one per run: each ran one and a half intervals
 // past its own deadline), and the task runs between the handler's runs.
-// At 100 Hz, whatever the rate of the run: the task's half period is then
+// At 100 Hz whatever the rate of the run: the task's half period is then
 // 5 ms, far more than the host's delay in delivering a timer interrupt that
 // is already due, which is all the task would get if the next deadline had
 // passed before the handler returned.
@@ -685,8 +686,8 @@ KTEST(irq, overrunning_tick_skips_missed_ticks)
     unsigned old = timer_hz();
     memset((void *)&ovr, 0, sizeof(ovr));
     ovr.cpu = me;
-    timer_set_hz(100);
-    ovr.spin = fdt_info.timebase_hz / timer_hz() * 3 / 2;
+    timer_set_hz(OVERRUN_HZ);
+    ovr.spin = fdt_info.timebase_hz / OVERRUN_HZ * 3 / 2;
     uint64_t missed0 = __atomic_load_n(&cpus[me].ticks_missed, __ATOMIC_RELAXED);
     tick_hook = overrun_hook;
     while (READ_ONCE(ovr.runs) < OVERRUN_TICKS)
@@ -702,9 +703,9 @@ KTEST(irq, overrunning_tick_skips_missed_ticks)
         least = MIN(least, ovr.gap_iters[i]);
         most = MAX(most, ovr.gap_iters[i]);
     }
-    printk("# %d ticks of 1.5 periods at %u Hz: %llu missed; the task ran in %d of %d gaps "
+    printk("# %d ticks of 1.5 periods at %d Hz: %llu missed; the task ran in %d of %d gaps "
            "(%lu to %lu iterations)\n",
-           OVERRUN_TICKS, timer_hz(), (unsigned long long)missed, progressed, OVERRUN_TICKS - 1,
+           OVERRUN_TICKS, OVERRUN_HZ, (unsigned long long)missed, progressed, OVERRUN_TICKS - 1,
            least, most);
     EXPECT_GE(t, missed, OVERRUN_TICKS);
     EXPECT_GE(t, progressed, (OVERRUN_TICKS - 1) / 2);
