@@ -226,7 +226,9 @@ test-ncpu32:
 
 # The harness must fail when a test fails, panics or hangs, and pass a clean
 # run; and bench=budget must fail when a limit is just below a count. A kernel built with KTEST_SELFCHECK=1 (in build/selfcheck) has a case of
-# each; every check below boots one and asserts the verdict scripts/ktap.py
+# each, and cases that prove the stack checks can fail: a stack used down to
+# its canary (the trap-exit check panics), and one used past 75% (the late
+# irq_stacks check says not ok); every check below boots one and asserts the verdict scripts/ktap.py
 # gives, then stands in build/results as one plain pass/fail case.
 SELFCHECK_K := build/selfcheck
 # Boot words that must stop the kernel with exit 3 (name:words, + for a space).
