@@ -30,6 +30,10 @@ KTEST_FILTER := $(T)
 export KTEST_FILTER
 # What every ktest run gets with the filter.
 KTEST_WORDS = ktest$(if $(T),=$(T) ktest_allow_empty=1)
+# The interrupt suites (irq, irq_stacks, and any other irq_*) again at each
+# tick rate here: one run each, on TEST_CPUS harts. With T, the filter instead.
+IRQ_HZ_LADDER ?= 100 1000 10000
+IRQ_WORDS = $(if $(T),$(KTEST_WORDS),ktest=irq*)
 RESULTS ?= build/results
 TEST_CPUS    ?= 4
 # Seconds one kernel test run may take before it counts as hung.
@@ -183,6 +187,10 @@ test-full:
 			$(call qemu,$(K),8,1G) -append "$(KTEST_WORDS)"; \
 		scripts/run-test kernel-cpus4-slab-debug $(TEST_TIMEOUT) -- \
 			$(call qemu,$(K),4,256M) -append "$(KTEST_WORDS) slab_debug=FZPU"; \
+		for hz in $(IRQ_HZ_LADDER); do \
+			scripts/run-test kernel-irq-hz$$hz $(TEST_TIMEOUT) -- \
+				$(call qemu,$(K),$(TEST_CPUS)) -append "$(IRQ_WORDS) hz=$$hz"; \
+		done; \
 		scripts/run-test docs-figures 60 --plain -- \
 			python3 scripts/figures.py --check --kernel $(K)/kernel.elf --out $(K)/figures; \
 		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \
@@ -223,7 +231,9 @@ test-ncpu32:
 
 # The harness must fail when a test fails, panics or hangs, and pass a clean
 # run; and bench=budget must fail when a limit is just below a count. A kernel built with KTEST_SELFCHECK=1 (in build/selfcheck) has a case of
-# each; every check below boots one and asserts the verdict scripts/ktap.py
+# each, and cases that prove the stack checks can fail: a stack used down to
+# its canary (the trap-exit check panics), and one used past 75% (the late
+# irq_stacks check says not ok); every check below boots one and asserts the verdict scripts/ktap.py
 # gives, then stands in build/results as one plain pass/fail case.
 SELFCHECK_K := build/selfcheck
 # Boot words that must stop the kernel with exit 3 (name:words, + for a space).
@@ -238,7 +248,11 @@ HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok 
 	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout \
 	recursive-lock:selfcheck.recursive_lock:FAIL:panic.*selfcheck-lock.*already.held \
 	xcall-irq:selfcheck.cross_call_from_tick:FAIL:panic.*on_each_cpu.called.in.atomic.context..interrupt.handler \
-	xcall-lock:selfcheck.cross_call_under_lock:FAIL:panic.*on_each_cpu.called.in.atomic.context..spin.lock.held
+	xcall-lock:selfcheck.cross_call_under_lock:FAIL:panic.*on_each_cpu.called.in.atomic.context..spin.lock.held \
+	task-stack-overflow:selfcheck.overflows_task_stack:FAIL:panic.*cpu.0.s.task.stack.overflowed \
+	irq-stack-overflow:selfcheck.overflows_irq_stack:FAIL:panic.*cpu.0.s.interrupt.stack.overflowed \
+	deep-task-stack:selfcheck.deep_task_stack,irq_stacks:FAIL:not.ok:.irq_stacks \
+	deep-irq-stack:selfcheck.deep_irq_stack,irq_stacks:FAIL:not.ok:.irq_stacks
 test-harness: all $(HOST_OUT)/ktest-asan
 	@$(MAKE) --no-print-directory K=$(SELFCHECK_K) KTEST_SELFCHECK=1 $(SELFCHECK_K)/kernel.elf
 	@scripts/run-test harness-budget-over 300 --plain -- scripts/expect-exit 1 \

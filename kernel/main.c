@@ -168,6 +168,7 @@ static int tour(void)
     printk("on_each_cpu: 10 cross-calls to all %d cpus ran %d functions\n", n, calls);
     wait_ticks(3);
     irqinfo();
+    stackinfo();
     slabinfo();
     buddyinfo();
     return ok == n && calls == 10 * n ? EXIT_OK : EXIT_TESTS_FAILED;

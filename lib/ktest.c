@@ -140,9 +140,12 @@ static bool selected(const struct ktest_case *c, const char *filter)
     return ktest_filter_match(filter, c->suite, c->name);
 }
 
-// Order cases by file, then line, so output is the same on every build.
+// Order cases by file, then line, so output is the same on every build;
+// late cases after all others.
 static int case_before(const struct ktest_case *a, const struct ktest_case *b)
 {
+    if (a->late != b->late)
+        return b->late;
     int d = strcmp(a->file, b->file);
     return d < 0 || (d == 0 && a->line < b->line);
 }

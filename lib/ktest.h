@@ -18,6 +18,7 @@ struct ktest_case {
     const char *file;
     int line;
     void (*fn)(struct ktest *t);
+    bool late; // KTEST_LATE: after every other case
 };
 
 struct ktest {
@@ -26,10 +27,18 @@ struct ktest {
     const char *skip_reason; // set by KTEST_SKIP
 };
 
-#define KTEST(suite_, name_)                                                                       \
+#define KTEST(suite_, name_) KTEST_CASE_(suite_, name_, false)
+
+// A case that runs after every other case the filter selects, whatever its
+// file and line: a check that judges what the whole run did (the deepest
+// use of the stacks). Give it a suite of its own, since a suite runs where
+// its first case would.
+#define KTEST_LATE(suite_, name_) KTEST_CASE_(suite_, name_, true)
+
+#define KTEST_CASE_(suite_, name_, late_)                                                          \
     static void ktest_##suite_##_##name_(struct ktest *t);                                         \
     static const struct ktest_case ktest_case_##suite_##_##name_ = {                               \
-        #suite_, #name_, __FILE__, __LINE__, ktest_##suite_##_##name_};                            \
+        #suite_, #name_, __FILE__, __LINE__, ktest_##suite_##_##name_, (late_)};                   \
     static const struct ktest_case *const ktest_ptr_##suite_##_##name_                             \
         __attribute__((used, section("ktest_cases"))) = &ktest_case_##suite_##_##name_;            \
     static void ktest_##suite_##_##name_(struct ktest *t __attribute__((unused)))

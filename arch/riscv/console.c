@@ -68,18 +68,26 @@ int printk(const char *fmt, ...)
 
 // Walk the frame-pointer chain (the kernel is built with
 // -fno-omit-frame-pointer): each frame stores ra at fp-8 and the caller's fp
-// at fp-16. Stop at fp 0 (entry.S sets it) or when fp leaves this cpu's stack.
+// at fp-16. Stop at fp 0 (entry.S sets it) or when fp leaves this cpu's
+// stacks. A trap keeps fp, so from a handler the chain goes on from the
+// interrupt stack into the task stack, through the code it interrupted.
 // We print ra-2, an address inside the call instruction (jalr is 4 bytes,
 // c.jalr 2): ra itself may already be in the next function when the callee
 // never returns, as with panic().
 extern char _start[], _etext[];
 
+static bool on_stack(uintptr_t fp, const unsigned char *stack, size_t size)
+{
+    return fp > (uintptr_t)stack + 16 && fp <= (uintptr_t)stack + size && (fp & 7) == 0;
+}
+
 static void backtrace(unsigned long fp)
 {
     int cpu = cpu_id();
-    uintptr_t lo = (uintptr_t)cpu_stacks[cpu], hi = lo + KSTACK_SIZE;
     printk("backtrace (call sites; riscv64-unknown-elf-addr2line -fe build/kernel.elf ADDR):\n");
-    for (int depth = 0; depth < 16 && fp > lo + 16 && fp <= hi && (fp & 7) == 0; depth++) {
+    for (int depth = 0; depth < 16 && (on_stack(fp, cpu_stacks[cpu], KSTACK_SIZE) ||
+                                       on_stack(fp, irq_stacks[cpu], IRQ_STACK_SIZE));
+         depth++) {
         unsigned long ra = ((unsigned long *)fp)[-1];
         if (ra < (uintptr_t)_start + 2 || ra > (uintptr_t)_etext)
             break; // not a return address: a leaf function's frame has no ra slot
@@ -104,8 +112,9 @@ void panic(const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     printk("panic: %s\n", msg);
-    printk("  on cpu %d (hart %lu)%s\n", me, r_tp(),
-           stack_ok(me) ? "" : ", and its stack has overflowed");
+    const char *over = stack_overflowed(me);
+    printk("  on cpu %d (hart %lu)%s%s%s\n", me, r_tp(), over ? ", and its " : "", over ? over : "",
+           over ? " has overflowed" : "");
     backtrace(r_fp());
     smp_stop_others();
     power_off(EXIT_PANIC);

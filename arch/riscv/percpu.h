@@ -25,11 +25,13 @@ struct cpu {
     int sstc;           // this hart writes its timer deadline to stimecmp (timer.c)
     const char *isa;    // its riscv,isa string from the device tree, or NULL
     struct call *calls; // cross-calls queued for this cpu (smp_call.c), newest first
+    uint64_t next_tick; // the deadline this hart's timer is set for (timer.c)
     // Counters, written only by this cpu.
-    uint64_t ticks;     // timer interrupts taken
-    uint64_t ipis_sent; // IPIs this cpu sent (each is an SBI call)
-    uint64_t ipis;      // software interrupts taken for a reason (a queued call, a stop)
-    uint64_t calls_run; // cross-call functions this cpu ran for others
+    uint64_t ticks;        // timer interrupts taken
+    uint64_t ticks_missed; // deadlines passed while a tick's handler ran, or interrupts were off
+    uint64_t ipis_sent;    // IPIs this cpu sent (each is an SBI call)
+    uint64_t ipis;         // software interrupts taken for a reason (a queued call, a stop)
+    uint64_t calls_run;    // cross-call functions this cpu ran for others
 } __attribute__((aligned(64)));
 
 extern struct cpu cpus[];

@@ -6,6 +6,8 @@
 // cpu index as HSM's opaque argument. A started hart runs secondary_main(),
 // turns its interrupts on and waits in idle_loop(), asleep in wfi, for an
 // interrupt: its tick, or an IPI (cross-calls, smp_call.c).
+#include <stdio.h>
+
 #include "../../lib/spinlock.h"
 #include "cpu.h"
 #include "fdt.h"
@@ -14,11 +16,15 @@
 #include "smp.h"
 #include "timer.h"
 
-#define START_TIMEOUT_MS 3000                 // per hart; TCG on a busy host can be slow
-#define STACK_MAGIC      0x5ac0ffee5ac0ffeeUL // at the lowest address of every stack
+#define START_TIMEOUT_MS 3000 // per hart; TCG on a busy host can be slow
+// What stacks_init writes over every stack not yet in use; the deepest use
+// is where it ends. Not one repeated byte, so that the compiler does not make
+// the painting loop a call to memset, which would need stack of its own.
+#define STACK_PAINT 0x57ac57ac57ac57acUL
 
 struct cpu cpus[NCPU];
 unsigned char cpu_stacks[NCPU][KSTACK_SIZE] __attribute__((aligned(16)));
+unsigned char irq_stacks[NCPU][IRQ_STACK_SIZE] __attribute__((aligned(16)));
 static int nr_online;
 // The hart smp_boot() is starting now, for entry.S's late_hart (-1: none).
 // Initialised, so in .data: the BSS clear does not touch them.
@@ -31,9 +37,22 @@ int ncpu_online(void)
     return __atomic_load_n(&nr_online, __ATOMIC_ACQUIRE);
 }
 
-bool stack_ok(int cpu)
+const char *stack_overflowed(int cpu)
 {
-    return cpu >= 0 && cpu < NCPU && *(uint64_t *)cpu_stacks[cpu] == STACK_MAGIC;
+    if (cpu < 0 || cpu >= NCPU)
+        return NULL;
+    bool task = *(uint64_t *)cpu_stacks[cpu] != STACK_MAGIC;
+    bool irq = *(uint64_t *)irq_stacks[cpu] != STACK_MAGIC;
+    return task && irq ? "task and interrupt stacks"
+           : task      ? "task stack"
+           : irq       ? "interrupt stack"
+                       : NULL;
+}
+
+void stack_overflow_panic(int cpu)
+{
+    panic("cpu %d's %s overflowed: the canary in the lowest word was overwritten", cpu,
+          stack_overflowed(cpu));
 }
 
 void pop_off_panic(int noff)
@@ -152,8 +171,7 @@ static void task_run(int cpu)
         cpu_relax();
     task_fn(task_arg);
     in_task[cpu] = false;
-    if (!stack_ok(cpu))
-        panic("cpu %d overflowed its %d-byte stack", cpu, KSTACK_SIZE);
+    stacks_check(cpu);
     if (cpus[cpu].noff != 0 || !irqs_enabled())
         panic("cpu %d: a task returned with %s", cpu,
               cpus[cpu].noff ? "a spin lock held" : "interrupts off");
@@ -233,10 +251,35 @@ static uint64_t ms_to_ticks(const struct fdt_info *fi, uint64_t ms)
     return fi->timebase_hz / 1000 * ms;
 }
 
+static void paint(unsigned char *lo, unsigned char *hi)
+{
+    *(uint64_t *)lo = STACK_MAGIC;
+    for (uint64_t *p = (uint64_t *)lo + 1; p < (uint64_t *)hi; p++)
+        *p = STACK_PAINT;
+}
+
+// Before any trap and before the other harts start: nobody uses a stack yet
+// but this one, cpu 0's task stack, and only above sp. Below sp, paint()'s
+// own frame, unless it is inlined: a margin is left for it.
 void stacks_init(void)
 {
-    for (int c = 0; c < NCPU; c++)
-        *(uint64_t *)cpu_stacks[c] = STACK_MAGIC;
+    for (int c = 0; c < NCPU; c++) {
+        unsigned char *top = cpu_stacks[c] + KSTACK_SIZE;
+        if (c == cpu_id())
+            top = (unsigned char *)((r_sp() - 256) & ~7UL);
+        paint(cpu_stacks[c], top);
+        paint(irq_stacks[c], irq_stacks[c] + IRQ_STACK_SIZE);
+    }
+}
+
+size_t stack_deepest(const unsigned char *stack, size_t size)
+{
+    const uint64_t *p = (const uint64_t *)stack, *end = (const uint64_t *)(stack + size);
+    if (*p != STACK_MAGIC)
+        return size;
+    for (p++; p < end && *p == STACK_PAINT; p++)
+        ;
+    return (size_t)((const unsigned char *)end - (const unsigned char *)p);
 }
 
 static const char *hart_isa(const struct fdt_info *fi, unsigned long hartid)
@@ -308,15 +351,36 @@ void smp_boot(const struct fdt_info *fi, unsigned long boot_hartid)
                FDT_MAX_HARTS);
 }
 
-// Like /proc/interrupts: what each cpu took and sent.
+// "3.1 KiB": tenths by integer arithmetic (printk has no floating point).
+static void kib(char *buf, size_t n, size_t bytes)
+{
+    size_t tenths = (bytes * 10 + 512) / 1024;
+    snprintf(buf, n, "%zu.%zu KiB", tenths / 10, tenths % 10);
+}
+
+void stackinfo(void)
+{
+    for (int c = 0; c < ncpu_online(); c++) {
+        char task[24], irq[24];
+        kib(task, sizeof(task), stack_deepest(cpu_stacks[c], KSTACK_SIZE));
+        kib(irq, sizeof(irq), stack_deepest(irq_stacks[c], IRQ_STACK_SIZE));
+        printk("stacks: cpu %d: task %s of %d KiB, irq %s of %d KiB\n", c, task, KSTACK_SIZE / 1024,
+               irq, IRQ_STACK_SIZE / 1024);
+    }
+}
+
+// Like /proc/interrupts: what each cpu took and sent. A missed tick is a
+// deadline that passed while the cpu was still in the handler of an earlier
+// one, or had interrupts off (timer.c).
 void irqinfo(void)
 {
-    printk("interrupts: %u Hz tick; per cpu: ticks taken, IPIs sent, IPIs taken, cross-call "
-           "functions run for others\n",
+    printk("interrupts: %u Hz tick; per cpu: ticks taken, ticks missed, IPIs sent, IPIs taken, "
+           "cross-call functions run for others\n",
            timer_hz());
     for (int c = 0; c < ncpu_online(); c++)
-        printk("  cpu %d (hart %lu): %llu ticks, %llu IPIs sent, %llu IPIs taken, %llu calls run\n",
+        printk("  cpu %d (hart %lu): %llu ticks, %llu missed, %llu IPIs sent, %llu IPIs taken, "
+               "%llu calls run\n",
                c, cpus[c].hartid, (unsigned long long)cpus[c].ticks,
-               (unsigned long long)cpus[c].ipis_sent, (unsigned long long)cpus[c].ipis,
-               (unsigned long long)cpus[c].calls_run);
+               (unsigned long long)cpus[c].ticks_missed, (unsigned long long)cpus[c].ipis_sent,
+               (unsigned long long)cpus[c].ipis, (unsigned long long)cpus[c].calls_run);
 }

@@ -1,8 +1,10 @@
 // The tick. Each hart asks for a timer interrupt one interval from now, and
-// every interrupt asks for the next one. Two ways to ask: the SBI TIME call
-// (an ecall into OpenSBI, a few hundred instructions) or, where the hart has
-// the Sstc extension, writing the deadline to stimecmp directly. Setting a
-// deadline in the future also clears the pending interrupt.
+// every interrupt, once its handler is done, asks for the next one: the
+// first deadline of the hart's schedule (its deadlines one interval apart)
+// that is still ahead. Two ways to ask: the SBI TIME call (an ecall into
+// OpenSBI, a few hundred instructions) or, where the hart has the Sstc
+// extension, writing the deadline to stimecmp directly. Setting a deadline
+// in the future also clears the pending interrupt.
 #include "timer.h"
 
 #include <string.h>
@@ -21,6 +23,7 @@ static bool paused[NCPU];
 
 static void set_deadline(uint64_t when)
 {
+    mycpu()->next_tick = when;
     if (mycpu()->sstc)
         csr_write(0x14d, when); // stimecmp
     else
@@ -80,14 +83,31 @@ void timer_start_hart(void)
     csr_set(sie, SIE_STIE);
 }
 
+// The next deadline is set after the hook, from the time it is then. A
+// deadline set before the hook, one interval on, would already have passed
+// when a hook ran longer than that: the next interrupt would come the moment
+// this one returned, and the interrupted code would never run again. So the
+// deadlines the handler ran past (or that passed while interrupts were off)
+// are skipped and counted, and the interrupted code gets the rest of the
+// period.
 void timer_interrupt(void)
 {
     struct cpu *me = mycpu();
     me->ticks++;
-    set_deadline(paused[cpu_id()] ? UINT64_MAX : r_time() + interval);
     void (*hook)(void) = tick_hook;
     if (hook)
         hook();
+    if (paused[cpu_id()]) {
+        set_deadline(UINT64_MAX);
+        return;
+    }
+    uint64_t step = interval, next = me->next_tick + step, now = r_time();
+    if (next <= now) {
+        uint64_t missed = (now - me->next_tick) / step;
+        me->ticks_missed += missed;
+        next = me->next_tick + (missed + 1) * step; // the first after now
+    }
+    set_deadline(next);
 }
 
 unsigned timer_hz(void)

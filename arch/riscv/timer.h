@@ -16,7 +16,7 @@ struct fdt_info;
 // SBI TIME call). Prints what it chose.
 void timer_init(const struct fdt_info *fi, unsigned hz);
 void timer_start_hart(void); // this hart's first deadline; sie.STIE on
-void timer_interrupt(void);  // trap.c: count the tick, set the next, call tick_hook
+void timer_interrupt(void);  // trap.c: count the tick, call tick_hook, set the next
 
 unsigned timer_hz(void);
 void timer_set_hz(unsigned hz);          // from the next tick on, on every hart (1..HZ_MAX)

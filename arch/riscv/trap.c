@@ -4,18 +4,13 @@
 // instruction, a stack overflow) and the report says where it happened,
 // then panics; the one exception kept is a probe (trap_probe below).
 //
-// kernelvec (kernelvec.S) saved every register on the interrupted code's
+// kernelvec (kernelvec.S) saved every register on this cpu's interrupt
 // stack; sstatus still has SIE off, and the handler never turns it on, so
 // interrupts do not nest. sret turns SIE back to what it was (SPIE).
 #include "cpu.h"
 #include "riscv.h"
 #include "smp.h"
 #include "timer.h"
-
-// The registers as kernelvec saved them: x[i] is register xi (x[0] unused).
-struct trapframe {
-    unsigned long x[32];
-};
 
 static const char *const exception_names[] = {
     [0] = "instruction address misaligned",
@@ -63,8 +58,9 @@ static _Noreturn void unexpected(struct trapframe *tf, unsigned long scause)
     printk("  scause %#lx (%s)  sepc %#lx  stval %#lx\n", scause, name ? name : "reserved", sepc,
            stval);
     printk("  ra %#lx  sp %#lx  fp %#lx\n", tf->x[1], tf->x[2], tf->x[8]);
-    if (!stack_ok(cpu))
-        printk("  the stack of cpu %d has overflowed (a trap on a bad sp often follows)\n", cpu);
+    const char *over = stack_overflowed(cpu);
+    if (over)
+        printk("  cpu %d's %s overflowed (a trap on a bad sp often follows)\n", cpu, over);
     panic("unexpected trap: scause %#lx (%s) at sepc %#lx, stval %#lx, hart %lu", scause,
           name ? name : "reserved", sepc, stval, r_tp());
 }
@@ -92,6 +88,10 @@ void kernel_trap(struct trapframe *tf)
     } else {
         unexpected(tf, scause);
     }
+    // Here, not only when a task ends: an overflow is caught near the code
+    // that caused it, and a handler's overflow, which no task end would see,
+    // is caught at all. The handler has returned, so there is room to panic.
+    stacks_check(cpu_id());
     csr_write(sepc, sepc);
     csr_write(sstatus, sstatus);
 }
