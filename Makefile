@@ -223,7 +223,7 @@ test-ncpu32:
 SELFCHECK_K := build/selfcheck
 # Boot words that must stop the kernel with exit 3 (name:words, + for a space).
 BAD_BOOTARGS := hz-0:ktest=boot+hz=0 hz-big:ktest=boot+hz=100001 hz-word:ktest=boot+hz=fast \
-	filter-no-match:ktest=bdy* slab-debug-unknown:ktest+slab_debug=XYZ \
+	filter-no-match:ktest=bdy* filter-many-stars:ktest=*******zz slab-debug-unknown:ktest+slab_debug=XYZ \
 	slab-debug-empty:ktest+slab_debug= panic-flag-word:ktest+slab_panic_on_report=yes \
 	iters-negative:bench+iters=-1 soak-negative:ktest+soak_ops=-1 soak-word:ktest+soak_ops=abc \
 	soak-too-big:ktest+soak_ops=99999999999 unknown-key:ktest+soak_op=5 two-modes:ktest+bench \
@@ -244,6 +244,8 @@ test-harness: all $(HOST_OUT)/ktest-asan
 		$(HOST_OUT)/ktest-asan soak_ops=abc
 	@scripts/run-test harness-host-no-match 60 --plain -- scripts/expect-exit 3 \
 		$(HOST_OUT)/ktest-asan 'bdy*'
+	@scripts/run-test harness-host-many-stars 60 --plain -- scripts/expect-exit 3 \
+		$(HOST_OUT)/ktest-asan '*******zz'
 	@scripts/run-test harness-filter-no-match 60 --plain -- scripts/ktap-filter-check
 	@status=0; for c in $(HARNESS_CASES); do \
 		IFS=: read name filter verdict reason <<< "$$c"; \

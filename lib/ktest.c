@@ -19,15 +19,39 @@ KTEST_PARAM(ktest_allow_empty, 0, 1, "1: a filter that matches no test runs none
 struct ktest_totals ktest_totals;
 const char *ktest_args = "";
 
+// On a mismatch, only the last star seen takes one more character and the
+// rest of the pattern is tried again from there. Earlier stars never need
+// to: if the part after the last star matches at some later place, an
+// earlier star could have taken more as well. So each start of the last
+// star costs at most one pass over the pattern, not one per split of every
+// star.
+bool glob_match_steps(const char *p, const char *s, unsigned long *steps)
+{
+    const char *star = NULL, *star_s = NULL; // after the last '*', and where it stopped
+    while (*s != '\0') {
+        ++*steps;
+        if (*p == '*') {
+            star = ++p;
+            star_s = s;
+        } else if (*p == '?' || *p == *s) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star;
+            s = ++star_s;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
 bool glob_match(const char *p, const char *s)
 {
-    if (*p == '\0')
-        return *s == '\0';
-    if (*p == '*')
-        return glob_match(p + 1, s) || (*s != '\0' && glob_match(p, s + 1));
-    if (*s != '\0' && (*p == '?' || *p == *s))
-        return glob_match(p + 1, s + 1);
-    return false;
+    unsigned long steps = 0;
+    return glob_match_steps(p, s, &steps);
 }
 
 bool ktest_parse_ul(const char *s, size_t n, unsigned long *value)

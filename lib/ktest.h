@@ -106,6 +106,9 @@ struct ktest_totals {
 extern struct ktest_totals ktest_totals;
 
 bool glob_match(const char *pattern, const char *s); // '*' and '?' wildcards
+// The same, adding its steps to *steps: at most (strlen(pattern) + 1) *
+// (strlen(s) + 1), however many stars the pattern has.
+bool glob_match_steps(const char *pattern, const char *s, unsigned long *steps);
 // The case suite.name runs under filter: globs separated by commas
 // ("buddy*,slab.geometry*"), any of which matches the suite or suite.name;
 // NULL or "" runs everything.
