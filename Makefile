@@ -227,7 +227,7 @@ BAD_BOOTARGS := hz-0:ktest=boot+hz=0 hz-big:ktest=boot+hz=100001 hz-word:ktest=b
 	slab-debug-empty:ktest+slab_debug= panic-flag-word:ktest+slab_panic_on_report=yes \
 	iters-negative:bench+iters=-1 soak-negative:ktest+soak_ops=-1 soak-word:ktest+soak_ops=abc \
 	soak-too-big:ktest+soak_ops=99999999999 unknown-key:ktest+soak_op=5 two-modes:ktest+bench \
-	figures-unknown:figures=nope
+	figures-unknown:figures=nope figures-empty:figures= figures-empty-name:figures=boot,
 HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok \
 	panic:selfcheck.panics:FAIL:panic panic-cpu1:selfcheck.panics_on_other_cpu:FAIL:panic \
 	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout \
