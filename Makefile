@@ -227,7 +227,9 @@ BAD_BOOTARGS := hz-0:ktest=boot+hz=0 hz-big:ktest=boot+hz=100001 hz-word:ktest=b
 	slab-debug-empty:ktest+slab_debug= panic-flag-word:ktest+slab_panic_on_report=yes \
 	iters-negative:bench+iters=-1 soak-negative:ktest+soak_ops=-1 soak-word:ktest+soak_ops=abc \
 	soak-too-big:ktest+soak_ops=99999999999 unknown-key:ktest+soak_op=5 two-modes:ktest+bench \
-	figures-unknown:figures=nope figures-empty:figures= figures-empty-name:figures=boot,
+	figures-unknown:figures=nope figures-empty:figures= figures-empty-name:figures=boot, \
+	repeated-hz:ktest=boot+hz=100+hz=1000 repeated-param:ktest=boot+soak_ops=5+soak_ops=5 \
+	repeated-slab-debug:ktest=boot+slab_debug=F+slab_debug=Z
 HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok \
 	panic:selfcheck.panics:FAIL:panic panic-cpu1:selfcheck.panics_on_other_cpu:FAIL:panic \
 	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout \
@@ -246,6 +248,8 @@ test-harness: all $(HOST_OUT)/ktest-asan
 		$(HOST_OUT)/ktest-asan 'bdy*'
 	@scripts/run-test harness-host-many-stars 60 --plain -- scripts/expect-exit 3 \
 		$(HOST_OUT)/ktest-asan '*******zz'
+	@scripts/run-test harness-host-repeated-key 60 --plain -- scripts/expect-exit 3 \
+		$(HOST_OUT)/ktest-asan soak_ops=5 soak_ops=6 'ktest*'
 	@scripts/run-test harness-filter-no-match 60 --plain -- scripts/ktap-filter-check
 	@status=0; for c in $(HARNESS_CASES); do \
 		IFS=: read name filter verdict reason <<< "$$c"; \

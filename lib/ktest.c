@@ -105,6 +105,24 @@ int ktest_param_check(const char *w, size_t n)
     return 0;
 }
 
+int ktest_key_once(const char *before, size_t len, const char *w, size_t n)
+{
+    size_t klen = strcspn(w, "= ");
+    klen = MIN(klen, n);
+    for (size_t i = 0; i < len;) {
+        size_t m = strcspn(before + i, " ");
+        m = MIN(m, len - i);
+        if (m > klen && before[i + klen] == '=' && strncmp(before + i, w, klen) == 0) {
+            printk("bootargs: \"%.*s\": %.*s= was given before, as \"%.*s\"; give each key "
+                   "once\n",
+                   (int)n, w, (int)klen, w, (int)m, before + i);
+            return -1;
+        }
+        i += m ? m : 1;
+    }
+    return 0;
+}
+
 unsigned long ktest_arg_ul(const char *key, unsigned long dflt)
 {
     size_t klen = strlen(key);
