@@ -9,6 +9,7 @@
 #   make test-dtb                         boot tests with harts QEMU cannot describe
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
 #   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
+#   make test-soak-small                  the soak with tiny soak_ops on 1 and 4 harts
 #   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob,...], bench[=arg], figures[=list], key=value
 #   make figures                          redraw docs/figures/ from the kernel (scripts/figures.py)
 #   make lab-start LAB=buddy              the labs (docs/labs/): branch lab-buddy, the lab's code stubbed out
@@ -180,7 +181,7 @@ test-full:
 			$(call qemu,$(K),4,256M) -append "$(KTEST_WORDS) slab_debug=FZPU"; \
 		scripts/run-test docs-figures 60 --plain -- \
 			python3 scripts/figures.py --check --kernel $(K)/kernel.elf --out $(K)/figures; \
-		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \
+		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32 test-soak-small; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
 	@$(MAKE) --no-print-directory lab-check || true
