@@ -8,6 +8,7 @@
 #   make test-harness                     only the harness self-check (fail/panic/trap/hang)
 #   make test-dtb                         boot tests with harts QEMU cannot describe
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
+#   make test-spike                       the self-tests on -machine spike (HTIF power-off)
 #   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
 #   make test-soak-small                  the soak with tiny soak_ops on 1 and 4 harts
 #   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob,...], bench[=arg], figures[=list], key=value
@@ -181,7 +182,8 @@ test-full:
 			$(call qemu,$(K),4,256M) -append "$(KTEST_WORDS) slab_debug=FZPU"; \
 		scripts/run-test docs-figures 60 --plain -- \
 			python3 scripts/figures.py --check --kernel $(K)/kernel.elf --out $(K)/figures; \
-		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32 test-soak-small; \
+		$(MAKE) --no-print-directory test-dtb test-sifive-u test-spike test-ncpu32 \
+			test-soak-small; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
 	@$(MAKE) --no-print-directory lab-check || true
@@ -205,6 +207,14 @@ test-sifive-u: all
 	@scripts/run-test kernel-sifive-u $(TEST_TIMEOUT) -- \
 		$(QEMU) -machine sifive_u -smp 5 -bios $(OPENSBI) -kernel $(K)/kernel.elf -nographic \
 		-no-reboot -append "$(KTEST_WORDS)"
+
+# QEMU's spike has no finisher, and OpenSBI 1.1's SBI shutdown spins there:
+# power-off writes the HTIF tohost register (arch/riscv/power.c), and QEMU
+# must exit by itself with the kernel's code (test-harness checks 1 and 3).
+spike = $(QEMU) -machine spike -bios $(OPENSBI) -kernel $(1)/kernel.elf -smp $(2) -nographic \
+	-no-reboot
+test-spike: all
+	@scripts/run-test kernel-spike $(TEST_TIMEOUT) -- $(call spike,$(K),4) -append "$(KTEST_WORDS)"
 
 # Per-CPU structures sized for many harts: a kernel built with NCPU=32 (in
 # build/ncpu32) runs the self-tests on 32 cpus, and the 33rd hart is parked.
@@ -252,6 +262,10 @@ test-harness: all $(HOST_OUT)/ktest-asan
 	@scripts/run-test harness-host-repeated-key 60 --plain -- scripts/expect-exit 3 \
 		$(HOST_OUT)/ktest-asan soak_ops=5 soak_ops=6 'ktest*'
 	@scripts/run-test harness-filter-no-match 60 --plain -- scripts/ktap-filter-check
+	@scripts/run-test harness-spike-bad-bootargs 60 --plain -- scripts/expect-exit 3 \
+		$(call spike,$(K),1) -append "ktest hz=0"
+	@scripts/run-test harness-spike-fail 60 --plain -- scripts/expect-exit 1 \
+		$(call spike,$(SELFCHECK_K),2) -append "ktest=selfcheck.fails"
 	@status=0; for c in $(HARNESS_CASES); do \
 		IFS=: read name filter verdict reason <<< "$$c"; \
 		scripts/run-test harness-$$name 120 --plain -- scripts/harness-check $$verdict $$reason \
@@ -271,5 +285,5 @@ clean:
 	rm -rf build
 
 FORCE:
-.PHONY: all run debug figures test test-quick test-full test-dtb test-sifive-u test-ncpu32 test-harness host-test clean FORCE
+.PHONY: all run debug figures test test-quick test-full test-dtb test-sifive-u test-spike test-ncpu32 test-harness host-test clean FORCE
 .DELETE_ON_ERROR:

@@ -305,11 +305,14 @@ void kmain(unsigned long hartid, uintptr_t dtb)
     if (check_bootargs(fi->bootargs) != 0) { // before anything it could change
         printk("rvslab: powering off (exit %d)\n", EXIT_BAD_BOOTARGS);
         power_set_finisher(fi->finisher);
+        power_set_htif(fi->htif_tohost);
         power_off(EXIT_BAD_BOOTARGS);
     }
     power_set_finisher(fi->finisher);
-    if (fi->finisher == 0)
-        printk("no sifive,test finisher: QEMU's exit status will not say pass or fail\n");
+    power_set_htif(fi->htif_tohost);
+    if (fi->finisher == 0 && fi->htif_tohost == 0)
+        printk("no sifive,test finisher (nor HTIF): QEMU's exit status will not say pass or "
+               "fail\n");
     bool cbom_ok = fi->cbom_block_size >= 8 && fi->cbom_block_size <= PAGE_SIZE &&
                    IS_POWER_OF_2(fi->cbom_block_size);
     cache_line_size = cbom_ok ? fi->cbom_block_size : 64;
