@@ -21,10 +21,10 @@ const char *ktest_args = "";
 
 // On a mismatch, only the last star seen takes one more character and the
 // rest of the pattern is tried again from there. Earlier stars never need
-// to: if the part after the last star matches at some later place, an
-// earlier star could have taken more as well. So each start of the last
-// star costs at most one pass over the pattern, not one per split of every
-// star.
+// to take more: what they would take, the last star can take instead, as
+// everything between them has matched already. So each place the last
+// star stops costs at most one pass over the rest of the pattern, not one
+// per way of splitting the string among all the stars.
 bool glob_match_steps(const char *p, const char *s, unsigned long *steps)
 {
     const char *star = NULL, *star_s = NULL; // after the last '*', and where it stopped
