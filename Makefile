@@ -8,7 +8,9 @@
 #   make test-harness                     only the harness self-check (fail/panic/trap/hang)
 #   make test-dtb                         boot tests with harts QEMU cannot describe
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
+#   make test-spike                       the self-tests on -machine spike (HTIF power-off)
 #   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
+#   make test-soak-small                  the soak with tiny soak_ops on 1 and 4 harts
 #   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob,...], bench[=arg], figures[=list], key=value
 #   make figures                          redraw docs/figures/ from the kernel (scripts/figures.py)
 #   make lab-start LAB=buddy              the labs (docs/labs/): branch lab-buddy, the lab's code stubbed out
@@ -193,7 +195,8 @@ test-full:
 		done; \
 		scripts/run-test docs-figures 60 --plain -- \
 			python3 scripts/figures.py --check --kernel $(K)/kernel.elf --out $(K)/figures; \
-		$(MAKE) --no-print-directory test-dtb test-sifive-u test-ncpu32; \
+		$(MAKE) --no-print-directory test-dtb test-sifive-u test-spike test-ncpu32 \
+			test-soak-small; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
 	@$(MAKE) --no-print-directory lab-check || true
@@ -218,6 +221,14 @@ test-sifive-u: all
 		$(QEMU) -machine sifive_u -smp 5 -bios $(OPENSBI) -kernel $(K)/kernel.elf -nographic \
 		-no-reboot -append "$(KTEST_WORDS)"
 
+# QEMU's spike has no finisher, and OpenSBI 1.1's SBI shutdown spins there:
+# power-off writes the HTIF tohost register (arch/riscv/power.c), and QEMU
+# must exit by itself with the kernel's code (test-harness checks 1 and 3).
+spike = $(QEMU) -machine spike -bios $(OPENSBI) -kernel $(1)/kernel.elf -smp $(2) -nographic \
+	-no-reboot
+test-spike: all
+	@scripts/run-test kernel-spike $(TEST_TIMEOUT) -- $(call spike,$(K),4) -append "$(KTEST_WORDS)"
+
 # Per-CPU structures sized for many harts: a kernel built with NCPU=32 (in
 # build/ncpu32) runs the self-tests on 32 cpus, and the 33rd hart is parked.
 # 32 vcpus share the host's few cores, hence the longer limit.
@@ -238,11 +249,13 @@ test-ncpu32:
 SELFCHECK_K := build/selfcheck
 # Boot words that must stop the kernel with exit 3 (name:words, + for a space).
 BAD_BOOTARGS := hz-0:ktest=boot+hz=0 hz-big:ktest=boot+hz=100001 hz-word:ktest=boot+hz=fast \
-	filter-no-match:ktest=bdy* slab-debug-unknown:ktest+slab_debug=XYZ \
+	filter-no-match:ktest=bdy* filter-many-stars:ktest=*******zz slab-debug-unknown:ktest+slab_debug=XYZ \
 	slab-debug-empty:ktest+slab_debug= panic-flag-word:ktest+slab_panic_on_report=yes \
 	iters-negative:bench+iters=-1 soak-negative:ktest+soak_ops=-1 soak-word:ktest+soak_ops=abc \
 	soak-too-big:ktest+soak_ops=99999999999 unknown-key:ktest+soak_op=5 two-modes:ktest+bench \
-	figures-unknown:figures=nope
+	figures-unknown:figures=nope figures-empty:figures= figures-empty-name:figures=boot, \
+	repeated-hz:ktest=boot+hz=100+hz=1000 repeated-param:ktest=boot+soak_ops=5+soak_ops=5 \
+	repeated-slab-debug:ktest=boot+slab_debug=F+slab_debug=Z
 HARNESS_CASES := pass:boot.tp_is_hartid:PASS:- fail:selfcheck.fails:FAIL:not.ok \
 	panic:selfcheck.panics:FAIL:panic panic-cpu1:selfcheck.panics_on_other_cpu:FAIL:panic \
 	trap:selfcheck.traps:FAIL:panic hang:selfcheck.hangs:FAIL:timeout \
@@ -265,7 +278,15 @@ test-harness: all $(HOST_OUT)/ktest-asan
 		$(HOST_OUT)/ktest-asan soak_ops=abc
 	@scripts/run-test harness-host-no-match 60 --plain -- scripts/expect-exit 3 \
 		$(HOST_OUT)/ktest-asan 'bdy*'
+	@scripts/run-test harness-host-many-stars 60 --plain -- scripts/expect-exit 3 \
+		$(HOST_OUT)/ktest-asan '*******zz'
+	@scripts/run-test harness-host-repeated-key 60 --plain -- scripts/expect-exit 3 \
+		$(HOST_OUT)/ktest-asan soak_ops=5 soak_ops=6 'ktest*'
 	@scripts/run-test harness-filter-no-match 60 --plain -- scripts/ktap-filter-check
+	@scripts/run-test harness-spike-bad-bootargs 60 --plain -- scripts/expect-exit 3 \
+		$(call spike,$(K),1) -append "ktest hz=0"
+	@scripts/run-test harness-spike-fail 60 --plain -- scripts/expect-exit 1 \
+		$(call spike,$(SELFCHECK_K),2) -append "ktest=selfcheck.fails"
 	@status=0; for c in $(HARNESS_CASES); do \
 		IFS=: read name filter verdict reason <<< "$$c"; \
 		scripts/run-test harness-$$name 120 --plain -- scripts/harness-check $$verdict $$reason \
@@ -285,5 +306,5 @@ clean:
 	rm -rf build
 
 FORCE:
-.PHONY: all run debug figures test test-quick test-full test-dtb test-sifive-u test-ncpu32 test-harness host-test clean FORCE
+.PHONY: all run debug figures test test-quick test-full test-dtb test-sifive-u test-spike test-ncpu32 test-harness host-test clean FORCE
 .DELETE_ON_ERROR:

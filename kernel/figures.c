@@ -483,25 +483,31 @@ static const struct {
 } sections[] = {{"boot", fig_boot},       {"buddy", fig_buddy},   {"slab", fig_slab},
                 {"kmalloc", fig_kmalloc}, {"percpu", fig_percpu}, {"debug", fig_debug}};
 
-// arg: NULL for every section, or a comma-separated list of them.
+#define KNOWN "boot buddy slab kmalloc percpu debug"
+
+// arg: NULL for every section, or a comma-separated list of them. An empty
+// list, or an empty name in one ("figures=", "figures=boot,"), is refused as
+// bench= is: drawing nothing and passing would hide the typo.
 int figures_main(const char *arg)
 {
     bool want[ARRAY_SIZE(sections)];
     for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
         want[i] = arg == NULL;
-    for (const char *w = arg; w && *w;) {
+    for (const char *w = arg; w;) {
         size_t n = strcspn(w, ","), i;
         for (i = 0; i < ARRAY_SIZE(sections); i++)
             if (strlen(sections[i].name) == n && strncmp(w, sections[i].name, n) == 0)
                 break;
         if (i == ARRAY_SIZE(sections)) {
-            printk("figures: unknown section \"%.*s\"; known: boot buddy slab kmalloc percpu "
-                   "debug\n",
-                   (int)n, w);
+            if (n)
+                printk("figures: unknown section \"%.*s\"; known: %s\n", (int)n, w, KNOWN);
+            else
+                printk("figures: \"figures=%s\" has an empty section name; known: %s\n", arg,
+                       KNOWN);
             return EXIT_BAD_BOOTARGS;
         }
         want[i] = true;
-        w += n + (w[n] == ',');
+        w = w[n] == ',' ? w + n + 1 : NULL;
     }
     int bad = 0;
     for (size_t i = 0; i < ARRAY_SIZE(sections); i++) {

@@ -209,8 +209,8 @@ static bool is_mode_word(const char *w, size_t n)
 // the tour. Every word is checked before anything else happens: a mode word,
 // hz=1..HZ_MAX, the slab_debug options (mm/slab_debug.c checks them), or a
 // parameter some test or benchmark declared with KTEST_PARAM and a number in
-// its range. Anything else stops the boot with exit 3 and a message naming
-// the word, so that a typo does not quietly run the wrong thing.
+// its range, each key once. Anything else stops the boot with exit 3 and a
+// message naming the word, so that a typo does not quietly run the wrong thing.
 static int check_bootargs(const char *args)
 {
     bool have_mode = false;
@@ -221,6 +221,9 @@ static int check_bootargs(const char *args)
             continue;
         }
         unsigned long v;
+        if (!is_mode_word(w, n) && memchr(w, '=', n) &&
+            ktest_key_once(args, (size_t)(w - args), w, n) != 0)
+            return EXIT_BAD_BOOTARGS;
         if (is_mode_word(w, n)) {
             if (have_mode || n >= 128) {
                 printk("bootargs: \"%.*s\": one mode only, of at most 127 characters\n", (int)n, w);
@@ -303,11 +306,14 @@ void kmain(unsigned long hartid, uintptr_t dtb)
     if (check_bootargs(fi->bootargs) != 0) { // before anything it could change
         printk("rvslab: powering off (exit %d)\n", EXIT_BAD_BOOTARGS);
         power_set_finisher(fi->finisher);
+        power_set_htif(fi->htif_tohost);
         power_off(EXIT_BAD_BOOTARGS);
     }
     power_set_finisher(fi->finisher);
-    if (fi->finisher == 0)
-        printk("no sifive,test finisher: QEMU's exit status will not say pass or fail\n");
+    power_set_htif(fi->htif_tohost);
+    if (fi->finisher == 0 && fi->htif_tohost == 0)
+        printk("no sifive,test finisher (nor HTIF): QEMU's exit status will not say pass or "
+               "fail\n");
     bool cbom_ok = fi->cbom_block_size >= 8 && fi->cbom_block_size <= PAGE_SIZE &&
                    IS_POWER_OF_2(fi->cbom_block_size);
     cache_line_size = cbom_ok ? fi->cbom_block_size : 64;

@@ -19,15 +19,39 @@ KTEST_PARAM(ktest_allow_empty, 0, 1, "1: a filter that matches no test runs none
 struct ktest_totals ktest_totals;
 const char *ktest_args = "";
 
+// On a mismatch, only the last star seen takes one more character and the
+// rest of the pattern is tried again from there. Earlier stars never need
+// to take more: what they would take, the last star can take instead, as
+// everything between them has matched already. So each place the last
+// star stops costs at most one pass over the rest of the pattern, not one
+// per way of splitting the string among all the stars.
+bool glob_match_steps(const char *p, const char *s, unsigned long *steps)
+{
+    const char *star = NULL, *star_s = NULL; // after the last '*', and where it stopped
+    while (*s != '\0') {
+        ++*steps;
+        if (*p == '*') {
+            star = ++p;
+            star_s = s;
+        } else if (*p == '?' || *p == *s) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star;
+            s = ++star_s;
+        } else {
+            return false;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
 bool glob_match(const char *p, const char *s)
 {
-    if (*p == '\0')
-        return *s == '\0';
-    if (*p == '*')
-        return glob_match(p + 1, s) || (*s != '\0' && glob_match(p, s + 1));
-    if (*s != '\0' && (*p == '?' || *p == *s))
-        return glob_match(p + 1, s + 1);
-    return false;
+    unsigned long steps = 0;
+    return glob_match_steps(p, s, &steps);
 }
 
 bool ktest_parse_ul(const char *s, size_t n, unsigned long *value)
@@ -77,6 +101,24 @@ int ktest_param_check(const char *w, size_t n)
         printk("bootargs: \"%.*s\": want %s=N, a number from %lu to %lu (%s)\n", (int)n, w, p->name,
                p->min, p->max, p->help);
         return -1;
+    }
+    return 0;
+}
+
+int ktest_key_once(const char *before, size_t len, const char *w, size_t n)
+{
+    size_t klen = strcspn(w, "= ");
+    klen = MIN(klen, n);
+    for (size_t i = 0; i < len;) {
+        size_t m = strcspn(before + i, " ");
+        m = MIN(m, len - i);
+        if (m > klen && before[i + klen] == '=' && strncmp(before + i, w, klen) == 0) {
+            printk("bootargs: \"%.*s\": %.*s= was given before, as \"%.*s\"; give each key "
+                   "once\n",
+                   (int)n, w, (int)klen, w, (int)m, before + i);
+            return -1;
+        }
+        i += m ? m : 1;
     }
     return 0;
 }

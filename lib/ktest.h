@@ -115,6 +115,9 @@ struct ktest_totals {
 extern struct ktest_totals ktest_totals;
 
 bool glob_match(const char *pattern, const char *s); // '*' and '?' wildcards
+// The same, adding its steps to *steps: at most (strlen(pattern) + 1) *
+// (strlen(s) + 1), however many stars the pattern has.
+bool glob_match_steps(const char *pattern, const char *s, unsigned long *steps);
 // The case suite.name runs under filter: globs separated by commas
 // ("buddy*,slab.geometry*"), any of which matches the suite or suite.name;
 // NULL or "" runs everything.
@@ -146,6 +149,10 @@ unsigned long ktest_arg_ul(const char *key, unsigned long dflt);
 // Check one "key=value" word of n characters: 0 if key is declared and its
 // value a number in range; else -1, after a message naming the word.
 int ktest_param_check(const char *word, size_t n);
+// Check that the key=value word w (n characters) names a key no word of
+// before[0..len) named: 0 if so; else -1, after a message naming both. Two
+// readers of one command line would otherwise disagree on which one counts.
+int ktest_key_once(const char *before, size_t len, const char *w, size_t n);
 // A whole number, decimal or 0x-hex, of exactly n characters, no sign.
 bool ktest_parse_ul(const char *s, size_t n, unsigned long *value);
 

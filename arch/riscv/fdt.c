@@ -163,6 +163,14 @@ static void finish(struct walker *w, const struct node *n, const struct node *pa
     if ((has_compatible(n, "sifive,test1") || has_compatible(n, "sifive,test0")) &&
         n->reg_len >= 4 * (uint32_t)parent->addr_cells && fi->finisher == 0)
         fi->finisher = read_cells(n->reg, parent->addr_cells);
+    // Spike's HTIF: reg is fromhost, and tohost follows 8 bytes on unless a
+    // second reg entry places it (OpenSBI reads it so too). A node with no
+    // reg means QEMU took both from symbols of the image it loaded.
+    uint32_t entry = 4 * (uint32_t)(parent->addr_cells + parent->size_cells);
+    if (has_compatible(n, "ucb,htif0") && parent->addr_cells <= 2 && parent->size_cells <= 2 &&
+        n->reg_len >= entry && fi->htif_tohost == 0)
+        fi->htif_tohost = n->reg_len >= 2 * entry ? read_cells(n->reg + entry, parent->addr_cells)
+                                                  : read_cells(n->reg, parent->addr_cells) + 8;
 }
 
 static bool take32(struct walker *w, uint32_t *v)

@@ -40,6 +40,7 @@ struct fdt_info {
     uint32_t cbom_block_size; // riscv,cbom-block-size of the first cpu that has one, else 0
     const char *bootargs;     // /chosen/bootargs, or NULL
     uintptr_t finisher;       // reg of the sifive,test0/test1 node, or 0
+    uintptr_t htif_tohost;    // spike's HTIF tohost register, from the ucb,htif0 node's reg, or 0
 };
 
 extern struct fdt_info fdt_info; // filled by fdt_parse() at boot

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-// Exit codes (QEMU's exit status when the sifive,test finisher is present).
+// Exit codes (QEMU's exit status when the sifive,test finisher or HTIF is present).
 enum {
     EXIT_OK = 0,
     EXIT_TESTS_FAILED = 1, // ktest: at least one case failed
@@ -13,6 +13,7 @@ enum {
 };
 
 void power_set_finisher(uintptr_t addr); // from the device tree; 0 if there is none
+void power_set_htif(uintptr_t tohost);   // the same for spike's HTIF tohost register
 _Noreturn void power_off(int code);
 
 #endif

@@ -33,7 +33,8 @@ int main(int argc, char **argv)
             size_t n = strlen(argv[i]);
             bool slab_opt = strncmp(argv[i], "slab_debug=", 11) == 0 ||
                             strncmp(argv[i], "slab_panic_on_report=", 21) == 0;
-            if (!slab_opt && ktest_param_check(argv[i], n) != 0)
+            if ((!slab_opt && ktest_param_check(argv[i], n) != 0) ||
+                ktest_key_once(args, strlen(args), argv[i], n) != 0)
                 return 3;
             snprintf(args + strlen(args), sizeof(args) - strlen(args), "%s ", argv[i]);
         } else {

@@ -5,6 +5,9 @@
 # Included by the top-level Makefile; results in build/soak-results/.
 #
 #   make soak [SOAK_OPS=1000000] [SOAK_SEED=n] [SOAK_CPUS=8] [SOAK_BOOTARGS='slab_debug=FZPU']
+#   make test-soak-small      (in make test) the soak with soak_ops=1 and 50 on 1 hart
+#                             and 3 on 4: each cpu runs its share, at least one, and
+#                             goes on until a tick came, however small the share
 
 SOAK_OPS     ?= 1000000
 SOAK_SEED    ?= $(shell date +%s)
@@ -22,11 +25,20 @@ soak: all
 		$(call qemu,$(K),$(SOAK_CPUS)) -icount shift=0,sleep=off -append "$(SOAK_ARGS)"
 	@python3 scripts/ktap.py $(SOAK_RESULTS)
 
-.PHONY: soak
+# name:harts:soak_ops
+SOAK_SMALL := cpus1-ops1:1:1 cpus1-ops50:1:50 cpus4-ops3:4:3
+test-soak-small: all
+	@for c in $(SOAK_SMALL); do \
+		IFS=: read name harts ops <<< "$$c"; \
+		scripts/run-test kernel-soak-$$name $(TEST_TIMEOUT) -- $(call qemu,$(K),$$harts) \
+			-append "$(if $(T),$(KTEST_WORDS),ktest=soak) soak_ops=$$ops"; \
+	done
+
+.PHONY: soak test-soak-small
 
 # make test-irq-soak: the irq_atomic self-tests (tests/kernel/test_irq_atomic.c:
 # interrupt handlers allocating while memory runs out) for IRQ_SOAK_SECS
-# seconds of ticks each, on 4 and on 8 harts. make test runs them for 2 s;
+# seconds each, on 4 and on 8 harts. make test runs them by their counts;
 # .ci/run runs this too.
 IRQ_SOAK_SECS    ?= 20
 IRQ_SOAK_RESULTS := build/irq-soak-results

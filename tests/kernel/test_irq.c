@@ -27,15 +27,19 @@ static uint64_t ticks_of(int cpu)
     return __atomic_load_n(&cpus[cpu].ticks, __ATOMIC_RELAXED);
 }
 
-// Wait (interrupts on) until every cpu has taken n more ticks, or ms pass.
-static bool wait_ticks(uint64_t n, unsigned ms)
+// Wait (interrupts on) until every cpu has taken n more ticks. Bounded by
+// this cpu's own ticks, not by the time CSR, which runs on while a vcpu
+// waits for a host core: a cpu that took none while this one took
+// 100 * n + 100 is not ticking, however loaded the host.
+static bool wait_ticks(uint64_t n)
 {
-    uint64_t start[NCPU], deadline = r_time() + fdt_info.timebase_hz / 1000 * ms;
+    int me = cpu_id();
+    uint64_t start[NCPU];
     for (int c = 0; c < ncpu_online(); c++)
         start[c] = ticks_of(c);
     for (int c = 0; c < ncpu_online(); c++)
         while (ticks_of(c) < start[c] + n)
-            if (r_time() > deadline)
+            if (ticks_of(me) - start[me] > 100 * n + 100)
                 return false;
             else
                 cpu_relax();
@@ -46,7 +50,7 @@ KTEST(irq, tick_on_every_cpu)
 {
     EXPECT(t, irqs_enabled());
     EXPECT_EQ(t, spin_locks_held(), 0);
-    EXPECT(t, wait_ticks(3, 5000));
+    EXPECT(t, wait_ticks(3));
     for (int c = 0; c < ncpu_online(); c++)
         EXPECT_GE(t, ticks_of(c), 3);
 }
@@ -77,7 +81,7 @@ KTEST(irq, hz_sets_the_rate)
     int me = cpu_id();
     unsigned old = timer_hz();
     timer_set_hz(1000);
-    EXPECT(t, wait_ticks(2, 5000)); // the new interval is in force everywhere
+    EXPECT(t, wait_ticks(2)); // the new interval is in force everywhere
     uint64_t step = fdt_info.timebase_hz / 1000, span = fdt_info.timebase_hz / 5;
     struct tick_count n0 = tick_count();
     uint64_t t0 = r_time(), k0 = ticks_of(me);
@@ -85,7 +89,7 @@ KTEST(irq, hz_sets_the_rate)
         cpu_relax();
     uint64_t got = ticks_of(me) - k0;
     // One more tick: every deadline of the 200 ms is then taken or counted.
-    EXPECT(t, wait_ticks(1, 5000));
+    EXPECT(t, wait_ticks(1));
     struct tick_count n1 = tick_count();
     timer_set_hz(old);
     uint64_t passed = n1.next - n0.next;
@@ -447,7 +451,9 @@ KTEST(irq, drains_race_allocations)
 // alloc_pages -- while the code it interrupts does the same on the same
 // cpu, through the same per-CPU arrays. Each side keeps its own objects,
 // stamped; nothing may be handed out twice, lost, or broken.
-#define IRQ_HOLD 16
+#define IRQ_HOLD       16
+#define IRQ_HOOK_STEPS 4  // operations in each tick
+#define IRQ_TICKS      50 // ticks each cpu's handler allocates in, at least
 static struct irq_side {
     void *obj[IRQ_HOLD];
     uint8_t kind[IRQ_HOLD]; // 0 cache, 1 kmalloc, 2 a page
@@ -502,30 +508,37 @@ static void irq_hook(void)
     struct irq_side *s = &hside[cpu_id()];
     if (s->in_task)
         s->ticks_in_task++;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < IRQ_HOOK_STEPS; i++)
         side_step(s, IRQ_WHO + cpu_id());
 }
 
 static struct {
     unsigned long ops_per_cpu, irq_ops_per_cpu;
     unsigned long task_ops[NCPU];
-    uint64_t deadline;
+    uint64_t tick_limit; // ticks after its task's share by which a cpu's handler has done its own
 } irqrun;
 
-// Until both this task and the handler on its cpu have done their share
-// (or the time is up: a tick that never comes fails the test, not hangs it).
+// This task's share, then on until the handler on its cpu has done its
+// own: counted in operations and ticks, not time, so a loaded host only
+// makes it take longer. A handler that stops allocating still lets the
+// ticks come, so after tick_limit more the task gives up (and the counts
+// fail the test); a cpu that takes no tick at all gives up a million
+// operations later.
 static void irq_task(void *arg)
 {
     (void)arg;
     int me = cpu_id();
     struct irq_side mine = {.rng = 0xabcd + me};
+    uint64_t t0 = ticks_of(me);
     __atomic_store_n(&hside[me].in_task, 1, __ATOMIC_RELAXED);
-    for (unsigned long i = 0;
-         i < irqrun.ops_per_cpu ||
-         __atomic_load_n(&hside[me].ops, __ATOMIC_RELAXED) < irqrun.irq_ops_per_cpu;
-         i++) {
+    unsigned long i;
+    for (i = 0; i < irqrun.ops_per_cpu; i++)
         side_step(&mine, me);
-        if (i % 256 == 0 && r_time() > irqrun.deadline)
+    uint64_t t1 = ticks_of(me);
+    for (; __atomic_load_n(&hside[me].ops, __ATOMIC_RELAXED) < irqrun.irq_ops_per_cpu; i++) {
+        side_step(&mine, me);
+        uint64_t now = ticks_of(me);
+        if (now - t1 > irqrun.tick_limit || (now == t0 && i > irqrun.ops_per_cpu + 1000000))
             break;
     }
     __atomic_store_n(&hside[me].in_task, 0, __ATOMIC_RELAXED);
@@ -545,13 +558,15 @@ KTEST(irq, handler_allocates_while_interrupted_code_does)
     memset(hside, 0, sizeof(hside));
     for (int c = 0; c < NCPU; c++)
         hside[c].rng = 0x5eed + c;
-    // The same work in all however many cpus there are. Past 8 the handler
-    // side asks for 50 ticks a cpu: 32 vcpus on a 2-core host get only a
-    // few ticks a second each, however fast the timer.
+    // The same work in all however many cpus there are: millions of
+    // operations in the tasks, and each cpu's handler at least IRQ_TICKS
+    // ticks' worth. Few, because ticks are what a loaded host makes scarce:
+    // a vcpu that waits for a core takes one tick when it gets it, however
+    // fast the timer. Unloaded, thousands come while the tasks run.
     int n = MAX(4, ncpu_online());
-    irqrun.ops_per_cpu = ktest_arg_ul("irq_ops", 200000 / n);
-    irqrun.irq_ops_per_cpu = ktest_arg_ul("irq_hook_ops", n <= 8 ? 40000 / n : 200);
-    irqrun.deadline = r_time() + fdt_info.timebase_hz * 60;
+    irqrun.ops_per_cpu = ktest_arg_ul("irq_ops", 4000000 / n);
+    irqrun.irq_ops_per_cpu = ktest_arg_ul("irq_hook_ops", IRQ_TICKS * IRQ_HOOK_STEPS);
+    irqrun.tick_limit = 2 * irqrun.irq_ops_per_cpu / IRQ_HOOK_STEPS + 100;
     unsigned old = timer_hz();
     timer_set_hz(5000);
     tick_hook = irq_hook;

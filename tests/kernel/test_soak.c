@@ -6,6 +6,14 @@
 //   ktest=soak soak_ops=1000000 soak_seed=N   (make soak; make test runs a short one)
 // The seed is printed: with -icount the interleaving repeats, so a failing
 // run replays exactly.
+//
+// soak_ops is shared out over the cpus, and each runs at least one. In the
+// kernel each cpu then goes on until a tick has come while it ran (the 5000
+// Hz tick is the point: interrupts in the middle of the allocators), for at
+// most SOAK_TICK_OPS more: enough for any tick that is coming, as the time
+// CSR runs at least as fast as the vcpu does, so a cpu that still took none
+// fails. Counted in operations, not time, so a loaded host only makes it
+// slower.
 #include <string.h>
 
 #include "lib/ktest.h"
@@ -19,10 +27,11 @@
 KTEST_PARAM(soak_ops, 1, 1000000000, "operations in the soak, all cpus together");
 KTEST_PARAM(soak_seed, 0, ~0UL, "the soak's random seed (printed: a failing run replays)");
 
-#define SLOTS    64
-#define XCHG     32
-#define PLAIN_SZ 96
-#define DEBUG_SZ 72
+#define SLOTS         64
+#define XCHG          32
+#define PLAIN_SZ      96
+#define DEBUG_SZ      72
+#define SOAK_TICK_OPS 1000000
 
 enum { K_PLAIN, K_DEBUG, K_KMALLOC };
 
@@ -36,9 +45,11 @@ struct hdr {
 struct soak {
     struct kmem_cache *plain, *debug;
     uint64_t seed;
-    unsigned long ops_per_cpu;
-    void *xchg[XCHG]; // objects in flight between cpus
-    unsigned long broken, nulls, ops;
+    unsigned long ops; // soak_ops
+    void *xchg[XCHG];  // objects in flight between cpus
+    unsigned long broken, nulls;
+    unsigned long done[NCPU]; // operations each cpu ran
+    bool ticked[NCPU];        // a tick came while it ran
 };
 
 static uint64_t tag_of(const void *p, uint64_t seq)
@@ -110,12 +121,44 @@ static void *get(struct soak *s, uint64_t *rng, uint64_t seq)
     return p;
 }
 
+// This cpu's share of n operations over ncpu cpus: they add up to n, and
+// none is 0.
+static unsigned long share_of(unsigned long n, int cpu, int ncpu)
+{
+    unsigned long k = n / (unsigned long)ncpu + ((unsigned long)cpu < n % (unsigned long)ncpu);
+    return MAX(k, 1UL);
+}
+
+// This cpu's tick count, and whether it moved on from ticks0. The host has
+// no tick: there the share is all there is to do.
+static uint64_t ticks_here(void)
+{
+#ifdef RVSLAB_HOST
+    return 0;
+#else
+    return __atomic_load_n(&cpus[cpu_id()].ticks, __ATOMIC_RELAXED);
+#endif
+}
+
+static bool ticked_since(uint64_t ticks0)
+{
+#ifdef RVSLAB_HOST
+    (void)ticks0;
+    return true;
+#else
+    return ticks_here() != ticks0;
+#endif
+}
+
 static void soak_cpu(void *arg)
 {
     struct soak *s = arg;
     void *slot[SLOTS] = {0};
-    uint64_t rng = s->seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(cpu_id() + 1));
-    for (unsigned long op = 0; op < s->ops_per_cpu; op++) {
+    int me = cpu_id();
+    uint64_t rng = s->seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(me + 1));
+    unsigned long share = share_of(s->ops, me, ncpu_online()), op;
+    uint64_t ticks0 = ticks_here();
+    for (op = 0; op < share || (!ticked_since(ticks0) && op < share + SOAK_TICK_OPS); op++) {
         uint64_t r = ktest_rand(&rng);
         unsigned k = r % SLOTS;
         if ((r >> 32) % 16 == 0 && slot[k]) { // hand an object to whoever comes next
@@ -131,10 +174,11 @@ static void soak_cpu(void *arg)
             slot[k] = get(s, &rng, op);
         }
     }
+    s->ticked[me] = ticked_since(ticks0);
+    s->done[me] = op;
     for (unsigned k = 0; k < SLOTS; k++)
         if (slot[k])
             release(s, slot[k]);
-    __atomic_add_fetch(&s->ops, s->ops_per_cpu, __ATOMIC_RELAXED);
 }
 
 KTEST(soak, random_mix_all_cpus)
@@ -143,36 +187,39 @@ KTEST(soak, random_mix_all_cpus)
     slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     uint64_t reports = slab_error_count();
-    unsigned long ops = ktest_arg_ul("soak_ops", 20000);
     memset(&s, 0, sizeof(s));
+    s.ops = ktest_arg_ul("soak_ops", 20000);
     s.seed = ktest_arg_ul("soak_seed", 1);
-    s.ops_per_cpu = ops / ncpu_online();
-    printk("# soak: soak_seed=%llu soak_ops=%lu on %d cpus\n", (unsigned long long)s.seed, ops,
-           ncpu_online());
+    int n = ncpu_online();
+    printk("# soak: soak_seed=%llu soak_ops=%lu on %d cpus\n", (unsigned long long)s.seed, s.ops,
+           n);
     s.plain = kmem_cache_create("t_soak", PLAIN_SZ, 0, 0, NULL);
     s.debug = kmem_cache_create("t_soak_dbg", DEBUG_SZ, 0, SLAB_DEBUG_FLAGS, NULL);
     ASSERT(t, s.plain && s.debug);
 #ifndef RVSLAB_HOST
-    uint64_t ticks0[NCPU];
     unsigned hz = timer_hz();
-    for (int c = 0; c < ncpu_online(); c++)
-        ticks0[c] = __atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED);
     timer_set_hz(5000); // interrupts land all over the allocators meanwhile
 #endif
     run_on_all_cpus(soak_cpu, &s);
 #ifndef RVSLAB_HOST
     timer_set_hz(hz);
-    for (int c = 0; c < ncpu_online(); c++) {
-        uint64_t n = __atomic_load_n(&cpus[c].ticks, __ATOMIC_RELAXED) - ticks0[c];
-        if (n == 0)
-            ktest_fail(t, __FILE__, __LINE__, "cpu %d took no tick during the soak", c);
-    }
 #endif
+    unsigned long done = 0;
+    for (int c = 0; c < n; c++) {
+        done += s.done[c];
+        if (s.done[c] < share_of(s.ops, c, n))
+            ktest_fail(t, __FILE__, __LINE__, "cpu %d ran %lu of its %lu operations", c, s.done[c],
+                       share_of(s.ops, c, n));
+        if (!s.ticked[c])
+            ktest_fail(t, __FILE__, __LINE__, "cpu %d took no tick in its %lu operations", c,
+                       s.done[c]);
+    }
     for (unsigned k = 0; k < XCHG; k++)
         if (s.xchg[k])
             release(&s, s.xchg[k]);
-    printk("# soak: %lu ops, %lu NULLs (out of memory), %lu broken canaries\n", s.ops, s.nulls,
+    printk("# soak: %lu ops, %lu NULLs (out of memory), %lu broken canaries\n", done, s.nulls,
            s.broken);
+    EXPECT_GE(t, done, s.ops);
     EXPECT_EQ(t, s.broken, 0);
     EXPECT_EQ(t, slab_error_count(), reports);
     EXPECT_EQ(t, slab_validate_all(), 0);
