@@ -25,7 +25,9 @@ KTEST_PARAM(irq_atomic_secs, 0, 3600, "seconds of host time each irq_atomic test
 
 #define GFP_ALL (GFP_KERNEL | __GFP_MEMALLOC | __GFP_NOWARN) // every free frame may go
 
-#define MIN_TICKS 100 // each cpu's ticks in a test, at the least
+// Each cpu's ticks in a test, at the least: fewer past 8 cpus, whose vcpus
+// share the host's few cores and each get only a few ticks a second.
+#define MIN_TICKS (ncpu_online() <= 8 ? 100UL : 20UL)
 
 static uint64_t run_until; // the time CSR when the test's time is up
 
@@ -195,7 +197,7 @@ KTEST(irq_atomic, cross_calls_while_every_tick_reclaims)
            xr.got, (unsigned long long)(st1.reclaims - st0.reclaims));
     EXPECT_EQ(t, xr.run, xr.sent); // every cross-call ran ...
     EXPECT_EQ(t, xr.bad_seq, 0UL); // ... exactly once, in order
-    EXPECT_GE(t, xr.ticks, (unsigned long)MIN_TICKS);
+    EXPECT_GE(t, xr.ticks, MIN_TICKS);
     EXPECT_GE(t, st1.reclaims - st0.reclaims, xr.ticks - xr.got); // each failed tick reclaimed
     unstash(stash);
     for (unsigned i = 0; i < xr.nheld; i++)
@@ -308,7 +310,7 @@ KTEST(irq_atomic, shrink_and_reclaim_while_every_tick_allocates)
     for (int c = 0; c < ncpu_online(); c++) {
         ops += srcpu[c].ops;
         rounds += srcpu[c].rounds;
-        EXPECT_GE(t, srcpu[c].ticks, (unsigned long)MIN_TICKS);
+        EXPECT_GE(t, srcpu[c].ticks, MIN_TICKS);
         EXPECT_GT(t, srcpu[c].ops, 0UL);
         for (unsigned k = 0; k < SR_HOLD; k++)
             if (srcpu[c].obj[k])
@@ -406,7 +408,7 @@ KTEST(irq_atomic, ticks_get_the_reserve_while_tasks_get_null)
         struct rs_cpu *s = &rscpu[c];
         EXPECT_GT(t, s->task_nulls, 0UL);   // task code got NULL, cleanly
         EXPECT_GT(t, s->from_reserve, 0UL); // this cpu's ticks lived on the reserve
-        EXPECT_GE(t, s->ticks_exhausted, (unsigned long)MIN_TICKS);
+        EXPECT_GE(t, s->ticks_exhausted, MIN_TICKS);
         ticks_hold += s->n;
     }
     // The tasks never ate the reserve: a GFP_KERNEL page is taken only with
