@@ -1,7 +1,8 @@
 # rvslab: make | make run | make test | make debug | make clean
 #
 #   make run  [CPUS=4] [MEM=128M]          boot, show the harts and memory, power off
-#   make test                             host tests, kernel self-tests (1 to 32 cpus, two machines), harness self-check, labs, benches
+#   make test                             host tests, kernel self-tests (1 to 8 cpus, three machines), harness self-check, labs, benches
+#   make test-long                        what make test has no time for: the 32-cpu run, 20 s irq_atomic runs (.ci/run runs it)
 #   make test T='glob'                     the fast loop: only the matching self-tests, host (ASan) and one kernel boot
 #   make test-full T='glob'                every run of make test, each filtered
 #   make debug                            QEMU waits for gdb-multiarch (scripts/gdbinit)
@@ -9,7 +10,7 @@
 #   make test-dtb                         boot tests with harts QEMU cannot describe
 #   make test-sifive-u                    the self-tests on -machine sifive_u (no finisher)
 #   make test-spike                       the self-tests on -machine spike (HTIF power-off)
-#   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked)
+#   make test-ncpu32                      the self-tests built for 32 cpus, on 33 harts (one parked; in test-long)
 #   make test-soak-small                  the soak with tiny soak_ops on 1 and 4 harts
 #   make run BOOTARGS='ktest=boot*'        any bootargs: ktest[=glob,...], bench[=arg], figures[=list], key=value
 #   make figures                          redraw docs/figures/ from the kernel (scripts/figures.py)
@@ -195,8 +196,7 @@ test-full:
 		done; \
 		scripts/run-test docs-figures 60 --plain -- \
 			python3 scripts/figures.py --check --kernel $(K)/kernel.elf --out $(K)/figures; \
-		$(MAKE) --no-print-directory test-dtb test-sifive-u test-spike test-ncpu32 \
-			test-soak-small; \
+		$(MAKE) --no-print-directory test-dtb test-sifive-u test-spike test-soak-small; \
 	fi || true
 	@$(MAKE) --no-print-directory test-harness || true
 	@$(MAKE) --no-print-directory lab-check || true
@@ -233,6 +233,17 @@ test-spike: all
 # build/ncpu32) runs the self-tests on 32 cpus, and the 33rd hart is parked.
 # 32 vcpus share the host's few cores, hence the longer limit.
 NCPU32_K := build/ncpu32
+# make test-long: the runs too long for make test's six minutes on two
+# cores, which .ci/run runs after it: the self-tests built for 32 cpus on 33
+# harts (about two minutes) and the irq_atomic tests for 20 s each on 4 and 8
+# harts (tests/kernel/soak.mk). Results in build/long-results.
+LONG_RESULTS := build/long-results
+test-long: all
+	@rm -rf $(LONG_RESULTS) && mkdir -p $(LONG_RESULTS)
+	-@RESULTS=$(LONG_RESULTS) $(MAKE) --no-print-directory test-ncpu32
+	-@RESULTS=$(LONG_RESULTS) $(MAKE) --no-print-directory irq-soak-runs
+	@python3 scripts/ktap.py $(LONG_RESULTS)
+
 test-ncpu32:
 	@if scripts/run-test kernel-ncpu32-build 900 --gate -- \
 		$(MAKE) --no-print-directory K=$(NCPU32_K) NCPU=32 $(NCPU32_K)/kernel.elf; then \
@@ -306,5 +317,5 @@ clean:
 	rm -rf build
 
 FORCE:
-.PHONY: all run debug figures test test-quick test-full test-dtb test-sifive-u test-spike test-ncpu32 test-harness host-test clean FORCE
+.PHONY: all run debug figures test test-quick test-full test-long test-dtb test-sifive-u test-spike test-ncpu32 test-harness host-test clean FORCE
 .DELETE_ON_ERROR:

@@ -39,14 +39,17 @@ test-soak-small: all
 # make test-irq-soak: the irq_atomic self-tests (tests/kernel/test_irq_atomic.c:
 # interrupt handlers allocating while memory runs out) for IRQ_SOAK_SECS
 # seconds each, on 4 and on 8 harts. make test runs them by their counts;
-# .ci/run runs this too.
+# make test-long (which .ci/run runs) runs these too.
 IRQ_SOAK_SECS    ?= 20
 IRQ_SOAK_RESULTS := build/irq-soak-results
 
 test-irq-soak: all
 	@rm -rf $(IRQ_SOAK_RESULTS) && mkdir -p $(IRQ_SOAK_RESULTS)
-	-@for n in 4 8; do RESULTS=$(IRQ_SOAK_RESULTS) scripts/run-test irq-soak-cpus$$n 900 -- \
-		$(call qemu,$(K),$$n) -append "ktest=irq_atomic* irq_atomic_secs=$(IRQ_SOAK_SECS)"; done
+	-@RESULTS=$(IRQ_SOAK_RESULTS) $(MAKE) --no-print-directory irq-soak-runs
 	@python3 scripts/ktap.py $(IRQ_SOAK_RESULTS)
 
-.PHONY: test-irq-soak
+irq-soak-runs: all
+	@for n in 4 8; do scripts/run-test irq-soak-cpus$$n 900 -- \
+		$(call qemu,$(K),$$n) -append "ktest=irq_atomic* irq_atomic_secs=$(IRQ_SOAK_SECS)"; done
+
+.PHONY: test-irq-soak irq-soak-runs

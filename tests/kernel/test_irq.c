@@ -564,7 +564,12 @@ KTEST(irq, handler_allocates_while_interrupted_code_does)
     // a vcpu that waits for a core takes one tick when it gets it, however
     // fast the timer. Unloaded, thousands come while the tasks run.
     int n = MAX(4, ncpu_online());
-    irqrun.ops_per_cpu = ktest_arg_ul("irq_ops", 4000000 / n);
+    // A debug cache (slab_debug=) checks every operation under its lock:
+    // a twentieth of them there.
+    struct kmem_cache_info in;
+    kmem_cache_get_info(irq_cache, &in);
+    unsigned long ops = (in.flags & SLAB_DEBUG_FLAGS) ? 200000 : 4000000;
+    irqrun.ops_per_cpu = ktest_arg_ul("irq_ops", ops / n);
     irqrun.irq_ops_per_cpu = ktest_arg_ul("irq_hook_ops", IRQ_TICKS * IRQ_HOOK_STEPS);
     irqrun.tick_limit = 2 * irqrun.irq_ops_per_cpu / IRQ_HOOK_STEPS + 100;
     unsigned old = timer_hz();
