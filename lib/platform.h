@@ -92,6 +92,10 @@ void pop_off(void);  // undo one push_off; the last one turns them back on if th
 unsigned long local_lock_irqsave(void);
 void local_unlock_irqrestore(unsigned long flags);
 long lock_owner_self(void); // who takes a spin lock: the cpu (kernel), the thread (host)
+// NULL in process context; in atomic context (rule 4), what makes it so:
+// "interrupt handler", "spin lock held", "interrupts off". The kernel's boot
+// hart, before its interrupts are first turned on, counts as process context.
+const char *atomic_context(void);
 #endif
 // The per-CPU section the quick way, if there is one: true with *flags set
 // as local_lock_irqsave would; false (no section entered) when the caller
@@ -120,10 +124,6 @@ static inline bool local_trylock_irqsave(unsigned long *flags)
 
 void cpu_relax(void);      // a hint inside a spin loop; may run cross-calls (rule 5)
 int spin_locks_held(void); // push_off depth: spin locks this cpu (host: thread) holds
-// NULL in process context; in atomic context (rule 4), what makes it so:
-// "interrupt handler", "spin lock held", "interrupts off". The kernel's boot
-// hart, before its interrupts are first turned on, counts as process context.
-const char *atomic_context(void);
 // The running context's flags word (Linux's current->flags; mm/gfp.h's PF_*
 // bits): the thread's on the host, and in the kernel one per cpu for task
 // code and one for its interrupt handler, which do not nest.

@@ -221,16 +221,13 @@ static void warn_alloc(gfp_t gfp, size_t n, const void *caller)
            alloc_warnings == ALLOC_WARNINGS ? " (no more of these messages)" : "");
 }
 
-// n frames as gfp allows: from the lists; after reclaim (global for a
-// request that may wait, this cpu's own for one that may not); after the
-// zone grew (the host library's heap).
-static void *frames_gfp(gfp_t gfp, size_t n, const void *caller)
+// No frames on the first try, or the caller wants them zeroed: reclaim
+// (global for a request that may wait, this cpu's own for one that may
+// not), the zone's growth (the host library's heap), each followed by a
+// retry; then zero, or say it failed.
+static __attribute__((noinline)) void *frames_slow(gfp_t gfp, size_t n, void *p, bool injected,
+                                                   const void *caller)
 {
-    gfp = gfp_check_context(gfp, caller);
-    // An injected failure is a failure like any other: reclaim runs (and so
-    // is tested wherever a page request can fail), then the request fails.
-    bool injected = should_fail(&fail_page_alloc);
-    void *p = injected ? NULL : try_alloc(n, gfp);
     if (p == NULL && run_reclaim(gfp) > 0 && !injected)
         p = try_alloc(n, gfp);
     if (p == NULL && !injected && run_grow(n) > 0)
@@ -241,6 +238,19 @@ static void *frames_gfp(gfp_t gfp, size_t n, const void *caller)
     } else if (gfp & __GFP_ZERO) {
         memset(p, 0, n << PAGE_SHIFT);
     }
+    return p;
+}
+
+// n frames as gfp allows: from the lists at once, or by the slow part.
+static inline void *frames_gfp(gfp_t gfp, size_t n, const void *caller)
+{
+    gfp = gfp_check_context(gfp, caller);
+    // An injected failure is a failure like any other: reclaim runs (and so
+    // is tested wherever a page request can fail), then the request fails.
+    bool injected = should_fail(&fail_page_alloc);
+    void *p = injected ? NULL : try_alloc(n, gfp);
+    if (unlikely(p == NULL || (gfp & __GFP_ZERO)))
+        return frames_slow(gfp, n, p, injected, caller);
     return p;
 }
 

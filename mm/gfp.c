@@ -2,8 +2,6 @@
 // made where no waiting is allowed, is reported and served as GFP_ATOMIC.
 #include "gfp.h"
 
-#include "../lib/platform.h"
-
 // Call sites already reported: each is reported once (Linux's
 // "sleeping function called from invalid context" warns once per site
 // too). Slots are claimed with a compare-and-swap: reports come from any
@@ -27,13 +25,8 @@ static bool first_report(const void *caller)
     return false;
 }
 
-gfp_t gfp_check_context(gfp_t gfp, const void *caller)
+gfp_t gfp_report_context(gfp_t gfp, const char *ctx, const void *caller)
 {
-    if (!(gfp & __GFP_DIRECT_RECLAIM))
-        return gfp;
-    const char *ctx = atomic_context();
-    if (ctx == NULL)
-        return gfp;
     __atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
     if (first_report(caller) && __atomic_add_fetch(&sites, 1, __ATOMIC_RELAXED))
         printk("gfp: BUG: %s allocation in atomic context (%s) on cpu %d, from %p: a request "

@@ -24,6 +24,8 @@
 #ifndef GFP_H
 #define GFP_H
 
+#include "../lib/platform.h"
+
 typedef unsigned int gfp_t;
 
 #define __GFP_DIRECT_RECLAIM 0x01u // may wait for other cpus to give memory back
@@ -48,7 +50,14 @@ typedef unsigned int gfp_t;
 // and every allocation of a debug cache. A request served from the per-CPU
 // array or the slab lists never waits, and is not checked (Linux checks
 // every call only with CONFIG_DEBUG_ATOMIC_SLEEP; slab_debug= here).
-gfp_t gfp_check_context(gfp_t gfp, const void *caller);
+gfp_t gfp_report_context(gfp_t gfp, const char *ctx, const void *caller); // gfp.c
+static inline gfp_t gfp_check_context(gfp_t gfp, const void *caller)
+{
+    const char *ctx;
+    if ((gfp & __GFP_DIRECT_RECLAIM) && (ctx = atomic_context()) != NULL)
+        return gfp_report_context(gfp, ctx, caller);
+    return gfp;
+}
 unsigned long gfp_context_reports(void); // may-wait requests found in atomic context
 unsigned long gfp_context_sites(void);   // call sites reported (each once)
 const char *gfp_name(gfp_t gfp);         // "GFP_KERNEL", "GFP_ATOMIC|__GFP_ZERO", ...

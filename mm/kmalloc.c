@@ -156,7 +156,8 @@ static void *kmalloc_large(size_t size, size_t align, gfp_t gfp, const void *cal
 
 // Requests above the table's sizes, size 0, and __GFP_ZERO: tail-called by
 // kmalloc (slab_fast.c), so the return address is kmalloc's caller's.
-static void *kmalloc_caller(size_t size, gfp_t gfp, const void *caller)
+static inline __attribute__((always_inline)) void *kmalloc_caller(size_t size, gfp_t gfp,
+                                                                  const void *caller)
 {
     if (size == 0) // a documented choice: no object, as malloc(0) may
         return NULL;

@@ -70,21 +70,6 @@ bool irqs_enabled(void)
     return (csr_read(sstatus) & SSTATUS_SIE) != 0;
 }
 
-// lib/platform.h, rule 4. Before this hart first turned its interrupts on
-// (sie.SSIE is set then) it is booting: no interrupt can come, and a
-// cross-call waits for cpus that are not running yet or run it at once.
-const char *atomic_context(void)
-{
-    struct cpu *me = mycpu();
-    if (me->in_irq)
-        return "interrupt handler";
-    if (me->noff > 0)
-        return "spin lock held";
-    if (!irqs_enabled() && (csr_read(sie) & SIE_SSIE))
-        return "interrupts off";
-    return NULL;
-}
-
 unsigned long *current_flags(void)
 {
     struct cpu *me = mycpu();

@@ -87,6 +87,22 @@ static inline unsigned long this_cpu_index(void)
     return id;
 }
 
+// lib/platform.h, rule 4: checked by every allocation that could wait, so
+// inline. Before this hart first turned its interrupts on (sie.SSIE is set
+// then) it is booting: no interrupt can come, and a cross-call waits for
+// cpus that are not running yet or runs at once.
+static inline const char *atomic_context(void)
+{
+    struct cpu *me = &cpus[cpu_id()];
+    if (me->in_irq)
+        return "interrupt handler";
+    if (me->noff > 0)
+        return "spin lock held";
+    if (!(csr_read(sstatus) & SSTATUS_SIE) && (csr_read(sie) & SIE_SSIE))
+        return "interrupts off";
+    return NULL;
+}
+
 // A lock holder is a cpu: an interrupt handler never takes a lock its own
 // cpu holds, because a holder has interrupts off.
 static inline long lock_owner_self(void)

@@ -111,6 +111,8 @@ static inline void local_unlock_irqrestore(unsigned long flags)
 
 #define local_lock_cpu(flags) (*(const int *)((flags) + 16))
 
+const char *atomic_context(void); // platform_shim.c
+
 // Spin locks are held by threads, not by cpu indices (which threads may share).
 static inline long lock_owner_self(void)
 {
