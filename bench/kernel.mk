@@ -49,10 +49,11 @@ kernel-bench: all kernel-bench-deps
 BENCH_HOST := $(if $(wildcard tests/host/bench.mk),host-bench,)
 
 bench: kernel-bench
-	@$(if $(BENCH_HOST),$(MAKE) --no-print-directory $(BENCH_HOST),echo "bench: no host bench (tests/host/bench.mk) yet")
+	@$(if $(BENCH_HOST),$(MAKE) --no-print-directory $(BENCH_HOST) stress-bench,echo "bench: no host bench (tests/host/bench.mk) yet")
 	@echo; echo "================ make bench: results ================"; echo
 	@cat $(BENCH_OUT)/kernel.md
 	@if [ -n "$(BENCH_HOST)" ] && [ -f $(BENCH_OUT)/host.md ]; then echo; cat $(BENCH_OUT)/host.md; fi
+	@if [ -f $(BENCH_OUT)/stress.md ]; then echo; cat $(BENCH_OUT)/stress.md; fi
 
 # For make test: prove each bench runs, at a tiny size. bench=quick does every
 # kernel part (-icount and wall-clock code paths) in well under a second.
@@ -63,6 +64,6 @@ bench-quick: all
 		$(call qemu,$(K),4) $(ICOUNT) -append "bench=quick"
 	-scripts/run-test kernel-budget 300 --plain -- \
 		$(call qemu,$(K),$(BENCH_CPUS)) $(ICOUNT) -append "bench=budget"
-	$(if $(BENCH_HOST),-@$(MAKE) -k --no-print-directory host-bench-quick preload-test slots-test)
+	$(if $(BENCH_HOST),-@$(MAKE) -k --no-print-directory host-bench-quick preload-test slots-test stress-test)
 
 .PHONY: bench kernel-bench kernel-bench-deps bench-quick

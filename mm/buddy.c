@@ -653,24 +653,41 @@ void buddy_set_purge_hook(purge_hook_t hook, unsigned int min_order, size_t dirt
     spin_unlock(&zone.lock);
 }
 
-size_t buddy_purge(unsigned int min_order, void (*discard)(unsigned long pfn, size_t n))
+// Take the dirty blocks to purge off the free lists into batch: with
+// idle_only, those marked PG_idle by the last call (untouched since), and
+// the others are marked now; else any, biggest first, up to max_pages.
+static size_t purge_collect(unsigned int min_order, size_t max_pages, bool idle_only,
+                            struct list_head *batch)
 {
-    struct list_head batch;
-    INIT_LIST_HEAD(&batch);
     size_t pages = 0;
-    spin_lock(&zone.lock);
-    for (unsigned int o = min_order; zone.purge_order && o <= MAX_ORDER; o++) {
-        struct list_head *l = &zone.free_area[o];
-        while (!list_empty(l)) { // dirty blocks first, then the clean ones
-            struct page *p = list_first_entry(l, struct page, lru);
-            if (page_flags(p) & PG_clean)
-                break;
+    for (unsigned int o = MAX_ORDER + 1; o-- > min_order && pages < max_pages;) {
+        struct list_head *pos, *next;
+        list_for_each_safe(pos, next, &zone.free_area[o])
+        {
+            struct page *p = list_entry(pos, struct page, lru);
+            uint32_t f = page_flags(p);
+            if ((f & PG_clean) || pages >= max_pages)
+                break; // dirty blocks first, then the clean ones
+            if (idle_only && !(f & PG_idle)) {
+                set_page_flags(p, f | PG_idle);
+                continue;
+            }
             del_from_free_list(p, o);
             p->order = o; // off the lists, and not PG_buddy: no merge finds it
-            list_add(&p->lru, &batch);
+            list_add(&p->lru, batch);
             pages += 1UL << o;
         }
     }
+    return pages;
+}
+
+size_t buddy_purge(unsigned int min_order, size_t max_pages, bool idle_only,
+                   void (*discard)(unsigned long pfn, size_t n))
+{
+    struct list_head batch;
+    INIT_LIST_HEAD(&batch);
+    spin_lock(&zone.lock);
+    size_t pages = zone.purge_order ? purge_collect(min_order, max_pages, idle_only, &batch) : 0;
     zone.purging_pages += pages;
     spin_unlock(&zone.lock);
     struct list_head *pos;
@@ -690,6 +707,11 @@ size_t buddy_purge(unsigned int min_order, void (*discard)(unsigned long pfn, si
     zone.purging_pages -= pages;
     spin_unlock(&zone.lock);
     return pages;
+}
+
+size_t buddy_dirty_pages(void)
+{
+    return __atomic_load_n(&zone.dirty_pages, __ATOMIC_RELAXED);
 }
 
 // After a free: enough dirty memory in big blocks, or the top of RAM free

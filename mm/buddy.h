@@ -45,13 +45,17 @@ grow_hook_t buddy_set_grow_hook(grow_hook_t hook); // returns the hook it replac
 // Giving memory back to a host (librvslab.so): once dirty free blocks of
 // min_order and up hold dirty_pages frames, or a free leaves the last block
 // of MAX_ORDER free, the free calls the hook (no lock held), which may call
-// buddy_shrink and buddy_purge: every dirty block of its min_order and
-// up is taken off its list, passed to discard (no lock held; the caller
-// madvises it away), and put back clean. Returns the frames discarded.
-// The kernel sets no hook.
+// buddy_shrink and buddy_purge: dirty blocks of its min_order and up,
+// biggest first, up to about max_pages frames, are taken off their lists,
+// passed to discard (no lock held; the caller madvises them away), and put
+// back clean. With idle_only, only the blocks that no one has touched since
+// the last such call (which marked them PG_idle); the others are marked
+// now. Returns the frames discarded. The kernel sets no hook.
 typedef void (*purge_hook_t)(void);
 void buddy_set_purge_hook(purge_hook_t hook, unsigned int min_order, size_t dirty_pages);
-size_t buddy_purge(unsigned int min_order, void (*discard)(unsigned long pfn, size_t n));
+size_t buddy_purge(unsigned int min_order, size_t max_pages, bool idle_only,
+                   void (*discard)(unsigned long pfn, size_t n));
+size_t buddy_dirty_pages(void); // free frames in dirty blocks of the hook's min_order and up
 
 // Requests say what they may do to find memory (mm/gfp.h): reclaim
 // globally (GFP_KERNEL) or only on this cpu, and how far below the min

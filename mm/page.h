@@ -37,6 +37,7 @@ enum {
     PG_slab = 1 << 3,     // owned by the slab layer
     PG_large = 1 << 4,    // head of a kmalloc too large for any size class
     PG_clean = 1 << 5,    // with PG_buddy: the block's bytes went back to the host (buddy_purge)
+    PG_idle = 1 << 6,     // with PG_buddy: untouched since the last buddy_purge marked it
 };
 
 // A frame's flags are read by code that does not own the frame (a bad-free

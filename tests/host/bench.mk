@@ -10,6 +10,10 @@
 #   preload-test             python3 and sqlite3 on librvslab.so, output compared (for make test)
 #   slots-test               tests/host/preload_slots.c on librvslab.so: a cpu slot per live
 #                            thread, given back at exit and reused (KTAP; for make test)
+#   stress-test              bench/preload/stress.c on librvslab.so with 8 to 1000 threads:
+#                            each runs to the end, no block corrupted (for make test)
+#   stress-bench             the same, larger, beside glibc, mimalloc, jemalloc and tcmalloc:
+#                            CPU time and peak RSS (for make bench; bench/results/stress.md)
 #   bench-deps               scripts/deps.sh bench: install missing Debian packages
 #
 # The two test targets go through scripts/run-test as plain cases (pass iff
@@ -68,4 +72,15 @@ slots-test: $(HOST_OUT)/librvslab.so $(HOST_OUT)/preload_slots
 	$(if $(wildcard scripts/run-test),scripts/run-test preload-slots 120 --,) \
 		env LD_PRELOAD=$(abspath $(HOST_OUT)/librvslab.so) $(HOST_OUT)/preload_slots
 
-.PHONY: bench-deps host-bench host-bench-quick preload-test slots-test
+$(HOST_OUT)/stress: bench/preload/stress.c tests/host/bench.mk
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -pthread -o $@ $<
+
+stress-test: $(HOST_OUT)/librvslab.so $(HOST_OUT)/stress
+	$(call bench_case,stress,600) python3 bench/stress.py --check --timeout 300 \
+		--stress $(HOST_OUT)/stress --shim $(HOST_OUT)/librvslab.so
+
+stress-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/stress
+	python3 bench/stress.py --stress $(HOST_OUT)/stress --shim $(HOST_OUT)/librvslab.so
+
+.PHONY: bench-deps host-bench host-bench-quick preload-test slots-test stress-test stress-bench

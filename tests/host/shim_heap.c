@@ -6,18 +6,14 @@
 // (MAP_FIXED_NOREPLACE), so the heap stays one run of frames, as RAM is for
 // the kernel. The struct page array grows the same way in a region of its
 // own, 32 bytes per 4 KiB frame, so a part of the heap never reached costs
-// neither address space nor memory. Free memory goes back to the host when
-// the program has stopped using much of the heap: once 64 MiB and a quarter
-// of it are free, each 256 KiB that free blocks of 64 KiB and up gather (dirty: their
-// bytes still resident) are madvised away by buddy_purge, with the struct
-// pages under them; once half of it is free, slab_reclaim runs first (empty
-// slabs and objects parked in per-CPU arrays go back too), the free top of
-// the heap is unmapped, and every free page goes. Memory a busy program frees and takes again
-// stays, as in any malloc: giving it back would only make the host fault it in again. The buddy
-// allocator asks for a chunk when a request fails even after reclaim (buddy_set_grow_hook); a chunk
-// the host refuses (ulimit -v, no memory) makes that request fail with
-// ENOMEM, and nothing else. RVSLAB_HEAP_MB (512M, 4G, or a number of MiB)
-// caps the heap; by default only the host's limits do.
+// neither address space nor memory. Free memory goes back to the host as
+// "Giving memory back" below says: what stays free and untouched for a
+// second, and all of it once the program has freed nearly everything. The
+// buddy allocator asks for a chunk when a request fails even after reclaim
+// (buddy_set_grow_hook); a chunk the host refuses (ulimit -v, no memory)
+// makes that request fail with ENOMEM, and nothing else. RVSLAB_HEAP_MB
+// (512M, 4G, or a number of MiB) caps the heap; by default only the host's
+// limits do.
 //
 // Nothing here may call malloc: we are malloc.
 #include "shim/shim_heap.h"
@@ -28,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "lib/spinlock.h"
 #include "mm/buddy.h"
@@ -49,7 +46,11 @@ int shim_heap_state;
 static size_t heap_cap;       // RVSLAB_HEAP_MB, or HEAP_LIMIT
 static struct page *map_base; // mem_map's region
 static size_t map_bytes;      // of it mapped
-static struct spinlock grow_lock = SPINLOCK_INIT("heap growth");
+// Held across every mmap, munmap and madvise of the heap: a sleeping lock,
+// so that threads waiting for it (a grow, a shrink) sleep instead of
+// spinning on two cores against the thread that holds it.
+static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
+static int growers; // atomic: threads in heap_grow; no shrink while there are any
 
 // RVSLAB_HEAP_MB: a number of MiB, or a size with K, M, G or T. Hand-parsed
 // (strtoul may touch locale data, which may malloc). 0 if unset; garbage is
@@ -122,23 +123,52 @@ static bool heap_add(size_t add)
 
 // The buddy allocator's grow hook: at least n more frames, in one chunk of
 // a quarter of the heap -- or, near a limit (ulimit -v, RVSLAB_HEAP_MB),
-// just what the request needs.
+// just what the request needs. Many threads may fail at once and queue
+// here; the first grows the heap, and the others, finding a block big
+// enough free once they have the lock (the first one's chunk, or a block
+// another thread freed meanwhile), only retry: without that check every
+// thread in the queue would add its quarter in turn.
 static size_t heap_grow(size_t n)
 {
-    spin_lock(&grow_lock);
-    size_t need = ALIGN_UP(n * PAGE_SIZE, CHUNK);
-    size_t add = MIN(MAX(need, ALIGN_UP(shim_heap_bytes / 4, CHUNK)), heap_cap - shim_heap_bytes);
-    if (!heap_add(add))
-        add = heap_add(need) ? need : 0;
-    spin_unlock(&grow_lock);
-    return add / PAGE_SIZE;
+    unsigned int order = 0;
+    while ((1UL << order) < n)
+        order++;
+    __atomic_add_fetch(&growers, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&grow_lock);
+    size_t add = 0;
+    if (buddy_blocks_free(order) == 0) {
+        size_t need = ALIGN_UP(n * PAGE_SIZE, CHUNK);
+        add = MIN(MAX(need, ALIGN_UP(shim_heap_bytes / 4, CHUNK)), heap_cap - shim_heap_bytes);
+        if (!heap_add(add))
+            add = heap_add(need) ? need : 0;
+    }
+    pthread_mutex_unlock(&grow_lock);
+    __atomic_sub_fetch(&growers, 1, __ATOMIC_ACQ_REL);
+    return add ? add / PAGE_SIZE : n; // n: a block is free now, retry
 }
 
 // ---- Giving memory back ----
+//
+// Free memory goes back to the host in two ways, each with hysteresis, so
+// that a busy program's heap does not grow and shrink against itself:
+//
+//  - Purge: the bytes of big free blocks that have stayed free, untouched,
+//    for a whole epoch (PURGE_EPOCH_MS: each epoch's purge marks the dirty
+//    blocks it finds, the next one discards those still marked) are
+//    madvised away; they stay in the heap and read as zero when used
+//    again. Free memory a busy program takes again within an epoch stays
+//    resident, as in any malloc: giving it back would only make the host
+//    fault it in again.
+//  - Shrink: once the program has freed nearly all of its heap (7/8 of it
+//    free), the empty slabs and the per-CPU arrays' objects go back to the
+//    buddy allocator, the free top of the heap is unmapped, and every free
+//    block's bytes go, at once. Not while another thread waits to grow.
+//
+// Either is skipped while another thread holds grow_lock to grow the heap.
 
-#define PURGE_ORDER 4  // free blocks of 64 KiB and up go back to the host
-#define PURGE_AT    16 // once 64 KiB of them are dirty (and a quarter of the heap is free)
-#define KEEP_FREE   ((64UL << 20) / PAGE_SIZE) // free memory below this always stays
+#define PURGE_ORDER    4  // free blocks of 64 KiB and up go back to the host
+#define PURGE_AT       16 // the hook runs once 64 KiB of them are dirty
+#define PURGE_EPOCH_MS 1000
 
 // One free block's bytes back to the host; they read as zero when used
 // again. Its interior struct pages too: a free block's are all zero in
@@ -152,33 +182,62 @@ static void discard(unsigned long pfn, size_t n)
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-// The free 16 MiB blocks at the top of the heap leave it, down to a quarter
-// of what the heap was, and their memory goes back to the host (unmapped;
-// their struct pages discarded, so that they read as zero when the heap
-// grows over them again).
-static void heap_trim(void)
+// Purge under grow_lock: a thread that wants to grow the heap meanwhile
+// waits (asleep) and then finds the purged blocks back on their lists
+// instead of growing past them. The lock is only tried: if a grow or a
+// shrink holds it, this purge is not needed now.
+static size_t purge(unsigned int order, size_t max_pages, bool idle_only)
 {
-    spin_lock(&grow_lock);
-    size_t have = shim_heap_bytes;
-    size_t gone = buddy_shrink(ALIGN_UP(have / 4, CHUNK) / PAGE_SIZE) * PAGE_SIZE;
-    if (gone) {
-        size_t keep = have - gone;
-        __atomic_store_n(&shim_heap_bytes, keep, __ATOMIC_RELEASE);
-        munmap((void *)(shim_heap_base + keep), gone);
-        uintptr_t lo = (uintptr_t)(map_base + keep / PAGE_SIZE);
-        madvise((void *)lo, gone / PAGE_SIZE * sizeof(struct page), MADV_DONTNEED);
-    }
-    spin_unlock(&grow_lock);
+    if (max_pages == 0 || pthread_mutex_trylock(&grow_lock) != 0)
+        return 0;
+    size_t n = buddy_purge(order, max_pages, idle_only, discard);
+    pthread_mutex_unlock(&grow_lock);
+    return n;
 }
 
-// Half the heap free: the empty slabs and the per-CPU arrays' objects go
-// back to the buddy allocator, the top of the heap to the host, and every
-// free block's bytes too. No lock held.
-static void heap_shrink(void)
+// The free 16 MiB blocks at the top of the heap leave it, the heap keeping
+// at least `keep` frames and a quarter of what it was; their memory goes
+// back to the host (unmapped; their struct pages discarded, so that they
+// read as zero when the heap grows over them again).
+static size_t heap_trim(size_t keep)
 {
+    pthread_mutex_lock(&grow_lock);
+    size_t have = shim_heap_bytes, gone = 0;
+    keep = MAX(keep, ALIGN_UP(have / 4, CHUNK) / PAGE_SIZE);
+    if (__atomic_load_n(&growers, __ATOMIC_ACQUIRE) == 0)
+        gone = buddy_shrink(keep) * PAGE_SIZE;
+    if (gone) {
+        size_t left = have - gone;
+        __atomic_store_n(&shim_heap_bytes, left, __ATOMIC_RELEASE);
+        munmap((void *)(shim_heap_base + left), gone);
+        uintptr_t lo = (uintptr_t)(map_base + left / PAGE_SIZE);
+        madvise((void *)lo, gone / PAGE_SIZE * sizeof(struct page), MADV_DONTNEED);
+    }
+    pthread_mutex_unlock(&grow_lock);
+    return gone / PAGE_SIZE;
+}
+
+// Everything free beyond `keep` frames back to the host: the empty slabs
+// and the per-CPU arrays' objects to the buddy allocator first, the top of
+// the heap unmapped, every free block's bytes madvised away. No lock held.
+// Returns the frames given back.
+static size_t heap_shrink(size_t keep)
+{
+    if (__atomic_load_n(&growers, __ATOMIC_ACQUIRE) != 0 || spin_locks_held() != 0)
+        return 0; // another thread is short of memory right now, or we are inside reclaim
     slab_reclaim(GFP_KERNEL); // its frees come back to heap_purge, and find a purge under way
-    heap_trim();
-    buddy_purge(0, discard);
+    size_t used = nr_managed_pages() - nr_free_pages();
+    size_t gone = heap_trim(used + keep);
+    size_t free = nr_free_pages(), dirty = buddy_dirty_pages();
+    size_t clean = free - MIN(free, dirty); // gone already
+    if (free > keep + clean)
+        gone += purge(0, free - keep - clean, false);
+    return gone;
+}
+
+static bool nearly_all_free(void)
+{
+    return 8 * nr_free_pages() >= 7 * nr_managed_pages();
 }
 
 // A program that frees most of its memory frees the last blocks into the
@@ -200,29 +259,42 @@ static void ask_for_shrink(size_t free, size_t all)
 
 static void heap_shrink_asked(void)
 {
-    size_t free = nr_free_pages(), all = nr_managed_pages();
-    __atomic_store_n(&free_at_asked_shrink, free, __ATOMIC_RELAXED);
-    if (2 * free >= all && spin_locks_held() == 0)
-        heap_shrink();
+    __atomic_store_n(&free_at_asked_shrink, nr_free_pages(), __ATOMIC_RELAXED);
+    if (nearly_all_free())
+        heap_shrink(0);
 }
 
-// The buddy allocator's purge hook, after a free, no lock of its held. (A
-// free inside the slab layer may hold a lock, reclaim's own: then no
-// reclaim.)
+static uint64_t epoch_ms; // atomic: when the last idle purge ran
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t); // the vDSO's: no system call
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+// The buddy allocator's purge hook, after a free, no lock of its held (a
+// free inside the slab layer may hold one, reclaim's own: then no shrink).
 static void heap_purge(void)
 {
-    size_t free = nr_free_pages(), all = nr_managed_pages();
-    if (free < KEEP_FREE || 4 * free < all)
-        return; // in use: what is free now will be taken again soon
-    if (2 * free >= all && spin_locks_held() == 0) {
-        heap_shrink();
+    if (nearly_all_free()) {
+        heap_shrink(0);
         if (!buddy_top_is_free())
-            ask_for_shrink(free, all); // the top is pinned: try again later
-    } else {
-        buddy_purge(PURGE_ORDER, discard);
-        if (2 * free >= all)
-            ask_for_shrink(free, all);
+            ask_for_shrink(nr_free_pages(), nr_managed_pages()); // pinned: try again later
+        return;
     }
+    uint64_t now = now_ms(), last = __atomic_load_n(&epoch_ms, __ATOMIC_RELAXED);
+    if (now - last >= PURGE_EPOCH_MS &&
+        __atomic_compare_exchange_n(&epoch_ms, &last, now, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        purge(PURGE_ORDER, SIZE_MAX, true);
+}
+
+// malloc_trim: everything free beyond `pad` bytes goes back now. Returns
+// the frames given back.
+size_t heap_trim_now(size_t pad)
+{
+    return heap_shrink(pad / PAGE_SIZE);
 }
 
 // fork() in a threaded program: the child has only the forking thread, so a
@@ -240,7 +312,7 @@ static void fork_prepare(void)
 {
     if (!heap_up())
         return;
-    spin_lock(&grow_lock);
+    pthread_mutex_lock(&grow_lock);
     shim_sections_lock_all();
     slab_lock_all();
 }
@@ -251,7 +323,7 @@ static void fork_done(void) // in the parent and in the child
         return;
     slab_unlock_all();
     shim_sections_unlock_all();
-    spin_unlock(&grow_lock);
+    pthread_mutex_unlock(&grow_lock);
 }
 
 // The first chunk, at a hint far from where the host puts its own mappings

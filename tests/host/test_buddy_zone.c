@@ -140,7 +140,7 @@ static int purge_calls;
 static void purge_now(void)
 {
     purge_calls++;
-    buddy_purge(4, count_discard);
+    buddy_purge(4, SIZE_MAX, false, count_discard);
 }
 
 KTEST(buddy_zone, purge_gives_back_big_free_blocks)
@@ -177,8 +177,61 @@ KTEST(buddy_zone, purge_gives_back_big_free_blocks)
     free_pages(c, 0);
     EXPECT_EQ(t, purge_calls, 3);
     EXPECT_EQ(t, discarded - before, block / PAGE_SIZE);
-    EXPECT_EQ(t, buddy_purge(0, count_discard), 0); // nothing dirty is left
+    EXPECT_EQ(t, buddy_purge(0, SIZE_MAX, false, count_discard), 0); // nothing dirty is left
     EXPECT_EQ(t, buddy_validate(), 0);
+    buddy_set_purge_hook(NULL, 0, 0);
+    host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
+    EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
+    buddy_set_reclaim_hook(old);
+}
+
+static void count_only(unsigned long pfn, size_t n)
+{
+    (void)pfn;
+    discarded += n;
+    discards++;
+}
+
+// An idle purge gives back only what no one touched since the last one: the
+// first marks each dirty block, the second discards those still marked. A
+// block taken and freed again between them is new, and waits for the next.
+// A purge with a limit takes the biggest blocks first and stops there.
+KTEST(buddy_zone, purge_idle_blocks_and_limit)
+{
+    const size_t block = PAGE_SIZE << MAX_ORDER;
+    reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
+    uintptr_t base = host_ram_init(host_mem_bytes);
+    struct page *map = (struct page *)base;
+    memset(map, 0, (2 * block / PAGE_SIZE) * sizeof(struct page));
+    ASSERT_EQ(t, buddy_init_at(base + block, block, map), 0);
+    buddy_set_purge_hook(purge_now, 4, SIZE_MAX); // a hook that never runs: purges by hand
+    discarded = discards = 0;
+    const unsigned o = MAX_ORDER - 3; // 2 MiB blocks, none of them buddies of another
+    void *a = alloc_pages(GFP_KERNEL, o), *gap1 = alloc_pages(GFP_KERNEL, o);
+    void *b = alloc_pages(GFP_KERNEL, o), *gap2 = alloc_pages(GFP_KERNEL, o);
+    ASSERT(t, a && b && gap1 && gap2);
+    free_pages(a, o);
+    free_pages(b, o);
+    EXPECT_EQ(t, buddy_purge(4, SIZE_MAX, true, count_only), 0); // marked, not discarded
+    void *again = alloc_pages(GFP_KERNEL, o); // the hottest dirty block: b, touched again
+    EXPECT_EQ(t, again, b);
+    free_pages(again, o);
+    EXPECT_EQ(t, buddy_purge(4, SIZE_MAX, true, count_only), 1UL << o); // a only
+    EXPECT_EQ(t, discards, 1);
+    EXPECT_EQ(t, page_is_free(a), true);
+    EXPECT_EQ(t, buddy_purge(4, SIZE_MAX, true, count_only), 1UL << o); // b, idle now
+    EXPECT_EQ(t, discards, 2);
+    EXPECT_EQ(t, buddy_validate(), 0);
+    // With a limit: the biggest dirty block first, then no more.
+    free_pages(gap1, o); // merges with a: a dirty 4 MiB block
+    void *small = alloc_pages(GFP_KERNEL, 4);
+    memset(small, 1, PAGE_SIZE << 4);
+    free_pages(small, 4);
+    discarded = discards = 0;
+    EXPECT_EQ(t, buddy_purge(4, 1, false, count_only), 2UL << o);
+    EXPECT_EQ(t, discards, 1);
+    EXPECT_EQ(t, buddy_validate(), 0);
+    free_pages(gap2, o);
     buddy_set_purge_hook(NULL, 0, 0);
     host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);

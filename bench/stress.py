@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The threaded stress (bench/preload/stress.c) on librvslab.so, and beside it
+on glibc, mimalloc, jemalloc and tcmalloc.
+
+  bench/stress.py --stress BIN --shim librvslab.so --check
+      make test: rvslab only, at a small size; every thread count must run
+      to the end with no corrupted block, its peak RSS within RSS_PER_LIVE
+      times the most its blocks held (+128 MiB). Exit 1 otherwise.
+  bench/stress.py --stress BIN --shim librvslab.so [--out DIR]
+      make bench: every allocator at every thread count, one after another
+      in one run; CPU seconds and peak RSS, and rvslab's as ratios to
+      glibc's (goal: at most 1.5 of each). Writes DIR/stress.md.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import PEERS, find_lib  # noqa: E402
+
+# (threads, ops per thread) at each size: about the same work at each count.
+CHECK = [(8, 4000), (64, 600), (100, 400), (200, 200), (1000, 40)]
+BENCH = [(8, 20000), (64, 5000), (100, 3000), (200, 2000), (1000, 500)]
+GOAL = 1.5
+LINE = re.compile(r"(\d+) ops, (\d+) bad, cpu ([\d.]+) s, peak rss (\d+) KiB, peak live (\d+) KiB")
+# make test: the heap may hold at most this many times what the blocks held at
+# their peak, plus 128 MiB (a heap that grows against itself reaches 20 times).
+RSS_PER_LIVE = 3
+
+
+def run(stress, preload, threads, ops, timeout):
+    """(cpu s, peak rss KiB, peak live KiB) of one run, or an error string."""
+    env = dict(os.environ)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    try:
+        p = subprocess.run([stress, str(threads), str(ops)], env=env, capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"did not finish in {timeout} s"
+    m = LINE.search(p.stdout)
+    if p.returncode != 0 or not m:
+        return f"exit {p.returncode}: {(p.stderr or p.stdout).strip()[-300:]}"
+    if int(m.group(2)) != 0:
+        return f"{m.group(2)} corrupted blocks"
+    return float(m.group(3)), int(m.group(4)), int(m.group(5))
+
+
+def check(args):
+    failed = 0
+    for threads, ops in CHECK:
+        r = run(args.stress, args.shim, threads, ops, args.timeout)
+        if not isinstance(r, str) and r[1] > RSS_PER_LIVE * r[2] + (128 << 10):
+            r = (f"peak rss {r[1] >> 10} MiB for {r[2] >> 10} MiB of blocks at most "
+                 f"(want at most {RSS_PER_LIVE}x + 128 MiB)")
+        if isinstance(r, str):
+            print(f"not ok stress-{threads}: {threads} threads x {ops} ops x 3 rounds: {r}")
+            failed = 1
+        else:
+            print(f"ok stress-{threads}: {threads} threads x {ops} ops x 3 rounds, no corrupted "
+                  f"block, peak rss {r[1] >> 10} MiB for {r[2] >> 10} MiB of blocks "
+                  f"(cpu {r[0]:.1f} s)")
+    return failed
+
+
+def bench(args):
+    allocs = [("glibc", None), ("rvslab", args.shim)]
+    for name, pkg, soname in PEERS:
+        lib = find_lib(pkg, soname)
+        if lib:
+            allocs.append((name, lib))
+    rows = []
+    for threads, ops in BENCH:
+        res = {}
+        for name, lib in allocs:
+            res[name] = run(args.stress, lib, threads, ops, args.timeout)
+            print(f"stress {threads} threads x {ops} ops: {name}: {res[name]}", flush=True)
+        rows.append((threads, ops, res))
+    names = [n for n, _ in allocs]
+    out = ["# The threaded stress: CPU time and peak RSS", "",
+           "bench/preload/stress.c (each thread: random malloc/free/realloc of 1 B..1 MiB, "
+           "log-uniform, every block's pattern checked, 1 free in 5 cross-thread, 3 rounds of "
+           "threads), one allocator after another in one run (`make bench`). CPU is user + system "
+           f"seconds; the ratios are rvslab's to glibc's (goal: at most {GOAL}).", "",
+           "| threads x ops | " + " | ".join(f"{n} cpu s / MiB" for n in names) +
+           " | rvslab/glibc cpu | rvslab/glibc rss | goal met |",
+           "|---" * (len(names) + 4) + "|"]
+    for threads, ops, res in rows:
+        cells = []
+        for n in names:
+            r = res[n]
+            cells.append(r if isinstance(r, str) else f"{r[0]:.1f} / {r[1] >> 10}")
+        g, v = res["glibc"], res["rvslab"]
+        if isinstance(g, str) or isinstance(v, str):
+            ratio = ["-", "-", "no"]
+        else:
+            c, m = v[0] / g[0], v[1] / g[1]
+            ratio = [f"{c:.2f}", f"{m:.2f}", "yes" if c <= GOAL and m <= GOAL else "no"]
+        out.append(f"| {threads} x {ops} | " + " | ".join(cells + ratio) + " |")
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "stress.md"), "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("\n".join(out))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stress", required=True)
+    ap.add_argument("--shim", required=True)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--timeout", type=int, default=600)
+    args = ap.parse_args()
+    args.shim = os.path.abspath(args.shim)
+    sys.exit(check(args) if args.check else bench(args))
+
+
+if __name__ == "__main__":
+    main()
