@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real programs on rvslab's malloc: python3 (bench/preload/alloc_heavy.py),
 # sqlite3 (bench/preload/sqlite.sql), bench/preload/align_check.c (every
-# block aligned as promised) and fork_check.c (fork from a threaded program:
-# no child hangs) each run on glibc's malloc and again with
+# block aligned as promised), fork_check.c (fork from a threaded program:
+# no child hangs) and free_check.c's mallinfo (the mallinfo family's
+# numbers) each run on glibc's malloc and again with
 # LD_PRELOAD=librvslab.so; the outputs must be the same. Exits nonzero on a
 # mismatch, a crash, or a preload that did not take (ld.so only warns).
 #
@@ -52,7 +53,7 @@ check python env PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 
     $py "$here/alloc_heavy.py"
 check sqlite3 sqlite3 "$tmp/db" -init /dev/null -batch -bail -cmd ".read $here/sqlite.sql" .quit
 # C checks: build each, run it on both.
-for c in align fork heap; do
+for c in align fork heap free; do
     if ! gcc -O1 -fno-builtin -Wall -pthread -o "$tmp/${c}_check" "$here/${c}_check.c"; then
         echo "not ok $c: bench/preload/${c}_check.c did not build"
         failed=1
@@ -60,6 +61,40 @@ for c in align fork heap; do
 done
 [[ -x $tmp/align_check ]] && check align "$tmp/align_check"
 [[ -x $tmp/fork_check ]] && check fork "$tmp/fork_check"
+# Bad frees: each kind stops the program (abort, as glibc's checks do) with
+# a report that names it; under RVSLAB_CHECK_=1 the report is made, the bad
+# free ignored, and no block is then handed out twice.
+if [[ -x $tmp/free_check ]]; then
+    check mallinfo "$tmp/free_check" mallinfo
+    for kind in "interior:pointer into an object" "double:double free" "double-big:double free" \
+        "immediate:double free" "stack:invalid pointer" "global:invalid pointer" \
+        "large:never handed out" "freed-big:invalid pointer" "realloc:use after free"; do
+        mode=${kind%%:*} want=${kind#*:}
+        out=$(LD_PRELOAD=$shim "$tmp/free_check" "$mode" 2>&1)
+        rc=$?
+        if ((rc == 134)) && [[ $out == *"$want"* && $out != *"went on"* ]]; then
+            echo "ok bad-free-$mode: aborted with \"$want\""
+        else
+            echo "not ok bad-free-$mode: exit $rc (want 134, SIGABRT) and \"$want\" in: ${out:0:300}"
+            failed=1
+        fi
+        out=$(RVSLAB_CHECK_=1 LD_PRELOAD=$shim "$tmp/free_check" "$mode" 2>&1)
+        rc=$?
+        if ((rc == 0)) && [[ $out == *"$want"* && $out == *"handed out twice: no"* ]]; then
+            echo "ok bad-free-$mode-go-on: RVSLAB_CHECK_=1 reported it and went on, heap intact"
+        else
+            echo "not ok bad-free-$mode-go-on: exit $rc under RVSLAB_CHECK_=1: ${out:0:300}"
+            failed=1
+        fi
+    done
+    msg=$(RVSLAB_CHECK_=7 LD_PRELOAD=$shim "$tmp/free_check" stack 2>&1)
+    if [[ $msg == *"RVSLAB_CHECK_=7: want 1"* && $msg != *"went on"* ]]; then
+        echo "ok bad-free-env: RVSLAB_CHECK_=7 refused with a message, the default kept"
+    else
+        echo "not ok bad-free-env: RVSLAB_CHECK_=7: '${msg:0:200}'"
+        failed=1
+    fi
+fi
 if [[ -x $tmp/heap_check ]]; then
     check heap-grow "$tmp/heap_check" grow
     check heap-limit bash -c "ulimit -v 1000000 && exec $tmp/heap_check limit"

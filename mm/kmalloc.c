@@ -287,6 +287,6 @@ void *krealloc(void *p, size_t new_size, gfp_t gfp)
     memcpy(q, p, MIN(have, new_size));
     if ((gfp & __GFP_ZERO) && new_size > have)
         memset((char *)q + have, 0, new_size - have);
-    kfree(p);
+    kfree_checked(p); // a later free of p is then a double free that is caught
     return q;
 }

@@ -26,8 +26,11 @@ struct kmem_cache;
 #define SLAB_POISON      (1UL << 9)  // P: fill freed objects, check on next alloc (not with a ctor)
 #define SLAB_STORE_USER  (1UL << 10) // U: remember the last alloc/free caller
 #define SLAB_CONSISTENCY (1UL << 11) // F: full checks of the object's slab on every free
-#define SLAB_DEBUG_FLAGS (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_CONSISTENCY)
-#define SLAB_FAILSLAB    (1UL << 12) // A: allocations may fail when `failslab` is armed
+#define SLAB_FREE_CHECKS                                                                           \
+    (1UL << 13) // H: every free checked (double free anywhere, interior pointer)
+#define SLAB_DEBUG_FLAGS                                                                           \
+    (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_CONSISTENCY | SLAB_FREE_CHECKS)
+#define SLAB_FAILSLAB (1UL << 12) // A: allocations may fail when `failslab` is armed
 
 // Set up the slab layer: frame_size must be PAGE_SIZE, cache_line_size a power
 // of two (8..PAGE_SIZE). Builds the cache of caches and the kmalloc caches and
@@ -69,6 +72,21 @@ void *kcalloc(size_t n, size_t size, gfp_t gfp);       // the same, zeroed
 void *kmalloc_aligned(size_t size, size_t align, gfp_t gfp);
 void kfree(const void *p);   // NULL is ignored; bad frees reported
 size_t ksize(const void *p); // usable bytes at p (0 for NULL or a bad pointer)
+
+// Checked frees, for callers that must not trust their pointers (a C
+// library's free; mm/slab_check.c): kfree_checked also reports a double
+// free wherever the first free put the object, which plain kfree finds only
+// on top of this cpu's array. Blocks it will be given back must come
+// through kmalloc_fresh, which clears the freed-object key.
+void kfree_checked(const void *p);
+static inline void *kmalloc_fresh(void *p) // p (NULL too), its freed-object key cleared
+{
+    if (p)
+        ((unsigned int *)p)[1] = 0;
+    return p;
+}
+bool kmalloc_check_live(const void *p, const char *who); // p is a live block; else reported
+void slab_free_check_seed(uint64_t seed);                // the key's secret (at start-up)
 // Resized, in place if it can (else copied); NULL: p kept. __GFP_ZERO
 // zeroes the bytes past the old block's usable size.
 void *krealloc(void *p, size_t new_size, gfp_t gfp);

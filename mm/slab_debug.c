@@ -75,11 +75,14 @@ static int parse_flags(const char *v, size_t n, unsigned long *out)
         case 'a':
             f |= SLAB_FAILSLAB;
             break;
+        case 'h': // the debug path's checks alone: no red zones, poison or tracks
+            f |= SLAB_FREE_CHECKS;
+            break;
         default:
             return -EINVAL;
         }
     }
-    *out = n ? f : SLAB_DEBUG_FLAGS; // "slab_debug=,name": all of F Z P U, as Linux
+    *out = n ? f : SLAB_DEBUG_FLAGS; // "slab_debug=,name": all of F Z P U H, as Linux
     return 0;
 }
 
@@ -100,7 +103,7 @@ int slab_debug_setup(const char *cmdline)
             // alone is not: every option for those caches, as Linux reads it.
             if (nv == 0 || parse_flags(v, nf, &flags) != 0 || nn >= sizeof(names)) {
                 printk("bootargs: \"%.*s\": want slab_debug=FLAGS[,cache,prefix*...], FLAGS "
-                       "from F Z P U A; nothing changed\n",
+                       "from F Z P U A H; nothing changed\n",
                        (int)n, w);
                 return -EINVAL;
             }
@@ -230,7 +233,7 @@ void report_end(struct kmem_cache *c, const char *action)
     spin_unlock(&report_lock);
     slab_report_bad(c);
     if (slab_panic_on_report)
-        panic("slab: a report with slab_panic_on_report set");
+        panic("slab: stopped after the report above (slab_panic_on_report)");
 }
 
 // Check n bytes at p (offset `off` from the object) hold `want`, the last

@@ -58,3 +58,25 @@ void kfree(const void *p)
         return kfree_slow(p);
     slab_free(c, (void *)p, NULL);
 }
+
+// kfree, checked as a C library checks a free (slab_check.c): p is the
+// start of an object, and not one already free -- whose key word holds
+// the key. A plain cache's object only: any other block is kfree's.
+uint32_t slab_free_key_secret __read_mostly = 0x9e3779b9;
+
+void kfree_checked(const void *p)
+{
+    unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
+    struct kmem_cache *c;
+    if (unlikely(!pfn_valid(pfn) || (c = READ_ONCE(pfn_to_page(pfn)->slab_cache)) == NULL ||
+                 c->bufctl_off != 0 || (c->flags & SLAB_SLOW_FLAGS)))
+        return kfree(p);
+    struct slab *s = READ_ONCE(pfn_to_page(pfn)->slab);
+    unsigned int i = obj_to_index(c, s, p);
+    if (unlikely(i >= c->num || index_to_obj(c, s, i) != p || (const char *)p < s->s_mem))
+        return kfree_not_object(p);
+    if (unlikely(free_key_in(p)))
+        return kfree_key_found(c, (void *)p);
+    set_free_key((void *)p);
+    slab_free(c, (void *)p, NULL);
+}

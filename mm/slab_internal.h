@@ -250,6 +250,41 @@ static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c
     slab_free_in(c, obj, flags, caller);
 }
 
+// ---- The freed-object key of checked frees (slab_check.c) ----
+//
+// A freed object's second 32-bit word holds the secret mixed with its
+// address; a live block's holds the caller's bytes (kmalloc_fresh zeroes
+// them when it is handed out). The word of a free object is ASan-poisoned
+// on the host: the checks' own reads and writes of it are meant.
+extern uint32_t slab_free_key_secret;
+
+static inline uint32_t free_key(const void *p)
+{
+    return (uint32_t)((uintptr_t)p >> 3) ^ slab_free_key_secret;
+}
+
+#ifdef RVSLAB_ASAN
+static __attribute__((no_sanitize_address, noinline)) bool free_key_in(const void *p)
+{
+    return ((const volatile uint32_t *)p)[1] == free_key(p);
+}
+static __attribute__((no_sanitize_address, noinline)) void set_free_key(void *p)
+{
+    ((volatile uint32_t *)p)[1] = free_key(p);
+}
+#else
+static inline bool free_key_in(const void *p)
+{
+    return ((const uint32_t *)p)[1] == free_key(p);
+}
+static inline void set_free_key(void *p)
+{
+    ((uint32_t *)p)[1] = free_key(p);
+}
+#endif
+void kfree_key_found(struct kmem_cache *c, void *obj); // the key is there: search, report
+void kfree_not_object(const void *p);                  // not an object's start: report
+
 // ---- Between the files of mm/ ----
 
 // slab_common.c

@@ -9,12 +9,24 @@
 // buddy allocator's biggest block get their own mmap, with a header in
 // front; they are the only pointers outside the heap.
 //
+// Frees are checked as glibc checks them, and more (mm/slab_check.c): a
+// pointer that is not the start of a live block -- into an object, into a
+// large block, on the stack, a global, another allocator's -- and a double
+// free, however many frees came between, are reported and the program is
+// stopped with abort(), as glibc stops it: a program whose heap is corrupt
+// must not run on. RVSLAB_CHECK_=1 (after glibc's MALLOC_CHECK_) reports and
+// goes on, ignoring the bad free; 3, the default, reports and aborts.
+//
 // Everything is built with -fvisibility=hidden: a preloaded library
 // interposes every symbol it exports, and a program may well have its own
 // panic() or list_add(). Only the functions marked EXPORT leave the library.
 #define _GNU_SOURCE // mremap
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,11 +45,37 @@ static size_t big_bytes; // bytes in live big (own mmap) blocks
 #define BIG_MAGIC 0x7276736c6162ULL // "rvslab"
 
 struct big_hdr {
+    struct big_hdr *next, *prev; // on big_list, under big_lock
     size_t magic;
     size_t map_bytes; // the whole mapping
     size_t offset;    // from the mapping's start to the user pointer
     size_t size;      // usable bytes from the user pointer
 };
+
+// Every live big block, so that free can tell one from any other pointer
+// without reading memory that may not be mapped. Big blocks are few (each
+// is larger than the buddy allocator's largest block, or was made when it
+// was short), so a list does.
+static struct big_hdr big_list = {&big_list, &big_list, 0, 0, 0, 0};
+static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void big_link(struct big_hdr *h)
+{
+    pthread_mutex_lock(&big_lock);
+    h->next = big_list.next;
+    h->prev = &big_list;
+    big_list.next->prev = h;
+    big_list.next = h;
+    pthread_mutex_unlock(&big_lock);
+}
+
+static void big_unlink(struct big_hdr *h)
+{
+    pthread_mutex_lock(&big_lock);
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    pthread_mutex_unlock(&big_lock);
+}
 
 static void *big_alloc(size_t size, size_t align)
 {
@@ -51,15 +89,34 @@ static void *big_alloc(size_t size, size_t align)
     // mmap aligns to a page only: bigger alignments come from the slack.
     size_t off = ALIGN_UP((uintptr_t)m + sizeof(struct big_hdr), align) - (uintptr_t)m;
     struct big_hdr *h = (struct big_hdr *)(m + off) - 1;
-    *h = (struct big_hdr){BIG_MAGIC, len, off, len - off};
+    *h = (struct big_hdr){NULL, NULL, BIG_MAGIC, len, off, len - off};
+    big_link(h);
     __atomic_add_fetch(&big_bytes, len, __ATOMIC_RELAXED);
     return m + off;
 }
 
+// p's header if p is a live big block; NULL for any other pointer.
 static struct big_hdr *big_of(const void *p)
 {
-    struct big_hdr *h = (struct big_hdr *)p - 1;
-    return h->magic == BIG_MAGIC ? h : NULL;
+    struct big_hdr *found = NULL;
+    pthread_mutex_lock(&big_lock);
+    for (struct big_hdr *h = big_list.next; h != &big_list && !found; h = h->next)
+        if ((const void *)(h + 1) == p)
+            found = h;
+    pthread_mutex_unlock(&big_lock);
+    return found;
+}
+
+// A pointer neither in the heap nor a live big block: reported, and the
+// program stopped unless RVSLAB_CHECK_=1.
+static void bad_pointer(const char *who, const void *p)
+{
+    heap_ready(); // sets the policy up, if this is the program's first call
+    printk("%s(%p): invalid pointer: not a block rvslab handed out (a stack or global address, "
+           "another allocator's block, or a big block freed already)\n",
+           who, p);
+    if (slab_panic_on_report)
+        panic("%s(): invalid pointer (RVSLAB_CHECK_=1 reports and goes on)", who);
 }
 
 // A big block to a new size: the host moves its pages (mremap), nothing is
@@ -75,12 +132,15 @@ static void *big_resize(void *p, struct big_hdr *h, size_t size)
         h->size = len - off;
         return p;
     }
+    big_unlink(h);
     char *m = mremap((char *)p - off, old, len, MREMAP_MAYMOVE);
     if (m == MAP_FAILED) {
+        big_link(h);
         errno = ENOMEM;
         return NULL;
     }
     h = (struct big_hdr *)(m + off) - 1;
+    big_link(h);
     h->map_bytes = len;
     h->size = len - off;
     __atomic_add_fetch(&big_bytes, len - old, __ATOMIC_RELAXED); // wraps right when smaller
@@ -121,7 +181,7 @@ static void *alloc(size_t size, size_t align)
         p = big_alloc(size, align);
     if (p == NULL)
         errno = ENOMEM;
-    return p;
+    return kmalloc_fresh(p);
 }
 
 EXPORT void free(void *p)
@@ -129,14 +189,15 @@ EXPORT void free(void *p)
     if (p == NULL)
         return;
     if (likely(in_heap(p))) {
-        kfree(p);
+        kfree_checked(p);
         return;
     }
     struct big_hdr *h = big_of(p);
     if (h == NULL) {
-        printk("free(%p): not allocated by rvslab; ignored\n", p);
+        bad_pointer("free", p);
         return;
     }
+    big_unlink(h);
     size_t len = h->map_bytes;
     __atomic_sub_fetch(&big_bytes, len, __ATOMIC_RELAXED);
     munmap((char *)p - h->offset, len);
@@ -161,7 +222,7 @@ EXPORT void *malloc(size_t size)
     if (likely(__atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) == 2) &&
         likely(size - 1 < KMALLOC_MAX_SIZE) &&
         likely((p = kmalloc(size > 8 ? ALIGN_UP(size, 16) : size, GFP_SHIM)) != NULL))
-        return p;
+        return kmalloc_fresh(p);
     return alloc(size, 0);
 }
 
@@ -198,6 +259,10 @@ EXPORT void *realloc(void *p, size_t size)
     }
     struct big_hdr *h;
     if (in_heap(p)) {
+        if (!kmalloc_check_live(p, "realloc")) { // reported
+            errno = EINVAL;
+            return NULL;
+        }
         void *q = krealloc(p, size > 8 ? ALIGN_UP(size, 16) : size, GFP_SHIM);
         if (q == NULL) { // kmalloc has no room or no class: a big block
             size_t have = ksize(p);
@@ -206,14 +271,14 @@ EXPORT void *realloc(void *p, size_t size)
                 return NULL;
             }
             memcpy(q, p, MIN(have, size));
-            kfree(p);
+            kfree_checked(p);
         }
         if (q != p)
             __atomic_add_fetch(&realloc_copies, 1, __ATOMIC_RELAXED);
-        return q;
+        return q; // a new block's key word holds the old block's bytes now
     }
     if ((h = big_of(p)) == NULL) {
-        printk("realloc(%p): not allocated by rvslab\n", p);
+        bad_pointer("realloc", p);
         errno = EINVAL;
         return NULL;
     }
@@ -244,9 +309,11 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 }
 
 // glibc rounds an alignment that is not a power of two up to one; so do we.
+// One it cannot round (above 2^63) is EINVAL; 2^63 itself is only too big
+// to serve: ENOMEM.
 EXPORT void *memalign(size_t align, size_t size)
 {
-    if (align > ((size_t)1 << 62)) {
+    if (align > ((size_t)1 << 63)) {
         errno = EINVAL;
         return NULL;
     }
@@ -274,6 +341,125 @@ EXPORT void *pvalloc(size_t size)
         return NULL;
     }
     return alloc(bytes ? bytes : PAGE_SIZE, PAGE_SIZE);
+}
+
+// ---- The mallinfo family, with rvslab's own numbers ----
+
+// What the heap holds now. A slab object with a caller is in use; one in a
+// per-CPU array is free but cached (glibc's fastbins and tcache play that
+// part); frames no slab holds are large blocks, in use whole.
+struct heap_numbers {
+    size_t heap, in_use, cached, free_blocks, big, nbig;
+};
+
+static void heap_numbers(struct heap_numbers *n)
+{
+    *n = (struct heap_numbers){0};
+    n->big = __atomic_load_n(&big_bytes, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&big_lock);
+    for (struct big_hdr *h = big_list.next; h != &big_list; h = h->next)
+        n->nbig++;
+    pthread_mutex_unlock(&big_lock);
+    if (!heap_ready())
+        return;
+    size_t slab_frames = 0;
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+        struct kmem_cache_info in;
+        kmem_cache_get_info(kmalloc_cache_index(i), &in);
+        n->in_use += in.active_objs * in.size;
+        n->cached += in.cached_objs * in.size;
+        slab_frames += in.total_slabs << in.order;
+    }
+    size_t held = nr_managed_pages() - nr_free_pages();
+    n->in_use += (held > slab_frames ? held - slab_frames : 0) * PAGE_SIZE;
+    n->heap = __atomic_load_n(&shim_heap_bytes, __ATOMIC_RELAXED);
+    size_t count[MAX_ORDER + 1];
+    buddy_free_counts(count);
+    for (int o = 0; o <= MAX_ORDER; o++)
+        n->free_blocks += count[o];
+}
+
+EXPORT struct mallinfo2 mallinfo2(void)
+{
+    struct heap_numbers n;
+    heap_numbers(&n);
+    return (struct mallinfo2){
+        .arena = n.heap,                            // the heap: bytes reserved from the host
+        .ordblks = n.free_blocks,                   // free blocks of the buddy allocator
+        .hblks = n.nbig,                            // big blocks: mappings of their own
+        .hblkhd = n.big,                            // and their bytes
+        .fsmblks = n.cached,                        // free objects cached in per-CPU arrays
+        .uordblks = n.in_use,                       // bytes in blocks with callers (heap only)
+        .fordblks = n.heap - MIN(n.heap, n.in_use), // the rest of the heap
+    };
+}
+
+static int clamp_int(size_t v)
+{
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+EXPORT struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return (struct mallinfo){
+        .arena = clamp_int(m.arena),
+        .ordblks = clamp_int(m.ordblks),
+        .hblks = clamp_int(m.hblks),
+        .hblkhd = clamp_int(m.hblkhd),
+        .fsmblks = clamp_int(m.fsmblks),
+        .uordblks = clamp_int(m.uordblks),
+        .fordblks = clamp_int(m.fordblks),
+    };
+}
+
+// As glibc's, on stderr; the numbers are mallinfo2's.
+EXPORT void malloc_stats(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    printk("heap: system bytes = %zu, in use bytes = %zu, free bytes = %zu (%zu of them in "
+           "per-CPU arrays, %zu free blocks)\n",
+           m.arena, m.uordblks, m.fordblks, m.fsmblks, m.ordblks);
+    printk("big blocks: %zu, %zu bytes; total system bytes = %zu, in use bytes = %zu\n", m.hblks,
+           m.hblkhd, m.arena + m.hblkhd, m.uordblks + m.hblkhd);
+}
+
+// Free memory beyond pad bytes back to the host now: empty slabs, the
+// per-CPU arrays' objects, the free top of the heap, every free block's
+// bytes. 1 if any memory went back, as glibc says.
+EXPORT int malloc_trim(size_t pad)
+{
+    return heap_ready() && heap_trim_now(pad) > 0;
+}
+
+// glibc's parameters: M_CHECK_ACTION is honoured (bit 1: abort after a
+// report, as RVSLAB_CHECK_); the others tune glibc's own arenas and bins,
+// which rvslab does not have: 0, as glibc answers a parameter it refuses.
+EXPORT int mallopt(int param, int value)
+{
+    if (param != M_CHECK_ACTION)
+        return 0;
+    heap_ready(); // the default is set up first, then overridden
+    slab_panic_on_report = (value & 2) != 0;
+    return 1;
+}
+
+EXPORT int malloc_info(int options, FILE *fp)
+{
+    if (options != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct mallinfo2 m = mallinfo2();
+    fprintf(fp,
+            "<malloc version=\"rvslab-1\">\n"
+            "<heap nr=\"0\">\n<total type=\"fast\" count=\"0\" size=\"%zu\"/>\n"
+            "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<system type=\"current\" size=\"%zu\"/>\n</heap>\n"
+            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+            "<system type=\"current\" size=\"%zu\"/>\n</malloc>\n",
+            m.fsmblks, m.ordblks, m.fordblks, m.arena, m.hblks, m.hblkhd, m.arena + m.hblkhd);
+    return 0;
 }
 
 // ---- for the bench (found with dlsym) ----

@@ -23,6 +23,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -329,8 +330,28 @@ static void fork_done(void) // in the parent and in the child
 // The first chunk, at a hint far from where the host puts its own mappings
 // (they come down from the top), so both regions have room to grow; if the
 // hint is taken, a few more tries further up.
+// RVSLAB_CHECK_: what a bad free does (malloc_shim.c): 3, the default,
+// reports and aborts; 1 reports and goes on.
+static void check_setup(void)
+{
+    const char *v = getenv("RVSLAB_CHECK_");
+    bool go_on = v && v[0] == '1' && v[1] == '\0';
+    if (v && *v && !go_on && strcmp(v, "3") != 0)
+        printk("RVSLAB_CHECK_=%s: want 1 (report bad frees and go on) or 3 (report and abort, "
+               "the default); 3 it is\n",
+               v);
+    slab_panic_on_report = !go_on;
+    const unsigned char *r =
+        (const unsigned char *)getauxval(AT_RANDOM); // 16 bytes from the kernel
+    uint64_t seed = 0;
+    if (r)
+        memcpy(&seed, r + 8, sizeof(seed));
+    slab_free_check_seed(seed ^ (uint64_t)(uintptr_t)&seed);
+}
+
 static bool heap_setup(void)
 {
+    check_setup();
     heap_cap = env_heap_cap();
     if (heap_cap == 0)
         heap_cap = HEAP_LIMIT;

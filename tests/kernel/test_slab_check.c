@@ -1,0 +1,185 @@
+// Self-tests of checked frees (mm/slab_check.c): kfree_checked reports a
+// pointer into an object and a double free however many frees came between
+// and wherever the first free put the object (this cpu's array, or its
+// slab once the arrays were drained), and never hands the object out
+// twice; a live block whose bytes happen to hold the key is freed without
+// a report; kmalloc_check_live tells a freed block from a live one; a slab_debug=H
+// cache catches the same on its debug path. Portable: the host runs them
+// too. Each block is of a size no other code here uses (200 bytes), so the
+// cpu's array is the test's alone.
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/ktest.h"
+#include "lib/sanitizer.h"
+#include "mm/buddy.h"
+#include "mm/slab.h"
+
+#define SIZE 200
+
+static uint64_t errors_before;
+
+static uint64_t reports(void)
+{
+    return slab_error_count() - errors_before;
+}
+
+static bool last_is(const char *title)
+{
+    return strcmp(slab_last_report(), title) == 0;
+}
+
+// A freed block's key word; its bytes are off limits to callers (ASan), and
+// this read is meant.
+static __attribute__((no_sanitize_address)) uint32_t key_word(const void *p)
+{
+    return ((const volatile uint32_t *)p)[1];
+}
+
+static void *fresh(void)
+{
+    return kmalloc_fresh(kmalloc(SIZE, GFP_KERNEL));
+}
+
+KTEST(slab_check, double_free_with_frees_between)
+{
+    errors_before = slab_error_count();
+    void *a = fresh(), *b = fresh();
+    ASSERT(t, a && b);
+    kfree_checked(a);
+    kfree_checked(b);
+    EXPECT_EQ(t, reports(), 0);
+    kfree_checked(a); // b is on top of the array: only the key finds a
+    EXPECT_EQ(t, reports(), 1);
+    EXPECT(t, last_is("double free"));
+    void *x = fresh(), *y = fresh(), *z = fresh();
+    ASSERT(t, x && y && z);
+    EXPECT(t, x != y && y != z && x != z); // a is handed out once, not twice
+    kfree_checked(x);
+    kfree_checked(y);
+    kfree_checked(z);
+    EXPECT_EQ(t, reports(), 1);
+}
+
+// a back on its slab's free list: b, from the same slab, keeps the slab.
+KTEST(slab_check, double_free_after_the_arrays_drained)
+{
+    errors_before = slab_error_count();
+    void *got[32], *a = NULL, *b = NULL;
+    int n = 0;
+    while (n < 32 && b == NULL && (got[n] = fresh()) != NULL) {
+        for (int k = 0; k < n && b == NULL; k++)
+            if (((uintptr_t)got[k] >> PAGE_SHIFT) == ((uintptr_t)got[n] >> PAGE_SHIFT)) {
+                a = got[k];
+                b = got[n];
+            }
+        n++;
+    }
+    ASSERT_NE(t, b, NULL);
+    for (int k = 0; k < n; k++)
+        if (got[k] != b)
+            kfree_checked(got[k]);
+    kmem_cache_shrink(kmalloc_cache(SIZE)); // the array drained: a is on its slab's free list
+    EXPECT_EQ(t, reports(), 0);
+    kfree_checked(a);
+    EXPECT_EQ(t, reports(), 1);
+    EXPECT(t, last_is("double free"));
+    kfree_checked(b);
+    EXPECT_EQ(t, reports(), 1);
+}
+
+KTEST(slab_check, pointer_into_an_object)
+{
+    errors_before = slab_error_count();
+    char *p = fresh();
+    ASSERT_NE(t, p, NULL);
+    kfree_checked(p + 16);
+    EXPECT_EQ(t, reports(), 1);
+    EXPECT(t, last_is("pointer into an object"));
+    char *q = fresh(); // p + 16 was not taken as a free block
+    EXPECT(t, q != p + 16);
+    kfree_checked(q);
+    kfree_checked(p); // p itself is still live, and frees cleanly
+    EXPECT_EQ(t, reports(), 1);
+}
+
+// A live block holding, by chance, the very key its free would write: the
+// search finds it in no array and no free list, so the free goes ahead.
+KTEST(slab_check, a_live_block_that_looks_freed)
+{
+    errors_before = slab_error_count();
+    void *a = fresh();
+    ASSERT_NE(t, a, NULL);
+    kfree_checked(a);
+    uint32_t key = key_word(a);
+    uint32_t *b = fresh(); // the top of this cpu's array: a again, on a plain cache
+    ASSERT_NE(t, b, NULL);
+    EXPECT_EQ(t, b[1], 0); // kmalloc_fresh cleared it
+    b[1] = key;
+    kfree_checked(b);
+    EXPECT_EQ(t, reports(), 0);
+    void *c = fresh(), *d = fresh();
+    ASSERT(t, c && d);
+    EXPECT(t, c != d);
+    kfree_checked(c);
+    kfree_checked(d);
+    EXPECT_EQ(t, reports(), 0);
+}
+
+KTEST(slab_check, live_or_freed)
+{
+    errors_before = slab_error_count();
+    void *a = fresh(), *b = fresh();
+    ASSERT(t, a && b);
+    EXPECT(t, kmalloc_check_live(a, "realloc"));
+    kfree_checked(a);
+    EXPECT_EQ(t, reports(), 0);
+    EXPECT(t, !kmalloc_check_live(a, "realloc"));
+    EXPECT_EQ(t, reports(), 1);
+    kfree_checked(b);
+}
+
+// krealloc frees the old block the checked way: freeing it again is caught.
+KTEST(slab_check, krealloc_then_free_the_old_block)
+{
+    errors_before = slab_error_count();
+    void *a = fresh();
+    ASSERT_NE(t, a, NULL);
+    void *b = krealloc(a, 4 * SIZE, GFP_KERNEL); // another class: moved
+    ASSERT(t, b != NULL && b != a);
+    kfree_checked(a);
+    EXPECT_EQ(t, reports(), 1);
+    EXPECT(t, last_is("double free"));
+    kfree_checked(b);
+    EXPECT_EQ(t, reports(), 1);
+}
+
+// slab_debug=H: a cache whose every free is checked on its debug path.
+KTEST(slab_check, slab_debug_h)
+{
+    errors_before = slab_error_count();
+    ASSERT_EQ(t, slab_debug_setup("slab_debug=H,t_check_h"), 0);
+    struct kmem_cache *c = kmem_cache_create("t_check_h", 48, 0, 0, NULL);
+    slab_debug_setup(ktest_args); // back to what the system booted with
+    ASSERT_NE(t, c, NULL);
+    struct kmem_cache_info in;
+    kmem_cache_get_info(c, &in);
+    EXPECT_EQ(t, in.flags & SLAB_DEBUG_FLAGS, SLAB_FREE_CHECKS);
+    void *a = kmem_cache_alloc(c, GFP_KERNEL), *b = kmem_cache_alloc(c, GFP_KERNEL);
+    ASSERT(t, a && b);
+    kmem_cache_free(c, a);
+    kmem_cache_free(c, b);
+    kmem_cache_free(c, a);
+    EXPECT_EQ(t, reports(), 1);
+    EXPECT(t, last_is("double free"));
+    char *p = kmem_cache_alloc(c, GFP_KERNEL);
+    ASSERT_NE(t, p, NULL);
+    kmem_cache_free(c, p + 8);
+    EXPECT_EQ(t, reports(), 2);
+    EXPECT(t, last_is("pointer into an object"));
+    EXPECT_EQ(t, kmem_cache_destroy(c), -EBUSY); // p is still out
+    kmem_cache_free(c, p);
+    EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    EXPECT_EQ(t, reports(), 2);
+}
