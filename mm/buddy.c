@@ -500,6 +500,15 @@ static void zone_setup(uintptr_t start, uintptr_t end, struct page *map, bool ma
 }
 
 // Hand every run of unreserved frames in [lo, hi) to the free lists.
+// Frames [lo, hi), none of them reserved, to the free lists.
+static void give_frames(unsigned long lo, unsigned long hi, bool clean)
+{
+    mem_poison((void *)(lo << PAGE_SHIFT), (hi - lo) << PAGE_SHIFT);
+    free_range(lo, hi, clean);
+    zone.free_pages += hi - lo;
+    zone.managed_pages += hi - lo;
+}
+
 static void give_unreserved(unsigned long lo, unsigned long hi, bool clean)
 {
     for (unsigned long pfn = lo; pfn < hi;) {
@@ -510,10 +519,7 @@ static void give_unreserved(unsigned long lo, unsigned long hi, bool clean)
         unsigned long run = pfn;
         while (run < max_pfn && !(page_flags(pfn_to_page(run)) & PG_reserved))
             run++;
-        mem_poison((void *)(pfn << PAGE_SHIFT), (run - pfn) << PAGE_SHIFT);
-        free_range(pfn, run, clean);
-        zone.free_pages += run - pfn;
-        zone.managed_pages += run - pfn;
+        give_frames(pfn, run, clean);
         pfn = run;
     }
 }
@@ -576,7 +582,7 @@ int buddy_init_at(uintptr_t base, size_t size, struct page *map)
         return -EINVAL;
     }
     zone_setup(base, end, map, true);
-    give_unreserved(min_pfn, max_pfn, true); // fresh from the host: clean
+    give_frames(min_pfn, max_pfn, true); // fresh from the host: clean, nothing reserved
     // A zone that grows keeps no reserve: short of memory, it asks the host
     // for more (the grow hook), which never waits for another cpu.
     zone.stats.merges = 0;
@@ -596,7 +602,7 @@ int buddy_grow(size_t bytes)
     // clean; lock-free readers of pfn_valid then see either size.
     __atomic_store_n(&max_pfn, old + n, __ATOMIC_RELEASE);
     __atomic_store_n(&nr_pfn, old + n - min_pfn, __ATOMIC_RELEASE);
-    give_unreserved(old, old + n, true);
+    give_frames(old, old + n, true); // new frames: nothing reserved
     spin_unlock(&zone.lock);
     return 0;
 }

@@ -281,7 +281,7 @@ void *krealloc(void *p, size_t new_size, gfp_t gfp)
     } else if (new_size <= have && new_size > have / 4) {
         return p;
     }
-    void *q = kmalloc(new_size, gfp & ~__GFP_ZERO);
+    void *q = kmalloc_fresh(kmalloc(new_size, gfp & ~__GFP_ZERO)); // no freed-object key
     if (q == NULL)
         return NULL;
     memcpy(q, p, MIN(have, new_size));

@@ -308,7 +308,7 @@ static bool name_taken(const char *name)
 }
 
 static const char *bad_args(const char *name, size_t size, size_t align, unsigned long flags,
-                            int *err)
+                            bool permanent, int *err)
 {
     *err = -EINVAL;
     if (slab_state == DOWN)
@@ -334,7 +334,7 @@ static const char *bad_args(const char *name, size_t size, size_t align, unsigne
     if (align > KMALLOC_MAX_SIZE)
         return "align above KMALLOC_MAX_SIZE (8 MiB)";
     *err = -EEXIST;
-    if (name_taken(name))
+    if (!permanent && name_taken(name)) // kmalloc_init's names differ by construction
         return "a cache of that name exists";
     return NULL;
 }
@@ -344,7 +344,7 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
 {
     int err;
     struct kmem_cache *c = NULL;
-    const char *why = bad_args(name, size, align, flags, &err);
+    const char *why = bad_args(name, size, align, flags, permanent, &err);
     if (why == NULL) {
         unsigned long boot = slab_debug_boot_flags(name) & ~flags; // slab_debug= adds these
         c = kmem_cache_alloc(&cache_cache, GFP_KERNEL); // no lock held: may grow or reclaim
@@ -361,7 +361,7 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
     if (why == NULL) { // link it, unless the name was taken meanwhile
         c->permanent = permanent;
         spin_lock(&chain_lock);
-        if (find_cache(name) == NULL)
+        if (permanent || find_cache(name) == NULL) // 80 names: no 80 x 80 compares at start-up
             list_add_tail(&c->next, &cache_chain);
         else
             why = "a cache of that name exists", err = -EEXIST;

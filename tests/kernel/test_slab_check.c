@@ -155,6 +155,26 @@ KTEST(slab_check, krealloc_then_free_the_old_block)
     EXPECT_EQ(t, reports(), 1);
 }
 
+// A block krealloc moves into comes without a freed-object key, however
+// few bytes it copies over it: else its owner's free would look like a
+// double free (and search, and race with other cpus' arrays).
+KTEST(slab_check, krealloc_into_a_freed_block)
+{
+    errors_before = slab_error_count();
+    void *a = kmalloc(8, GFP_KERNEL);
+    ASSERT_NE(t, a, NULL);
+    kfree_checked(a); // on top of kmalloc-8's array, its key set
+    uint32_t key = key_word(a);
+    void *p = fresh();
+    ASSERT_NE(t, p, NULL);
+    uint32_t *q = krealloc(p, 3, GFP_KERNEL); // a quarter of the block or less: moved to kmalloc-8
+    ASSERT(t, q != NULL && (void *)q != p);
+    if ((void *)q == a) // nothing else took it meanwhile
+        EXPECT_NE(t, q[1], key);
+    kfree_checked(q);
+    EXPECT_EQ(t, reports(), 0);
+}
+
 // slab_debug=H: a cache whose every free is checked on its debug path.
 KTEST(slab_check, slab_debug_h)
 {
