@@ -1,4 +1,4 @@
-# make bench: issue 5's benchmarks, kernel side here, host side in
+# make bench: the benchmarks, kernel side here, host side in
 # tests/host/bench.mk. Included by the top-level Makefile.
 #
 #   make bench               everything (a few minutes): the kernel runs below, then

@@ -1,4 +1,4 @@
-// The in-kernel benchmarks (issue 5): what the allocators cost, counted in
+// The in-kernel benchmarks: what the allocators cost, counted in
 // retired instructions, and how alloc/free scales across harts.
 //
 // bootargs (kernel/main.c hands us the word after "bench="):
@@ -661,7 +661,7 @@ static void trace_hot(unsigned long n)
 // ---- Budgets --------------------------------------------------------------
 //
 // What make test enforces (bench=budget, under -icount): counts are exact
-// and repeat, so a budget is a count, never a time. Issue 9 set the goals;
+// and repeat, so a budget is a count, never a time. The goals are targets;
 // the limits are what this code does today, so any change that adds an
 // instruction to these paths fails make test until its budget is raised on
 // purpose. The README ("Where the time goes") says why the goals are not
@@ -683,7 +683,7 @@ static bool check_budgets(int maxk)
     bool ok = true;
     uint64_t pct_scale = ktest_arg_ul("budget_pct", 100);
     printk("\n### Budgets (make test enforces the limits)\n\n");
-    printk("| case | instructions/pair | limit | goal (issue 9) | |\n|---|---:|---:|---:|---|\n");
+    printk("| case | instructions/pair | limit | goal | |\n|---|---:|---:|---:|---|\n");
     for (size_t i = 0; i < ARRAY_SIZE(budgets); i++) {
         const struct budget *b = &budgets[i];
         uint64_t v, limit = b->limit_x10 * pct_scale / 100;

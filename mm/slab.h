@@ -175,7 +175,7 @@ bool slab_on_lists(struct kmem_cache *c, const void *addr);
 
 // Called for each slab just before its frames go back to the buddy allocator,
 // after it left its list and its struct pages were cleared. Tests and the
-// debug options (issue 6) use it; NULL when unused.
+// debug options use it; NULL when unused.
 extern void (*slab_release_hook)(struct kmem_cache *c, void *base, unsigned order);
 
 #endif

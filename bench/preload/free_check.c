@@ -53,11 +53,11 @@ static int mallinfo_check(void)
         return printf("mallinfo_check: big blocks %zu -> %zu -> %zu (%zu -> %zu bytes)\n", c.hblks,
                       d.hblks, e.hblks, c.hblkhd, d.hblkhd),
                1;
-    // 200 MiB in small blocks, all freed: malloc_trim gives some back.
-    static void *w[51200];
-    for (int i = 0; i < 51200; i++)
+    // 100 MiB in small blocks, all freed: malloc_trim gives some back.
+    static void *w[25600];
+    for (int i = 0; i < 25600; i++)
         memset(w[i] = malloc(4000), 1, 4000);
-    for (int i = 0; i < 51200; i++)
+    for (int i = 0; i < 25600; i++)
         free(w[i]);
     int trimmed = malloc_trim(0);
     if (mallopt(M_CHECK_ACTION, 3) != 1)

@@ -1,4 +1,4 @@
-# The host side of issue 5: rvslab's mm/ as a malloc replacement and one
+# The host side of make bench: rvslab's mm/ as a malloc replacement and one
 # malloc benchmark harness, run side by side with glibc, mimalloc, jemalloc
 # and tcmalloc. Included by the top-level Makefile (after host.mk).
 #
@@ -13,7 +13,8 @@
 #   stress-test              bench/preload/stress.c on librvslab.so with 8 to 1000 threads:
 #                            each runs to the end, no block corrupted (for make test)
 #   stress-bench             the same, larger, beside glibc, mimalloc, jemalloc and tcmalloc:
-#                            CPU time and peak RSS (for make bench; bench/results/stress.md)
+#                            CPU time and peak RSS; and a fork+exec chain (bench/preload/spawn.c)
+#                            (for make bench; bench/results/stress.md)
 #   bench-deps               scripts/deps.sh bench: install missing Debian packages
 #
 # The two test targets go through scripts/run-test as plain cases (pass iff
@@ -80,7 +81,12 @@ stress-test: $(HOST_OUT)/librvslab.so $(HOST_OUT)/stress
 	$(call bench_case,stress,600) python3 bench/stress.py --check --timeout 300 \
 		--stress $(HOST_OUT)/stress --shim $(HOST_OUT)/librvslab.so
 
-stress-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/stress
-	python3 bench/stress.py --stress $(HOST_OUT)/stress --shim $(HOST_OUT)/librvslab.so
+$(HOST_OUT)/spawn: bench/preload/spawn.c tests/host/bench.mk
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+stress-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/stress $(HOST_OUT)/spawn
+	python3 bench/stress.py --stress $(HOST_OUT)/stress --spawn $(HOST_OUT)/spawn \
+		--shim $(HOST_OUT)/librvslab.so
 
 .PHONY: bench-deps host-bench host-bench-quick preload-test slots-test stress-test stress-bench

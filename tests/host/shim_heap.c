@@ -123,8 +123,7 @@ static bool heap_add(size_t add)
 }
 
 // The buddy allocator's grow hook: at least n more frames, in one chunk of
-// a quarter of the heap -- or, near a limit (ulimit -v, RVSLAB_HEAP_MB),
-// just what the request needs. Many threads may fail at once and queue
+// a quarter of the heap -- or, near a limit, just what the request needs. Many threads may fail at once and queue
 // here; the first grows the heap, and the others, finding a block big
 // enough free once they have the lock (the first one's chunk, or a block
 // another thread freed meanwhile), only retry: without that check every
@@ -140,8 +139,12 @@ static size_t heap_grow(size_t n)
     if (buddy_blocks_free(order) == 0) {
         size_t need = ALIGN_UP(n * PAGE_SIZE, CHUNK);
         add = MIN(MAX(need, ALIGN_UP(shim_heap_bytes / 4, CHUNK)), heap_cap - shim_heap_bytes);
+        // Near a limit (ulimit -v, RVSLAB_HEAP_MB): just the chunk the request
+        // needs, then just its frames. A heap whose top is not on a chunk's
+        // edge then no longer shrinks; it is at its limit anyway.
+        size_t exact = n * PAGE_SIZE;
         if (!heap_add(add))
-            add = heap_add(need) ? need : 0;
+            add = heap_add(need) ? need : heap_add(exact) ? exact : 0;
     }
     pthread_mutex_unlock(&grow_lock);
     __atomic_sub_fetch(&growers, 1, __ATOMIC_ACQ_REL);
