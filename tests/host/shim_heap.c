@@ -123,11 +123,12 @@ static bool heap_add(size_t add)
 }
 
 // The buddy allocator's grow hook: at least n more frames, in one chunk of
-// a quarter of the heap -- or, near a limit, just what the request needs. Many threads may fail at once and queue
-// here; the first grows the heap, and the others, finding a block big
-// enough free once they have the lock (the first one's chunk, or a block
-// another thread freed meanwhile), only retry: without that check every
-// thread in the queue would add its quarter in turn.
+// a quarter of the heap -- or, near a limit, just what the request needs.
+// Many threads may fail at once and queue here; the first grows the heap,
+// and the others, finding a block big enough free once they hold the lock
+// (the first one's chunk, or a block another thread freed meanwhile), only
+// retry: without that check every thread in the queue would add its
+// quarter in turn.
 static size_t heap_grow(size_t n)
 {
     unsigned int order = 0;
