@@ -9,7 +9,7 @@
 //  - a double free, wherever the first free put the object and however
 //    many frees came between. A freed object carries a key in its second
 //    32-bit word (the first is its free-chain link once it is back in its
-//    slab): a per-boot secret mixed with the object's address. A free that
+//    slab): a secret chosen at start-up, mixed with its address. A free that
 //    finds the key already there may be a double free, or a live object
 //    whose bytes happen to match (1 in 2^32): only then is every cpu's
 //    array and the slab's free chain searched, and the object reported if
