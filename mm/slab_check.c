@@ -31,14 +31,17 @@ void slab_free_check_seed(uint64_t seed)
 // Is obj free: in some cpu's array of c, or on its slab's free chain? Other
 // cpus' arrays are read without their owners' sections, and an entry found
 // is read again with the array's count, so that a slot its cpu has just
-// popped is not taken for a free object. Only a key that matched brings a
-// free here, and every block handed out has its key cleared.
+// popped is not taken for a free object; the count is bounded by the
+// cache's array size, in case the array was given back meanwhile. Only a
+// key that matched brings a free here, and every block handed out has its
+// key cleared.
 static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int i, int *cpu)
 {
     const void *obj = index_to_obj(c, s, i);
     for (int k = 0; k < NCPU; k++) {
         struct array_cache *ac = READ_ONCE(c->array[k]);
-        unsigned long n = MIN(READ_ONCE(ac->avail), ac->limit);
+        unsigned long n =
+            MIN(MIN(READ_ONCE(ac->avail), READ_ONCE(ac->limit)), (unsigned long)c->limit);
         for (unsigned long j = 0; j < n; j++)
             if (READ_ONCE(ac->entry[j]) == obj && j < READ_ONCE(ac->avail) &&
                 READ_ONCE(ac->entry[j]) == obj) { // still there: not a slot just popped
