@@ -45,7 +45,7 @@ static size_t big_bytes; // bytes in live big (own mmap) blocks
 #define BIG_MAGIC 0x7276736c6162ULL // "rvslab"
 
 struct big_hdr {
-    struct big_hdr *next, *prev; // on big_list, under big_lock
+    struct list_head list; // on big_list, under big_lock
     size_t magic;
     size_t map_bytes; // the whole mapping
     size_t offset;    // from the mapping's start to the user pointer
@@ -56,25 +56,30 @@ struct big_hdr {
 // without reading memory that may not be mapped. Big blocks are few (each
 // is larger than the buddy allocator's largest block, or was made when it
 // was short), so a list does.
-static struct big_hdr big_list = {&big_list, &big_list, 0, 0, 0, 0};
-static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct list_head big_list = LIST_HEAD_INIT(big_list);
+static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER; // taken alone: no lock inside it
 
 static void big_link(struct big_hdr *h)
 {
     pthread_mutex_lock(&big_lock);
-    h->next = big_list.next;
-    h->prev = &big_list;
-    big_list.next->prev = h;
-    big_list.next = h;
+    list_add(&h->list, &big_list);
     pthread_mutex_unlock(&big_lock);
 }
 
 static void big_unlink(struct big_hdr *h)
 {
     pthread_mutex_lock(&big_lock);
-    h->prev->next = h->next;
-    h->next->prev = h->prev;
+    list_del(&h->list);
     pthread_mutex_unlock(&big_lock);
+}
+
+// Around fork (shim_heap.c): a child must not inherit big_lock held.
+void shim_big_lock(bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&big_lock);
+    else
+        pthread_mutex_unlock(&big_lock);
 }
 
 static void *big_alloc(size_t size, size_t align)
@@ -89,7 +94,7 @@ static void *big_alloc(size_t size, size_t align)
     // mmap aligns to a page only: bigger alignments come from the slack.
     size_t off = ALIGN_UP((uintptr_t)m + sizeof(struct big_hdr), align) - (uintptr_t)m;
     struct big_hdr *h = (struct big_hdr *)(m + off) - 1;
-    *h = (struct big_hdr){NULL, NULL, BIG_MAGIC, len, off, len - off};
+    *h = (struct big_hdr){{NULL, NULL}, BIG_MAGIC, len, off, len - off};
     big_link(h);
     __atomic_add_fetch(&big_bytes, len, __ATOMIC_RELAXED);
     return m + off;
@@ -100,9 +105,9 @@ static struct big_hdr *big_of(const void *p)
 {
     struct big_hdr *found = NULL;
     pthread_mutex_lock(&big_lock);
-    for (struct big_hdr *h = big_list.next; h != &big_list && !found; h = h->next)
-        if ((const void *)(h + 1) == p)
-            found = h;
+    for (struct list_head *pos = big_list.next; pos != &big_list && !found; pos = pos->next)
+        if ((const void *)(list_entry(pos, struct big_hdr, list) + 1) == p)
+            found = list_entry(pos, struct big_hdr, list);
     pthread_mutex_unlock(&big_lock);
     return found;
 }
@@ -357,7 +362,7 @@ static void heap_numbers(struct heap_numbers *n)
     *n = (struct heap_numbers){0};
     n->big = __atomic_load_n(&big_bytes, __ATOMIC_RELAXED);
     pthread_mutex_lock(&big_lock);
-    for (struct big_hdr *h = big_list.next; h != &big_list; h = h->next)
+    for (struct list_head *pos = big_list.next; pos != &big_list; pos = pos->next)
         n->nbig++;
     pthread_mutex_unlock(&big_lock);
     if (!heap_ready())

@@ -305,8 +305,9 @@ size_t heap_trim_now(size_t pad)
 // fork() in a threaded program: the child has only the forking thread, so a
 // lock another thread held at that instant would stay held in the child
 // forever. Every lock of the library is taken before fork, in the lock
-// order -- growth, every per-CPU section, the allocator's -- and let go
-// after it, in parent and child alike, as C libraries do with theirs.
+// order -- the big-block list, growth, every per-CPU section, the
+// allocator's -- and let go after it, in parent and child alike, as C
+// libraries do with theirs.
 static bool heap_up(void) // ready, or ready with a shrink asked
 {
     int s = __atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE);
@@ -317,6 +318,7 @@ static void fork_prepare(void)
 {
     if (!heap_up())
         return;
+    shim_big_lock(true); // held alone elsewhere: its place in the order does not matter
     pthread_mutex_lock(&grow_lock);
     shim_sections_lock_all();
     slab_lock_all();
@@ -329,6 +331,7 @@ static void fork_done(void) // in the parent and in the child
     slab_unlock_all();
     shim_sections_unlock_all();
     pthread_mutex_unlock(&grow_lock);
+    shim_big_lock(false);
 }
 
 // The first chunk, at a hint far from where the host puts its own mappings

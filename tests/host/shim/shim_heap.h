@@ -13,8 +13,9 @@ extern size_t shim_heap_bytes HIDDEN; // atomic: grows
 extern int shim_heap_state HIDDEN;    // 0 not set up, 1 being set up, 2 ready, 3 failed,
                                       // 4 ready and a shrink asked (shim_heap.c)
 
-bool heap_ready_slow(void) HIDDEN;    // sets the heap up on the first call
+bool heap_ready_slow(void) HIDDEN;       // sets the heap up on the first call
 size_t heap_trim_now(size_t pad) HIDDEN; // malloc_trim: free memory beyond pad back; frames
+void shim_big_lock(bool lock) HIDDEN;    // malloc_shim.c's big-block list lock, around fork
 
 // True once the heap is usable. The first caller sets it up; threads that
 // arrive meanwhile wait. (State 4 takes the slow way: it shrinks the heap.)
