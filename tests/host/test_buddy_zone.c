@@ -19,6 +19,15 @@
 
 // Take every block of `order` the zone has; each must lie inside the zone,
 // aligned to its size. Returns how many, all given back.
+// The runner's zone and slab layer back, as main made them, and its
+// reclaim hook (old), after a test that made a zone of its own.
+static void runners_zone_back(struct ktest *t, reclaim_hook_t old)
+{
+    host_ram_init(host_mem_bytes);
+    EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
+    buddy_set_reclaim_hook(old);
+}
+
 static unsigned long take_all(struct ktest *t, unsigned order, uintptr_t lo, uintptr_t hi)
 {
     void *list = NULL, *p;
@@ -65,9 +74,7 @@ KTEST(buddy_zone, unaligned_edges)
         EXPECT_EQ(t, buddy_validate(), 0); // no block runs past the zone's end
         EXPECT_EQ(t, nr_free_pages(), free0);
     }
-    host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
-    EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
-    buddy_set_reclaim_hook(old);
+    runners_zone_back(t, old);
 }
 
 // A zone that grows (librvslab.so's heap): mem_map lives apart from RAM and
@@ -112,9 +119,7 @@ KTEST(buddy_zone, grows_at_the_end)
     EXPECT_EQ(t, nr_managed_pages(), block / PAGE_SIZE);
     EXPECT_EQ(t, buddy_validate(), 0);
     buddy_set_grow_hook(prev);
-    host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
-    EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
-    buddy_set_reclaim_hook(old);
+    runners_zone_back(t, old);
 }
 
 // Giving memory back: once dirty free blocks of the purge order gather the
@@ -143,17 +148,26 @@ static void purge_now(void)
     buddy_purge(4, SIZE_MAX, false, count_discard);
 }
 
+// A zone of its own for the purge tests: one clean 16 MiB block, the purge
+// hook set to run at hook_at dirty frames, the counts zeroed.
+static int purge_zone(size_t hook_at)
+{
+    const size_t block = PAGE_SIZE << MAX_ORDER;
+    uintptr_t base = host_ram_init(host_mem_bytes);
+    struct page *map = (struct page *)base;
+    memset(map, 0, (2 * block / PAGE_SIZE) * sizeof(struct page));
+    int err = buddy_init_at(base + block, block, map);
+    buddy_set_purge_hook(purge_now, 4, hook_at);
+    purge_calls = 0;
+    discarded = discards = 0;
+    return err;
+}
+
 KTEST(buddy_zone, purge_gives_back_big_free_blocks)
 {
     const size_t block = PAGE_SIZE << MAX_ORDER;
     reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
-    uintptr_t base = host_ram_init(host_mem_bytes);
-    struct page *map = (struct page *)base;
-    memset(map, 0, (2 * block / PAGE_SIZE) * sizeof(struct page));
-    ASSERT_EQ(t, buddy_init_at(base + block, block, map), 0); // one clean block of 16 MiB
-    buddy_set_purge_hook(purge_now, 4, 256);                  // 1 MiB of 64 KiB blocks and up
-    purge_calls = 0;
-    discarded = discards = 0;
+    ASSERT_EQ(t, purge_zone(256), 0); // the hook at 1 MiB of 64 KiB blocks and up
     void *a = alloc_pages(GFP_KERNEL, MAX_ORDER - 2),
          *b = alloc_pages(GFP_KERNEL, MAX_ORDER - 2); // 4 + 4 MiB
     ASSERT(t, a && b);
@@ -180,9 +194,7 @@ KTEST(buddy_zone, purge_gives_back_big_free_blocks)
     EXPECT_EQ(t, buddy_purge(0, SIZE_MAX, false, count_discard), 0); // nothing dirty is left
     EXPECT_EQ(t, buddy_validate(), 0);
     buddy_set_purge_hook(NULL, 0, 0);
-    host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
-    EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
-    buddy_set_reclaim_hook(old);
+    runners_zone_back(t, old);
 }
 
 static void count_only(unsigned long pfn, size_t n)
@@ -198,15 +210,9 @@ static void count_only(unsigned long pfn, size_t n)
 // A purge with a limit takes the biggest blocks first and stops there.
 KTEST(buddy_zone, purge_idle_blocks_and_limit)
 {
-    const size_t block = PAGE_SIZE << MAX_ORDER;
     reclaim_hook_t old = buddy_set_reclaim_hook(NULL);
-    uintptr_t base = host_ram_init(host_mem_bytes);
-    struct page *map = (struct page *)base;
-    memset(map, 0, (2 * block / PAGE_SIZE) * sizeof(struct page));
-    ASSERT_EQ(t, buddy_init_at(base + block, block, map), 0);
-    buddy_set_purge_hook(purge_now, 4, SIZE_MAX); // a hook that never runs: purges by hand
-    discarded = discards = 0;
-    const unsigned o = MAX_ORDER - 3; // 2 MiB blocks, none of them buddies of another
+    ASSERT_EQ(t, purge_zone(SIZE_MAX), 0); // a hook that never runs: purges by hand
+    const unsigned o = MAX_ORDER - 3;      // 2 MiB blocks, none of them buddies of another
     void *a = alloc_pages(GFP_KERNEL, o), *gap1 = alloc_pages(GFP_KERNEL, o);
     void *b = alloc_pages(GFP_KERNEL, o), *gap2 = alloc_pages(GFP_KERNEL, o);
     ASSERT(t, a && b && gap1 && gap2);
@@ -233,7 +239,5 @@ KTEST(buddy_zone, purge_idle_blocks_and_limit)
     EXPECT_EQ(t, buddy_validate(), 0);
     free_pages(gap2, o);
     buddy_set_purge_hook(NULL, 0, 0);
-    host_ram_init(host_mem_bytes); // the runner's zone and slab layer, as main made them
-    EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
-    buddy_set_reclaim_hook(old);
+    runners_zone_back(t, old);
 }
