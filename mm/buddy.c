@@ -499,7 +499,6 @@ static void zone_setup(uintptr_t start, uintptr_t end, struct page *map, bool ma
         memset(mem_map, 0, nr_pfn * sizeof(struct page));
 }
 
-// Hand every run of unreserved frames in [lo, hi) to the free lists.
 // Frames [lo, hi), none of them reserved, to the free lists.
 static void give_frames(unsigned long lo, unsigned long hi, bool clean)
 {
@@ -509,6 +508,7 @@ static void give_frames(unsigned long lo, unsigned long hi, bool clean)
     zone.managed_pages += hi - lo;
 }
 
+// Hand every run of unreserved frames in [lo, hi) to the free lists.
 static void give_unreserved(unsigned long lo, unsigned long hi, bool clean)
 {
     for (unsigned long pfn = lo; pfn < hi;) {

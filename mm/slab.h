@@ -26,8 +26,7 @@ struct kmem_cache;
 #define SLAB_POISON      (1UL << 9)  // P: fill freed objects, check on next alloc (not with a ctor)
 #define SLAB_STORE_USER  (1UL << 10) // U: remember the last alloc/free caller
 #define SLAB_CONSISTENCY (1UL << 11) // F: full checks of the object's slab on every free
-#define SLAB_FREE_CHECKS                                                                           \
-    (1UL << 13) // H: every free checked (double free anywhere, interior pointer)
+#define SLAB_FREE_CHECKS (1UL << 13) // H: the checked path alone (double frees, interior pointers)
 #define SLAB_DEBUG_FLAGS                                                                           \
     (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_CONSISTENCY | SLAB_FREE_CHECKS)
 #define SLAB_FAILSLAB (1UL << 12) // A: allocations may fail when `failslab` is armed

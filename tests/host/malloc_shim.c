@@ -42,14 +42,11 @@ static size_t big_bytes; // bytes in live big (own mmap) blocks
 
 // ---- big blocks: their own mapping, a header just below the pointer ----
 
-#define BIG_MAGIC 0x7276736c6162ULL // "rvslab"
-
 struct big_hdr {
     struct list_head list; // on big_list, under big_lock
-    size_t magic;
-    size_t map_bytes; // the whole mapping
-    size_t offset;    // from the mapping's start to the user pointer
-    size_t size;      // usable bytes from the user pointer
+    size_t map_bytes;      // the whole mapping
+    size_t offset;         // from the mapping's start to the user pointer
+    size_t size;           // usable bytes from the user pointer
 };
 
 // Every live big block, so that free can tell one from any other pointer
@@ -94,7 +91,7 @@ static void *big_alloc(size_t size, size_t align)
     // mmap aligns to a page only: bigger alignments come from the slack.
     size_t off = ALIGN_UP((uintptr_t)m + sizeof(struct big_hdr), align) - (uintptr_t)m;
     struct big_hdr *h = (struct big_hdr *)(m + off) - 1;
-    *h = (struct big_hdr){{NULL, NULL}, BIG_MAGIC, len, off, len - off};
+    *h = (struct big_hdr){{NULL, NULL}, len, off, len - off};
     big_link(h);
     __atomic_add_fetch(&big_bytes, len, __ATOMIC_RELAXED);
     return m + off;
@@ -353,50 +350,33 @@ EXPORT void *pvalloc(size_t size)
 // What the heap holds now. A slab object with a caller is in use; one in a
 // per-CPU array is free but cached (glibc's fastbins and tcache play that
 // part); frames no slab holds are large blocks, in use whole.
-struct heap_numbers {
-    size_t heap, in_use, cached, free_blocks, big, nbig;
-};
-
-static void heap_numbers(struct heap_numbers *n)
+EXPORT struct mallinfo2 mallinfo2(void)
 {
-    *n = (struct heap_numbers){0};
-    n->big = __atomic_load_n(&big_bytes, __ATOMIC_RELAXED);
+    struct mallinfo2 m = {0};
+    m.hblkhd = __atomic_load_n(&big_bytes, __ATOMIC_RELAXED); // big blocks: mappings of their own
     pthread_mutex_lock(&big_lock);
     for (struct list_head *pos = big_list.next; pos != &big_list; pos = pos->next)
-        n->nbig++;
+        m.hblks++;
     pthread_mutex_unlock(&big_lock);
     if (!heap_ready())
-        return;
+        return m;
     size_t slab_frames = 0;
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
         struct kmem_cache_info in;
         kmem_cache_get_info(kmalloc_cache_index(i), &in);
-        n->in_use += in.active_objs * in.size;
-        n->cached += in.cached_objs * in.size;
+        m.uordblks += in.active_objs * in.size; // in use: with callers (heap only)
+        m.fsmblks += in.cached_objs * in.size;  // free, cached in per-CPU arrays
         slab_frames += in.total_slabs << in.order;
     }
     size_t held = nr_managed_pages() - nr_free_pages();
-    n->in_use += (held > slab_frames ? held - slab_frames : 0) * PAGE_SIZE;
-    n->heap = __atomic_load_n(&shim_heap_bytes, __ATOMIC_RELAXED);
+    m.uordblks += (held > slab_frames ? held - slab_frames : 0) * PAGE_SIZE;
+    m.arena = __atomic_load_n(&shim_heap_bytes, __ATOMIC_RELAXED); // reserved from the host
+    m.fordblks = m.arena - MIN(m.arena, m.uordblks);               // the rest of the heap
     size_t count[MAX_ORDER + 1];
     buddy_free_counts(count);
     for (int o = 0; o <= MAX_ORDER; o++)
-        n->free_blocks += count[o];
-}
-
-EXPORT struct mallinfo2 mallinfo2(void)
-{
-    struct heap_numbers n;
-    heap_numbers(&n);
-    return (struct mallinfo2){
-        .arena = n.heap,                            // the heap: bytes reserved from the host
-        .ordblks = n.free_blocks,                   // free blocks of the buddy allocator
-        .hblks = n.nbig,                            // big blocks: mappings of their own
-        .hblkhd = n.big,                            // and their bytes
-        .fsmblks = n.cached,                        // free objects cached in per-CPU arrays
-        .uordblks = n.in_use,                       // bytes in blocks with callers (heap only)
-        .fordblks = n.heap - MIN(n.heap, n.in_use), // the rest of the heap
-    };
+        m.ordblks += count[o]; // free blocks of the buddy allocator
+    return m;
 }
 
 static int clamp_int(size_t v)

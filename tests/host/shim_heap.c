@@ -193,7 +193,7 @@ static void discard(unsigned long pfn, size_t n)
 // shrink holds it, this purge is not needed now.
 static size_t purge(unsigned int order, size_t max_pages, bool idle_only)
 {
-    if (max_pages == 0 || pthread_mutex_trylock(&grow_lock) != 0)
+    if (pthread_mutex_trylock(&grow_lock) != 0)
         return 0;
     size_t n = buddy_purge(order, max_pages, idle_only, discard);
     pthread_mutex_unlock(&grow_lock);
