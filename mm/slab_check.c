@@ -63,27 +63,6 @@ static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int
     return found;
 }
 
-// p as an object of a plain cache: its cache, slab and index, if p is the
-// start of one (the same test kfree_checked makes). False otherwise.
-static __attribute__((no_sanitize_address)) bool plain_object(const void *p, struct kmem_cache **cp,
-                                                              struct slab **sp, unsigned int *ip)
-{
-    struct page *pg = virt_to_page(p);
-    struct kmem_cache *c = pg ? READ_ONCE(pg->slab_cache) : NULL;
-    if (c == NULL || (c->flags & SLAB_SLOW_FLAGS) || c->bufctl_off != 0)
-        return false;
-    struct slab *s = *(struct slab *volatile *)&pg->slab; // may be stale: read once, checked
-    char *mem = s ? *(char *const volatile *)&s->s_mem : NULL;
-    size_t off = (size_t)((const char *)p - mem);
-    unsigned int i = (unsigned int)((off * c->reciprocal) >> 32);
-    if (mem == NULL || (const char *)p < mem || i >= c->num || mem + (size_t)i * c->size != p)
-        return false;
-    *cp = c;
-    *sp = s;
-    *ip = i;
-    return true;
-}
-
 static void report_free_object(struct kmem_cache *c, struct slab *s, unsigned int i,
                                const char *title, const char *who, const char *where, int cpu,
                                const void *caller)
@@ -126,11 +105,11 @@ __attribute__((noinline)) void kfree_not_object(const void *p)
 
 bool kmalloc_check_live(const void *p, const char *who)
 {
-    struct kmem_cache *c;
-    struct slab *s;
-    unsigned int i;
-    if (!plain_object(p, &c, &s, &i))
+    struct kmem_cache *c = plain_cache_of(p);
+    struct slab *s = c ? READ_ONCE(virt_to_page(p)->slab) : NULL;
+    if (s == NULL || !object_start(c, s, p))
         return ksize(p) != 0; // a large block, or reported
+    unsigned int i = obj_to_index(c, s, p);
     int cpu = -1;
     const char *where = free_key_in(p) ? where_free(c, s, i, &cpu) : NULL;
     if (where) {

@@ -66,14 +66,10 @@ uint32_t slab_free_key_secret __read_mostly = 0x9e3779b9;
 
 void kfree_checked(const void *p)
 {
-    unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
-    struct kmem_cache *c;
-    if (unlikely(!pfn_valid(pfn) || (c = READ_ONCE(pfn_to_page(pfn)->slab_cache)) == NULL ||
-                 c->bufctl_off != 0 || (c->flags & SLAB_SLOW_FLAGS)))
+    struct kmem_cache *c = plain_cache_of(p);
+    if (unlikely(c == NULL))
         return kfree(p);
-    struct slab *s = READ_ONCE(pfn_to_page(pfn)->slab);
-    unsigned int i = obj_to_index(c, s, p);
-    if (unlikely(i >= c->num || index_to_obj(c, s, i) != p || (const char *)p < s->s_mem))
+    if (unlikely(!object_start(c, READ_ONCE(pfn_to_page((uintptr_t)p >> PAGE_SHIFT)->slab), p)))
         return kfree_not_object(p);
     if (unlikely(free_key_in(p)))
         return kfree_key_found(c, (void *)p);

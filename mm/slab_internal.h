@@ -282,6 +282,26 @@ static inline void set_free_key(void *p)
     ((uint32_t *)p)[1] = free_key(p);
 }
 #endif
+// The checked paths' view of p: its cache, if p's frame is a slab of a
+// plain cache (per-CPU arrays, free chain in an object's first word); NULL
+// for any other frame, whose own checks kfree and ksize make.
+static inline struct kmem_cache *plain_cache_of(const void *p)
+{
+    unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
+    struct kmem_cache *c;
+    if (!pfn_valid(pfn) || (c = READ_ONCE(pfn_to_page(pfn)->slab_cache)) == NULL ||
+        c->bufctl_off != 0 || (c->flags & SLAB_SLOW_FLAGS))
+        return NULL;
+    return c;
+}
+
+// p is the start of an object of slab s, of cache c.
+static inline bool object_start(const struct kmem_cache *c, const struct slab *s, const void *p)
+{
+    unsigned int i = obj_to_index(c, s, p);
+    return i < c->num && index_to_obj(c, s, i) == p && (const char *)p >= s->s_mem;
+}
+
 void kfree_key_found(struct kmem_cache *c, void *obj); // the key is there: search, report
 void kfree_not_object(const void *p);                  // not an object's start: report
 
