@@ -3,9 +3,10 @@
 on glibc, mimalloc, jemalloc and tcmalloc.
 
   bench/stress.py --stress BIN --shim librvslab.so --check
-      make test: rvslab only, at a small size; every thread count must run
-      to the end with no corrupted block, its peak RSS within RSS_PER_LIVE
-      times the most its blocks held (+128 MiB). Exit 1 otherwise.
+      make test: rvslab only, at a small size and in 6 rounds; every thread
+      count must run to the end with no corrupted block, its peak RSS within
+      RSS_PER_LIVE times the most its blocks held (+128 MiB), and its page
+      faults within FAULTS_PER_PAGE per page of peak RSS. Exit 1 otherwise.
   bench/stress.py --stress BIN --spawn BIN --shim librvslab.so [--out DIR]
       make bench: every allocator at every thread count, one after another
       in one run; CPU seconds and peak RSS, and rvslab's as ratios to
@@ -23,23 +24,31 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import PEERS, find_lib  # noqa: E402
 
 # (threads, ops per thread) at each size: about the same work at each count.
-CHECK = [(8, 2000), (64, 300), (100, 200), (200, 100), (1000, 20)]
+CHECK = [(8, 1000), (64, 150), (100, 100), (200, 50), (1000, 10)]
+CHECK_ROUNDS = 6
 BENCH = [(8, 20000), (64, 5000), (100, 3000), (200, 2000), (1000, 500)]
 GOAL = 1.5
 SPAWN, SPAWN_GOAL, SPAWN_RUNS = 300, 1.1, 5
-LINE = re.compile(r"(\d+) ops, (\d+) bad, cpu ([\d.]+) s, peak rss (\d+) KiB, peak live (\d+) KiB")
+LINE = re.compile(r"(\d+) ops, (\d+) bad, cpu ([\d.]+) s, peak rss (\d+) KiB, "
+                  r"peak live (\d+) KiB, (\d+) faults")
 # make test: the heap may hold at most this many times what the blocks held at
 # their peak, plus 128 MiB (a heap that grows against itself reaches 20 times).
 RSS_PER_LIVE = 3
+# make test: page faults per page of peak RSS. A heap that gives its memory
+# back at the end of each round and faults it in again in the next takes
+# one per page per round (4.8-14 in 6 rounds); one that keeps what a
+# cycling program takes again, about 2 (the first round's, and the second's
+# before the cycle is seen).
+FAULTS_PER_PAGE = 3
 
 
-def run(stress, preload, threads, ops, timeout):
-    """(cpu s, peak rss KiB, peak live KiB) of one run, or an error string."""
+def run(stress, preload, threads, ops, timeout, rounds=3):
+    """(cpu s, peak rss KiB, peak live KiB, faults) of one run, or an error string."""
     env = dict(os.environ)
     if preload:
         env["LD_PRELOAD"] = preload
     try:
-        p = subprocess.run([stress, str(threads), str(ops)], env=env, capture_output=True,
+        p = subprocess.run([stress, str(threads), str(ops), str(rounds)], env=env, capture_output=True,
                            text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return f"did not finish in {timeout} s"
@@ -48,23 +57,28 @@ def run(stress, preload, threads, ops, timeout):
         return f"exit {p.returncode}: {(p.stderr or p.stdout).strip()[-300:]}"
     if int(m.group(2)) != 0:
         return f"{m.group(2)} corrupted blocks"
-    return float(m.group(3)), int(m.group(4)), int(m.group(5))
+    return float(m.group(3)), int(m.group(4)), int(m.group(5)), int(m.group(6))
 
 
 def check(args):
     failed = 0
     for threads, ops in CHECK:
-        r = run(args.stress, args.shim, threads, ops, args.timeout)
-        if not isinstance(r, str) and r[1] > RSS_PER_LIVE * r[2] + (128 << 10):
-            r = (f"peak rss {r[1] >> 10} MiB for {r[2] >> 10} MiB of blocks at most "
-                 f"(want at most {RSS_PER_LIVE}x + 128 MiB)")
+        r = run(args.stress, args.shim, threads, ops, args.timeout, CHECK_ROUNDS)
+        what = f"{threads} threads x {ops} ops x {CHECK_ROUNDS} rounds"
+        if not isinstance(r, str):
+            per_page = r[3] / (r[1] / 4)  # 4 KiB pages
+            if r[1] > RSS_PER_LIVE * r[2] + (128 << 10):
+                r = (f"peak rss {r[1] >> 10} MiB for {r[2] >> 10} MiB of blocks at most "
+                     f"(want at most {RSS_PER_LIVE}x + 128 MiB)")
+            elif per_page > FAULTS_PER_PAGE:
+                r = (f"{r[3]} page faults, {per_page:.1f} per page of peak rss (want at most "
+                     f"{FAULTS_PER_PAGE}: memory given back and faulted in again each round)")
         if isinstance(r, str):
-            print(f"not ok stress-{threads}: {threads} threads x {ops} ops x 3 rounds: {r}")
+            print(f"not ok stress-{threads}: {what}: {r}")
             failed = 1
         else:
-            print(f"ok stress-{threads}: {threads} threads x {ops} ops x 3 rounds, no corrupted "
-                  f"block, peak rss {r[1] >> 10} MiB for {r[2] >> 10} MiB of blocks "
-                  f"(cpu {r[0]:.1f} s)")
+            print(f"ok stress-{threads}: {what}, no corrupted block, peak rss {r[1] >> 10} MiB "
+                  f"for {r[2] >> 10} MiB of blocks, {per_page:.1f} faults a page (cpu {r[0]:.1f} s)")
     return failed
 
 

@@ -132,9 +132,24 @@ struct kmem_cache *kmalloc_cache_index(int i)
 // them, or a naturally aligned block of 2^order when a caller asks for more
 // than page alignment -- which marks the first PG_head with nr_frames;
 // PG_large tells kfree it is ours.
-static void *kmalloc_large(size_t size, size_t align, gfp_t gfp, const void *caller)
+bool kmalloc_exact_frames = true;
+
+// The frames kmalloc takes for a block of `size` bytes (see
+// kmalloc_exact_frames); more than 1 << MAX_ORDER if it cannot be done.
+static size_t large_frames(size_t size)
 {
     size_t n = size / PAGE_SIZE + (size % PAGE_SIZE != 0); // no overflow near SIZE_MAX
+    if (__atomic_load_n(&kmalloc_exact_frames, __ATOMIC_RELAXED) || n > (1UL << MAX_ORDER))
+        return n;
+    size_t whole = 1;
+    while (whole < n)
+        whole <<= 1;
+    return whole;
+}
+
+static void *kmalloc_large(size_t size, size_t align, gfp_t gfp, const void *caller)
+{
+    size_t n = large_frames(size);
     if (n > (1UL << MAX_ORDER))
         return NULL;
     gfp = gfp_check_context(gfp, caller); // reported as the kmalloc caller's, not ours
@@ -272,8 +287,8 @@ void *krealloc(void *p, size_t new_size, gfp_t gfp)
         return NULL; // not ours: ksize reported it
     struct page *pg = virt_to_page(p);
     if ((page_flags(pg) & PG_large) && new_size > KMALLOC_MAX_CACHE_SIZE / 2) {
-        size_t n = pg->nr_frames, want = new_size / PAGE_SIZE + (new_size % PAGE_SIZE != 0);
-        if (want == n || resize_frames(p, n, want) == 0) {
+        size_t n = pg->nr_frames, want = large_frames(new_size);
+        if (want == n || (want <= (1UL << MAX_ORDER) && resize_frames(p, n, want) == 0)) {
             if ((gfp & __GFP_ZERO) && new_size > have)
                 memset((char *)p + have, 0, new_size - have);
             return p;

@@ -16,6 +16,15 @@ struct kmem_cache;
 #define KMALLOC_NR_CLASSES     80           // 8..64 by 8, then 8 per power of two
 #define KMALLOC_MAX_SIZE       (8UL << 20) // largest object of a cache, largest kmalloc_aligned align
 
+// How kmalloc takes a block of frames (above KMALLOC_MAX_CACHE_SIZE): just
+// the frames it needs (true, the default: in RAM the rest of the
+// power-of-two block goes back at once), or the whole power-of-two block,
+// as Linux's kmalloc does (false: the host library's choice, where the
+// untouched end of a block costs address space only, and a block that
+// goes back whole leaves no tail behind for small blocks to pin, so big
+// blocks do not fragment the heap). Read at each allocation.
+extern bool kmalloc_exact_frames;
+
 // kmem_cache_create flags.
 #define SLAB_HWCACHE_ALIGN (1UL << 0) // align objects to the cache line (Linux's rule)
 // Debug options (mm/slab_debug.c; README "Debugging the allocator"). A cache

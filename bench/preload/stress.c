@@ -13,8 +13,9 @@
 // in the tables and the pool at the end of a round are checked and freed.
 //
 // Prints one line: the operations done, bad patterns found, CPU seconds
-// (user + system) and peak RSS in KiB, from getrusage, and the most bytes
-// the program's blocks held at once (peak live, in KiB). Exits 1 if any
+// (user + system), peak RSS in KiB and page faults (minor: memory the host
+// gave again), from getrusage, and the most bytes the program's blocks held
+// at once (peak live, in KiB). Exits 1 if any
 // pattern was wrong. The work depends only on the arguments (each thread's
 // random stream is seeded by its number), so runs on two allocators do the
 // same operations, though not in the same interleaving.
@@ -226,7 +227,8 @@ int main(int argc, char **argv)
     double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     printf("stress: %ld threads x %ld ops x %ld rounds: %lu ops, %lu bad, cpu %.3f s, "
-           "peak rss %ld KiB, peak live %ld KiB\n",
-           nthreads, ops_per_thread, rounds, done, bad, cpu, ru.ru_maxrss, peak_live >> 10);
+           "peak rss %ld KiB, peak live %ld KiB, %ld faults\n",
+           nthreads, ops_per_thread, rounds, done, bad, cpu, ru.ru_maxrss, peak_live >> 10,
+           ru.ru_minflt);
     return bad ? 1 : 0;
 }

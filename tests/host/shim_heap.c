@@ -122,6 +122,9 @@ static bool heap_add(size_t add)
     return true;
 }
 
+static uint64_t now_ms(void);
+static void note_use(uint64_t now);
+
 // The buddy allocator's grow hook: at least n more frames, in one chunk of
 // a quarter of the heap -- or, near a limit, just what the request needs.
 // Many threads may fail at once and queue here; the first grows the heap,
@@ -144,11 +147,16 @@ static size_t heap_grow(size_t n)
         // needs, then just its frames. A heap whose top is not on a chunk's
         // edge then no longer shrinks; it is at its limit anyway.
         size_t exact = n * PAGE_SIZE;
-        if (!heap_add(add))
+        if (!heap_add(add)) {
             add = heap_add(need) ? need : heap_add(exact) ? exact : 0;
+            // and big blocks take just their frames from now on
+            __atomic_store_n(&kmalloc_exact_frames, true, __ATOMIC_RELAXED);
+        }
     }
     pthread_mutex_unlock(&grow_lock);
     __atomic_sub_fetch(&growers, 1, __ATOMIC_ACQ_REL);
+    if (add)
+        note_use(now_ms()); // growing again right after a full shrink: a cycle?
     return add ? add / PAGE_SIZE : n; // n: a block is free now, retry
 }
 
@@ -262,15 +270,6 @@ static void ask_for_shrink(size_t free, size_t all)
                                     __ATOMIC_RELAXED);
 }
 
-static void heap_shrink_asked(void)
-{
-    __atomic_store_n(&free_at_asked_shrink, nr_free_pages(), __ATOMIC_RELAXED);
-    if (nearly_all_free())
-        heap_shrink(0);
-}
-
-static uint64_t epoch_ms; // atomic: when the last idle purge ran
-
 static uint64_t now_ms(void)
 {
     struct timespec t;
@@ -278,21 +277,107 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+// ---- A program that cycles ----
+//
+// A full shrink is right for a program that is done with its memory, and
+// wrong for one that takes it all again at once (worker threads that come
+// and go in rounds, a server between bursts): the host would fault it all
+// in again, round after round. So a full shrink remembers how big the heap
+// was; a program that uses a quarter of that again within CYCLE_MS
+// cycles, and from then on a full shrink keeps that much heap (the idle
+// purge still gives back what then stays untouched for an epoch), until no
+// cycle has been seen for CYCLE_FORGET_MS. malloc_trim keeps nothing.
+
+#define CYCLE_MS        (2 * PURGE_EPOCH_MS)
+#define CYCLE_FORGET_MS (10 * PURGE_EPOCH_MS)
+
+// All atomic (relaxed: a stale value costs a shrink more or less, no more).
+static size_t shrunk_from; // frames in the heap before the last full shrinks
+static uint64_t shrunk_ms; // when the last one ran
+static size_t retain;      // frames of heap a full shrink keeps
+static uint64_t cycled_ms; // when a cycle was last seen
+
+#define LOAD(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+static size_t used_pages(void)
+{
+    size_t all = nr_managed_pages(), free = nr_free_pages();
+    return all - MIN(all, free);
+}
+
+// The heap a full shrink now keeps (0 once no cycle was seen for a while).
+static size_t retained(uint64_t now)
+{
+    if (LOAD(retain) && now - LOAD(cycled_ms) >= CYCLE_FORGET_MS)
+        STORE(retain, 0);
+    return LOAD(retain);
+}
+
+// Before a full shrink: the heap it starts from (the biggest of the
+// shrinks of one cycle: a program's threads end one by one, and each may
+// shrink what the last left).
+static size_t note_shrink(uint64_t now)
+{
+    size_t from = nr_managed_pages();
+    if (now - LOAD(shrunk_ms) < CYCLE_MS)
+        from = MAX(from, LOAD(shrunk_from));
+    STORE(shrunk_from, from);
+    STORE(shrunk_ms, now);
+    size_t used = used_pages(), keep = retained(now);
+    return keep > used ? keep - used : 0; // free frames to keep
+}
+
+// The heap is in use again: soon enough after a full shrink, and enough
+// of it, to call it a cycle?
+static void note_use(uint64_t now)
+{
+    size_t from = LOAD(shrunk_from);
+    if (from && now - LOAD(shrunk_ms) < CYCLE_MS && used_pages() >= from / 4) {
+        STORE(retain, from);
+        STORE(cycled_ms, now);
+        STORE(shrunk_from, 0);
+    }
+}
+
+// Nearly all free, and more heap than a cycling program keeps?
+static bool shrink_due(uint64_t now)
+{
+    return nearly_all_free() && nr_managed_pages() > retained(now);
+}
+
+static void full_shrink(uint64_t now)
+{
+    heap_shrink(note_shrink(now));
+}
+
+static uint64_t epoch_ms; // atomic: when the last idle purge ran
+
 // The buddy allocator's purge hook, after a free, no lock of its held (a
 // free inside the slab layer may hold one, reclaim's own: then no shrink).
 static void heap_purge(void)
 {
-    if (nearly_all_free()) {
-        heap_shrink(0);
+    uint64_t now = now_ms();
+    if (shrink_due(now)) {
+        full_shrink(now);
         if (!buddy_top_is_free())
             ask_for_shrink(nr_free_pages(), nr_managed_pages()); // pinned: try again later
         return;
     }
-    uint64_t now = now_ms(), last = __atomic_load_n(&epoch_ms, __ATOMIC_RELAXED);
+    note_use(now);
+    uint64_t last = __atomic_load_n(&epoch_ms, __ATOMIC_RELAXED);
     if (now - last >= PURGE_EPOCH_MS &&
         __atomic_compare_exchange_n(&epoch_ms, &last, now, false, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED))
         purge(PURGE_ORDER, SIZE_MAX, true);
+}
+
+static void heap_shrink_asked(void)
+{
+    __atomic_store_n(&free_at_asked_shrink, nr_free_pages(), __ATOMIC_RELAXED);
+    uint64_t now = now_ms();
+    if (shrink_due(now))
+        full_shrink(now);
 }
 
 // malloc_trim: everything free beyond `pad` bytes goes back now. Returns
@@ -381,6 +466,7 @@ static bool heap_setup(void)
         return false;
     }
     __atomic_store_n(&shim_heap_bytes, first, __ATOMIC_RELEASE);
+    kmalloc_exact_frames = false; // see its comment; heap_grow sets it back at a limit
     buddy_set_reclaim_hook(slab_reclaim);
     buddy_set_grow_hook(heap_grow);
     buddy_set_purge_hook(heap_purge, PURGE_ORDER, PURGE_AT);

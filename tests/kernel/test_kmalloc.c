@@ -262,6 +262,44 @@ KTEST(slab_kmalloc, large_from_buddy)
     check_large(t, KMALLOC_MAX_SIZE + 1);
 }
 
+// kmalloc_exact_frames off (the host library's choice): a block of frames
+// is a whole power-of-two block, krealloc keeps it one, and it all goes back.
+KTEST(slab_kmalloc, large_whole_blocks)
+{
+    size_t before = settle();
+    kmalloc_exact_frames = false;
+    uint8_t *p = kmalloc(15 * PAGE_SIZE, GFP_KERNEL);
+    uint8_t *q = NULL;
+    if (p == NULL)
+        goto out;
+    EXPECT_EQ(t, virt_to_page(p)->nr_frames, 16);
+    EXPECT_EQ(t, ksize(p), 16 * PAGE_SIZE);
+    EXPECT_EQ(t, nr_free_pages(), before - 16);
+    for (size_t i = 0; i < 7 * PAGE_SIZE; i++)
+        p[i] = (uint8_t)(i % 251);
+    EXPECT_EQ(t, krealloc(p, 9 * PAGE_SIZE, GFP_KERNEL), p); // still more than half
+    EXPECT_EQ(t, nr_free_pages(), before - 16);
+    EXPECT_EQ(t, krealloc(p, 7 * PAGE_SIZE, GFP_KERNEL), p); // the top half goes back
+    EXPECT_EQ(t, ksize(p), 8 * PAGE_SIZE);
+    EXPECT_EQ(t, nr_free_pages(), before - 8);
+    q = krealloc(p, 17 * PAGE_SIZE, GFP_KERNEL); // in place or not: 32 frames
+    if (q == NULL)
+        goto out;
+    p = q;
+    EXPECT_EQ(t, ksize(p), 32 * PAGE_SIZE);
+    EXPECT_EQ(t, nr_free_pages(), before - 32);
+    int bad = 0;
+    for (size_t i = 0; i < 7 * PAGE_SIZE; i++)
+        bad += p[i] != (uint8_t)(i % 251);
+    EXPECT_EQ(t, bad, 0);
+out:
+    kfree(p);
+    kmalloc_exact_frames = true;
+    EXPECT(t, p != NULL);
+    EXPECT_EQ(t, settle(), before);
+    EXPECT_EQ(t, buddy_validate(), 0);
+}
+
 // All cpus: random sizes, objects passed between cpus and freed by others.
 #define SLOTS 128
 
