@@ -156,7 +156,7 @@ static size_t heap_grow(size_t n)
     pthread_mutex_unlock(&grow_lock);
     __atomic_sub_fetch(&growers, 1, __ATOMIC_ACQ_REL);
     if (add)
-        note_use(now_ms()); // growing again right after a full shrink: a cycle?
+        note_use(now_ms());           // growing again right after a full shrink: a cycle?
     return add ? add / PAGE_SIZE : n; // n: a block is free now, retry
 }
 
