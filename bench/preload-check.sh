@@ -98,6 +98,18 @@ fi
 if [[ -x $tmp/heap_check ]]; then
     check heap-grow "$tmp/heap_check" grow
     check heap-limit bash -c "ulimit -v 1000000 && exec $tmp/heap_check limit"
+    # Under ulimit -v 200M, blocks of each size: at least 90% of what glibc
+    # gives (big blocks take just their frames there, packed end to end).
+    for size in 1000 40960 102400 1048576 4194304; do
+        ref=$(bash -c "ulimit -v 200000 && exec $tmp/heap_check fill $size")
+        out=$(LD_PRELOAD=$shim bash -c "ulimit -v 200000 && exec $tmp/heap_check fill $size")
+        if [[ $ref =~ ^[0-9]+$ && $out =~ ^[0-9]+$ ]] && ((out * 10 >= ref * 9)); then
+            echo "ok heap-limit-fill: ulimit -v 200M, $size-byte blocks: $((out >> 10)) MiB, glibc $((ref >> 10)) MiB"
+        else
+            echo "not ok heap-limit-fill: ulimit -v 200M, $size-byte blocks: '$out' KiB, glibc '$ref' KiB (want at least 90%)"
+            failed=1
+        fi
+    done
     # The least of five runs: resident memory varies run to run (by 250 KiB
     # after the 400 MB run, on either malloc).
     least_rss() {

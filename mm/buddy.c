@@ -155,6 +155,37 @@ static size_t watermark_for(gfp_t gfp)
     return zone.wmark_min;
 }
 
+// The free block that ends at pfn, if it is smaller than 2^order.
+static struct page *free_block_below(unsigned long pfn, unsigned int order)
+{
+    for (unsigned int o = 0; o < order; o++) {
+        unsigned long head = (pfn - 1) & ~((1UL << o) - 1);
+        if (!pfn_valid(head) || head + (1UL << o) != pfn)
+            break;
+        struct page *p = pfn_to_page(head);
+        if ((page_flags(p) & PG_buddy) && p->order == o)
+            return p;
+    }
+    return NULL;
+}
+
+// An exact request (n frames, not a power of two) starts as low as it can:
+// the small free blocks right below its block (most often the tail an
+// earlier request of that size gave back) come off their lists and join
+// it. Requests of one size then pack end to end, where each would
+// otherwise leave a tail that no request of its size can use (25 frames
+// from blocks of 32 fill 78% of memory). Returns the run's first frame.
+static unsigned long take_run_below(unsigned long pfn, size_t n, unsigned int order, bool *clean)
+{
+    unsigned long start = pfn;
+    struct page *b;
+    while (pfn - start < n && (b = free_block_below(start, order)) != NULL) {
+        *clean &= del_from_free_list(b, b->order);
+        start = page_to_pfn(b);
+    }
+    return start;
+}
+
 static void *try_alloc(size_t n, gfp_t gfp)
 {
     unsigned int order = order_for(n);
@@ -164,8 +195,10 @@ static void *try_alloc(size_t n, gfp_t gfp)
     if (zone.free_pages >= n + watermark_for(gfp))
         page = take_block(order, &clean);
     if (page) {
-        unsigned long pfn = page_to_pfn(page);
-        free_range(pfn + n, pfn + (1UL << order), clean); // exact: the tail goes back
+        unsigned long end = page_to_pfn(page) + (1UL << order), pfn = page_to_pfn(page);
+        if (n != 1UL << order)
+            page = pfn_to_page(pfn = take_run_below(pfn, n, order, &clean));
+        free_range(pfn + n, end, clean); // exact: the tail goes back
         set_page_flags(page, PG_head);
         page->nr_frames = n;
         mem_unpoison(page_address(page), n << PAGE_SHIFT);

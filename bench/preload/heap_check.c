@@ -6,6 +6,8 @@
 //                      old fixed 1 GiB heap held (skipped on a small machine)
 //   heap_check limit   malloc until NULL (run under ulimit -v): ENOMEM at the
 //                      limit, and malloc works again once it is all freed
+//   heap_check fill N  KiB malloc gives in blocks of N bytes before it says
+//                      no (run under ulimit -v)
 //   heap_check rss     resident KiB after the first malloc (start-up cost)
 //   heap_check free    resident KiB after 400,000 blocks of 1000 B (400 MB)
 //                      were allocated, used and all freed: what the
@@ -98,17 +100,23 @@ static int grow(void)
 }
 
 // 1 MiB blocks until malloc fails: how many MiB it gave.
-static size_t fill(void **head)
+// Blocks of `size` bytes until malloc says no; returns how many.
+static size_t fill_with(void **head, size_t size)
 {
-    size_t mib = 0;
+    size_t n = 0;
     for (;;) {
-        void **p = malloc(1 << 20);
+        void **p = malloc(size);
         if (p == NULL)
-            return mib;
+            return n;
         *p = *head;
         *head = p;
-        mib++;
+        n++;
     }
+}
+
+static size_t fill(void **head) // MiB, in 1 MiB blocks
+{
+    return fill_with(head, 1 << 20);
 }
 
 static int limit(void)
@@ -174,6 +182,13 @@ int main(int argc, char **argv)
         free_all(head);
         return 0;
     }
+    if (strcmp(mode, "fill") == 0 && argc > 2) { // KiB in blocks of argv[2] bytes
+        void *head = NULL;
+        size_t size = strtoul(argv[2], NULL, 10);
+        printf("%zu\n", fill_with(&head, size) * size >> 10);
+        free_all(head);
+        return 0;
+    }
     if (strcmp(mode, "realloc") == 0)
         return regrow();
     if (strcmp(mode, "rss") == 0) {
@@ -181,6 +196,6 @@ int main(int argc, char **argv)
         printf("%ld\n", rss_kib());
         return 0;
     }
-    fprintf(stderr, "usage: heap_check grow|limit|cap|rss|free|free-anon|realloc\n");
+    fprintf(stderr, "usage: heap_check grow|limit|cap|fill SIZE|rss|free|free-anon|realloc\n");
     return 2;
 }

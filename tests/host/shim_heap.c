@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "lib/spinlock.h"
@@ -466,7 +467,12 @@ static bool heap_setup(void)
         return false;
     }
     __atomic_store_n(&shim_heap_bytes, first, __ATOMIC_RELEASE);
-    kmalloc_exact_frames = false; // see its comment; heap_grow sets it back at a limit
+    // Whole blocks for big requests (see kmalloc_exact_frames), unless
+    // address space is what is short: under ulimit -v or RVSLAB_HEAP_MB,
+    // just their frames from the start (and from a failed grow on).
+    struct rlimit as;
+    kmalloc_exact_frames =
+        heap_cap != HEAP_LIMIT || (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY);
     buddy_set_reclaim_hook(slab_reclaim);
     buddy_set_grow_hook(heap_grow);
     buddy_set_purge_hook(heap_purge, PURGE_ORDER, PURGE_AT);
