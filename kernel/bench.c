@@ -100,6 +100,27 @@ static NOINLINE void loop_cache_cycle(unsigned long n)
     }
 }
 
+// 64 objects at a time, by single calls and by the bulk API.
+#define BULK 64
+static NOINLINE void loop_singles(unsigned long n)
+{
+    for (unsigned long i = 0; i < n; i++) {
+        for (unsigned j = 0; j < BULK; j++)
+            cycle_objs[j] = kmem_cache_alloc(c64, GFP_KERNEL);
+        for (unsigned j = 0; j < BULK; j++)
+            kmem_cache_free(c64, cycle_objs[j]);
+    }
+}
+
+static NOINLINE void loop_bulk(unsigned long n)
+{
+    for (unsigned long i = 0; i < n; i++) {
+        if (kmem_cache_alloc_bulk(c64, GFP_KERNEL, BULK, cycle_objs) != BULK)
+            failed = 1;
+        kmem_cache_free_bulk(c64, BULK, cycle_objs);
+    }
+}
+
 static NOINLINE void loop_cycle_empty(unsigned long n)
 {
     for (unsigned long i = 0; i < n; i++) {
@@ -309,6 +330,12 @@ static void single_hart(void)
     snprintf(what, sizeof(what), "the same, %u allocs then %u frees (limit %u + batch %u)",
              cycle_len, cycle_len, ci.limit, ci.batchcount);
     row("cache-cycle-64", what, per_op_x10(ct > cbase ? ct - cbase : 0, cycles * cycle_len));
+    unsigned long batches = iters / BULK + 1;
+    uint64_t singles = count(loop_singles, batches), bulk = count(loop_bulk, batches);
+    row("singles-64x64", "64 kmem_cache_alloc, then 64 kmem_cache_free",
+        per_op_x10(singles, batches * BULK));
+    row("bulk-64x64", "kmem_cache_alloc_bulk(64), then kmem_cache_free_bulk(64)",
+        per_op_x10(bulk, batches * BULK));
     kmem_cache_free(c64, live);
 
     static const size_t sizes[] = {8, 64, 512, 4096, 65536};

@@ -59,6 +59,29 @@ void kmem_cache_free(struct kmem_cache *c, void *obj);   // NULL is ignored; bad
 size_t kmem_cache_shrink(struct kmem_cache *c); // drain arrays, free empty slabs: pages freed
 int kmem_cache_destroy(struct kmem_cache *c);   // 0, or -EBUSY while objects are live
 
+// Bulk (Linux's names; mm/slab_bulk.c): n objects in one call, moved
+// between this cpu's array and p[] a batch at a time, one per-CPU section
+// per batch instead of one per object. The alloc is all or nothing: n, or
+// 0 with nothing taken. A NULL cache in a free means each object's own.
+int kmem_cache_alloc_bulk(struct kmem_cache *c, gfp_t gfp, size_t n, void **p);
+void kmem_cache_free_bulk(struct kmem_cache *c, size_t n, void **p);
+void kfree_bulk(size_t n, void **p); // kmalloc'd blocks of any sizes; NULLs skipped
+
+// Prefilled sheaves (Linux's API): objects taken ahead, while the caller
+// may still wait for memory, for a section of code that must not fail --
+// an interrupt handler, a path under a spin lock. An alloc from the sheaf
+// cannot fail while it holds objects, whatever memory is left. A sheaf is
+// its owner's alone: no lock guards it.
+struct slab_sheaf;
+struct slab_sheaf *kmem_cache_prefill_sheaf(struct kmem_cache *c, gfp_t gfp, unsigned int count);
+void *kmem_cache_alloc_from_sheaf(struct kmem_cache *c, gfp_t gfp, struct slab_sheaf *sheaf);
+// Top *sheaf up to count objects (a bigger sheaf may replace it): 0, or
+// -ENOMEM with the sheaf as it was.
+int kmem_cache_refill_sheaf(struct kmem_cache *c, gfp_t gfp, struct slab_sheaf **sheaf,
+                            unsigned int count);
+void kmem_cache_return_sheaf(struct kmem_cache *c, gfp_t gfp, struct slab_sheaf *sheaf);
+unsigned int kmem_cache_sheaf_size(const struct slab_sheaf *sheaf); // objects it holds
+
 // A cache named, sized and aligned for `struct s`: KMEM_CACHE(proc, 0, proc_ctor).
 #define KMEM_CACHE(s, flags, ctor)                                                                 \
     kmem_cache_create(#s, sizeof(struct s), __alignof__(struct s), (flags), (ctor))

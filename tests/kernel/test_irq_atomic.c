@@ -434,3 +434,101 @@ KTEST(irq_atomic, ticks_get_the_reserve_while_tasks_get_null)
     EXPECT_EQ(t, settle(), before);
     EXPECT_EQ(t, buddy_validate(), 0);
 }
+
+// ---- 4. A prefilled sheaf carries the ticks through no memory at all ------
+//
+// Task code prefills a sheaf, then takes every frame and every free object
+// of the cache, until an alloc gets NULL; then this cpu's ticks take the
+// sheaf's whole count, one object a tick, and must get every one.
+
+#define SH_COUNT 64
+static struct {
+    struct kmem_cache *c;
+    struct slab_sheaf *sheaf;
+    void *got[SH_COUNT];
+    unsigned long n, nulls, ordinary; // from the sheaf; NULLs from it; plain allocs that worked
+    int cpu, armed;
+} shf;
+
+static void shf_hook(void)
+{
+    if (cpu_id() != shf.cpu || !READ_ONCE(shf.armed) || shf.n + shf.nulls == SH_COUNT)
+        return;
+    void *q = kmem_cache_alloc(shf.c, GFP_ATOMIC | __GFP_NOWARN);
+    if (q != NULL) { // memory came back meanwhile (another cache's arrays): keep it gone
+        shf.ordinary++;
+        kmem_cache_free(shf.c, q);
+    }
+    void *p = kmem_cache_alloc_from_sheaf(shf.c, GFP_ATOMIC, shf.sheaf);
+    if (p == NULL)
+        shf.nulls++;
+    else
+        WRITE_ONCE(shf.got[shf.n++], p);
+}
+
+// Every free object of c, chained through their first words, and every
+// frame, until neither can be had (an alloc that fails reclaims, which
+// frees frames: take those too).
+static void *take_everything(struct kmem_cache *c, void **stash)
+{
+    void **objs = NULL, **p, *more;
+    do {
+        while ((p = kmem_cache_alloc(c, GFP_ALL)) != NULL) {
+            p[0] = objs;
+            objs = p;
+        }
+        more = stash_all();
+        if (more) { // chain the new stash behind the old
+            void **end = more;
+            while (end[0])
+                end = end[0];
+            end[0] = *stash;
+            *stash = more;
+        }
+    } while (more);
+    return objs;
+}
+
+KTEST(irq_atomic, prefilled_sheaf_serves_ticks_with_no_memory)
+{
+    size_t before = settle();
+    memset(&shf, 0, sizeof(shf));
+    shf.c = kmem_cache_create("irq-sheaf", 256, 0, 0, NULL);
+    ASSERT_NE(t, shf.c, NULL);
+    shf.sheaf = kmem_cache_prefill_sheaf(shf.c, GFP_KERNEL, SH_COUNT);
+    ASSERT_NE(t, shf.sheaf, NULL);
+    void *stash = NULL;
+    void **objs = take_everything(shf.c, &stash);
+    EXPECT_EQ(t, kmem_cache_alloc(shf.c, GFP_ATOMIC | __GFP_NOWARN), NULL); // it is all gone
+    unsigned hz = timer_hz();
+    timer_set_hz(MAX(hz, 1000U));
+    push_off(); // the ticks run on this cpu: stay on it
+    shf.cpu = cpu_id();
+    pop_off();
+    tick_hook = shf_hook;
+    WRITE_ONCE(shf.armed, 1);
+    while (READ_ONCE(shf.n) + READ_ONCE(shf.nulls) < SH_COUNT)
+        cpu_relax();
+    hook_off();
+    timer_set_hz(hz);
+    EXPECT_EQ(t, shf.nulls, 0UL);
+    EXPECT_EQ(t, shf.n, (unsigned long)SH_COUNT);
+    EXPECT_EQ(t, kmem_cache_sheaf_size(shf.sheaf), 0);
+    printk("# %lu plain GFP_ATOMIC allocs in those ticks worked\n", shf.ordinary);
+    int bad = 0;
+    for (unsigned long i = 0; i < shf.n; i++)
+        for (unsigned long j = 0; j < i; j++)
+            bad += shf.got[i] == shf.got[j];
+    EXPECT_EQ(t, bad, 0);
+    kmem_cache_free_bulk(shf.c, shf.n, shf.got);
+    kmem_cache_return_sheaf(shf.c, GFP_KERNEL, shf.sheaf);
+    while (objs) {
+        void **p = objs;
+        objs = p[0];
+        kmem_cache_free(shf.c, p);
+    }
+    unstash(stash);
+    EXPECT_EQ(t, kmem_cache_destroy(shf.c), 0);
+    EXPECT_EQ(t, slab_validate_all(), 0);
+    EXPECT_EQ(t, settle(), before);
+}
