@@ -69,16 +69,16 @@ static size_t put_batch(struct kmem_cache *c, void **p, size_t want)
     struct array_cache *ac = c->array[local_lock_cpu(flags)];
     unsigned long avail = ac->avail, room = ac->limit - MIN(avail, ac->limit), k = 0;
     for (; k < MIN(want, room); k++) {
-        void *obj = p[k];
+        void *obj = p[k], **slot = &ac->entry[avail + k];
         unsigned long pfn = (uintptr_t)obj >> PAGE_SHIFT;
         if (!pfn_valid(pfn) || READ_ONCE(pfn_to_page(pfn)->slab_cache) != c ||
-            ac->entry[avail + k - 1] == obj) // entry[-1] is the guard
+            slot[-1] == obj) // slot[-1] may be the guard
             break;
 #ifdef RVSLAB_ASAN
         if (c != &cache_cache)
             mem_poison(obj, c->size);
 #endif
-        ac->entry[avail + k] = obj;
+        *slot = obj;
     }
     ac_set_avail(ac, avail + k);
     local_unlock_irqrestore(flags);

@@ -1,6 +1,6 @@
 // Model-based fuzzing of the slab layer. Each input is a program of
-// create / alloc / kmalloc / free / shrink / destroy / reclaim / bad-free
-// operations on a fresh buddy zone and a fresh slab_init. A model keeps every
+// create / alloc / kmalloc / free / bulk alloc and free / shrink / destroy /
+// reclaim / bad-free operations on a fresh buddy zone and a fresh slab_init. A model keeps every
 // live object (address, size, owner, fill byte) and every cache (size, align,
 // ctor, live count), and each step is checked against it:
 //   - kmem_cache_create fails exactly for bad arguments and duplicate names;
@@ -231,6 +231,65 @@ static void op_free(void)
     remember_freed(o.p);
 }
 
+// Bulk: all or nothing, and the objects are the model's like any others.
+static void op_bulk_alloc(void)
+{
+    static void *p[64];
+    int k = next() % NCACHES;
+    size_t n = 1 + next() % 64;
+    n = MIN(n, (size_t)(NOBJS - nobjs));
+    if (!caches[k].c || n == 0)
+        return;
+    forget_freed();
+    int r = kmem_cache_alloc_bulk(caches[k].c, GFP_KERNEL, n, p);
+    check(r == (int)n || r == 0);
+    if (r == 0) { // out of memory: nothing taken
+        check(cache_info_active(caches[k].c) == (size_t)caches[k].live);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (caches[k].ctor)
+            check(constructed(p[i]));
+        caches[k].live++;
+        add_obj(p[i], k, caches[k].size, caches[k].align);
+    }
+}
+
+// Up to 64 live objects of one cache (or of kmalloc: kfree_bulk), freed in one call.
+static void op_bulk_free(void)
+{
+    static void *p[64];
+    int k = (int)(next() % (NCACHES + 1)) - 1; // -1: kmalloc's blocks
+    size_t want = 1 + next() % 64, n = 0;
+    if (k >= 0 && !caches[k].c)
+        return;
+    for (int i = 0; i < nobjs && n < want;) {
+        struct mobj o = objs[i];
+        if (o.cache != k) {
+            i++;
+            continue;
+        }
+        for (size_t b = 0; b < o.size; b++)
+            check(o.p[b] == o.fill);
+        if (k >= 0 && caches[k].ctor)
+            ctor(o.p);
+        p[n++] = o.p;
+        objs[i] = objs[--nobjs];
+    }
+    if (n == 0)
+        return;
+    uint64_t e0 = slab_error_count();
+    if (k >= 0) {
+        kmem_cache_free_bulk(caches[k].c, n, p);
+        caches[k].live -= (int)n;
+    } else {
+        kfree_bulk(n, p);
+    }
+    check(slab_error_count() == e0);
+    for (size_t i = 0; i < n; i++)
+        remember_freed(p[i]); // the last one is on top of its array
+}
+
 static void op_shrink(void)
 {
     on_top = NULL; // drained
@@ -309,7 +368,7 @@ static void op_reclaim(void)
 // One input byte picks the next operation; allocs and frees come twice as often.
 static void (*const ops[])(void) = {op_create,   op_cache_alloc, op_cache_alloc, op_kmalloc,
                                     op_free,     op_free,        op_shrink,      op_destroy,
-                                    op_bad_free, op_reclaim};
+                                    op_bad_free, op_reclaim,     op_bulk_alloc,  op_bulk_free};
 
 static void run(void)
 {
