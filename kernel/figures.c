@@ -350,9 +350,10 @@ static void print_arrays(const char *step)
         FIG("percpu lists step=%s cache=%s full=%u partial=%u free=%u free_objects=%zu\n", step,
             pc[c]->name, n[0], n[1], n[2], pc[c]->free_objects);
         for (int cpu = 0; cpu < ncpu_online(); cpu++) {
-            struct array_cache *ac = pc[c]->array[cpu];
-            FIG("percpu array step=%s cache=%s cpu=%d avail=%lu limit=%lu batch=%u\n", step,
-                pc[c]->name, cpu, READ_ONCE(ac->avail), ac->limit, ac->batchcount);
+            struct array_cache *ac = pc[c]->array[cpu], *sp = ac->spare;
+            FIG("percpu array step=%s cache=%s cpu=%d avail=%lu limit=%u batch=%u spare=%lu\n",
+                step, pc[c]->name, cpu, READ_ONCE(ac->avail), ac->limit, ac->batchcount,
+                sp ? READ_ONCE(sp->avail) : 0UL);
         }
     }
 }
@@ -409,12 +410,13 @@ static int fig_percpu(void)
             // emptied batchcount and the free added one.
             unsigned long moved = refill ? ac->avail + 1 - before : before + 1 - ac->avail;
             FIG("percpu trace op=%s n=%d event=%s moved=%lu avail_before=%lu avail_after=%lu "
-                "limit=%lu full=%u partial=%u free=%u grows=%llu\n",
+                "limit=%u full=%u partial=%u free=%u grows=%llu\n",
                 alloc ? "alloc" : "free", k + 1, refill ? "refill" : "flush", moved, before,
                 ac->avail, ac->limit, n[0], n[1], n[2], (unsigned long long)t->grows);
         }
     }
-    FIG("percpu trace end avail=%lu\n", t->array[cpu_id()]->avail);
+    struct array_cache *tac = t->array[cpu_id()];
+    FIG("percpu trace end avail=%lu spare=%lu\n", tac->avail, tac->spare ? tac->spare->avail : 0UL);
     int bad = 0;
     for (int c = 0; c < PC_CACHES; c++)
         bad |= kmem_cache_destroy(pc[c]);

@@ -465,14 +465,18 @@ static void cache_flusharray(struct kmem_cache *c, struct array_cache *ac,
 void drain_local(void *cache)
 {
     struct kmem_cache *c = cache;
-    struct array_cache *ac = c->array[cpu_id()];
-    if (ac->avail == 0)
+    struct array_cache *ac = c->array[cpu_id()], *sp = ac->spare;
+    if (ac->avail == 0 && (sp == NULL || sp->avail == 0))
         return;
     spin_lock(&c->lock);
     c->lock_count++;
     free_block_locked(c, ac->entry, ac->avail, NULL);
+    if (sp)
+        free_block_locked(c, sp->entry, sp->avail, NULL);
     spin_unlock(&c->lock);
     ac_set_avail(ac, 0);
+    if (sp)
+        ac_set_avail(sp, 0);
 }
 
 // A cross-call function, or the cpu itself in its section: empty this
@@ -486,12 +490,16 @@ void drop_local(void *cache)
     struct array_cache *ac = c->array[cpu];
     if (ac->limit == 0) // none made, or a cache without arrays
         return;
+    struct array_cache *sp = ac->spare;
     spin_lock(&c->lock);
     c->lock_count++;
     free_block_locked(c, ac->entry, ac->avail, NULL);
-    c->array[cpu] = &slab_lazy_array; // under the lock: kmem_cache_get_info reads arrays under it
+    if (sp)
+        free_block_locked(c, sp->entry, sp->avail, NULL);
+    // under the lock: kmem_cache_get_info reads arrays under it
+    WRITE_ONCE(c->array[cpu], &slab_lazy_array);
     spin_unlock(&c->lock);
-    array_free(ac);
+    array_free_pair(ac);
 }
 
 // An array back to the kmalloc class it came from, as it came: straight to
@@ -502,6 +510,26 @@ void array_free(struct array_cache *ac)
     if (!slow_cache(home))
         mem_poison(ac, home->size); // free objects are off limits (ASan)
     free_to_slab(home, ac);
+}
+
+void array_free_pair(struct array_cache *ac)
+{
+    if (ac->spare)
+        array_free(ac->spare);
+    array_free(ac);
+}
+
+// Swap this cpu's array of c with its spare (in the section). The spare
+// points to the current array before it becomes the current one, so a
+// reader of other cpus' arrays (where_free) finds both through
+// c->array[cpu] at every moment. Returns the new current array.
+static struct array_cache *swap_spare(struct kmem_cache *c, int cpu, struct array_cache *ac)
+{
+    struct array_cache *sp = ac->spare;
+    WRITE_ONCE(sp->spare, ac);
+    WRITE_ONCE(c->array[cpu], sp);
+    WRITE_ONCE(ac->spare, NULL);
+    return sp;
 }
 
 // Drain every cpu's array (each cpu its own), then take every empty slab
@@ -562,20 +590,22 @@ NOINLINE void *alloc_no_array(struct kmem_cache *c, gfp_t gfp, const void *calle
 static bool array_install(struct kmem_cache *c, gfp_t gfp)
 {
     struct array_cache *ac = array_make(c, gfp);
+    if (ac != NULL)
+        ac->spare = array_make(c, gfp | __GFP_NOWARN); // none: it works with one
     unsigned long flags = local_lock_irqsave();
     int cpu = cpu_id();
     bool lazy = c->array[cpu] == &slab_lazy_array;
     if (lazy && ac != NULL) {
         spin_lock(&c->lock); // kmem_cache_get_info reads other cpus' arrays under it
         c->lock_count++;
-        c->array[cpu] = ac;
+        WRITE_ONCE(c->array[cpu], ac);
         spin_unlock(&c->lock);
         ac = NULL;
         lazy = false;
     }
     local_unlock_irqrestore(flags);
     if (ac != NULL)
-        array_free(ac); // not needed after all
+        array_free_pair(ac); // not needed after all
     return !lazy;
 }
 
@@ -640,6 +670,8 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
     struct array_cache *ac = c->array[cpu_id()];
     if (ac->limit == 0) // no array: the cache has none, or this cpu's is not made yet
         return alloc_without_array(c, ac, flags, gfp, CALLER(caller));
+    if (ac->spare && ac->spare->avail > 0) // the spare has objects: no lock, no list
+        ac = swap_spare(c, cpu_id(), ac);
     // LAB array.refill: begin
     bool grow_failed = false;
     while (ac->avail == 0 && cache_refill(c, ac) == 0) {
@@ -717,6 +749,17 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
     if (ac->avail > 0 && ac->entry[ac->avail - 1] == obj) {
         local_unlock_irqrestore(flags);
         report_double_top(c, obj, CALLER(caller));
+        return;
+    }
+    if (ac->spare && ac->spare->avail == 0) { // the spare is empty: no lock, no list
+        ac = swap_spare(c, cpu_id(), ac);
+#ifdef RVSLAB_ASAN
+        if (c != &cache_cache)
+            mem_poison(obj, c->size);
+#endif
+        ac->entry[0] = obj;
+        ac_set_avail(ac, 1);
+        local_unlock_irqrestore(flags);
         return;
     }
     // LAB array.free_slow: begin

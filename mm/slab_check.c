@@ -35,19 +35,25 @@ void slab_free_check_seed(uint64_t seed)
 // cache's array size, in case the array was given back meanwhile. Only a
 // key that matched brings a free here, and every block handed out has its
 // key cleared.
+static bool in_array(const struct kmem_cache *c, struct array_cache *ac, const void *obj)
+{
+    unsigned long n = MIN(MIN(READ_ONCE(ac->avail), READ_ONCE(ac->limit)), (unsigned long)c->limit);
+    for (unsigned long j = 0; j < n; j++)
+        if (READ_ONCE(ac->entry[j]) == obj && j < READ_ONCE(ac->avail) &&
+            READ_ONCE(ac->entry[j]) == obj) // still there: not a slot just popped
+            return true;
+    return false;
+}
+
 static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int i, int *cpu)
 {
     const void *obj = index_to_obj(c, s, i);
     for (int k = 0; k < NCPU; k++) {
-        struct array_cache *ac = READ_ONCE(c->array[k]);
-        unsigned long n =
-            MIN(MIN(READ_ONCE(ac->avail), READ_ONCE(ac->limit)), (unsigned long)c->limit);
-        for (unsigned long j = 0; j < n; j++)
-            if (READ_ONCE(ac->entry[j]) == obj && j < READ_ONCE(ac->avail) &&
-                READ_ONCE(ac->entry[j]) == obj) { // still there: not a slot just popped
-                *cpu = k;
-                return "in a cpu's array";
-            }
+        struct array_cache *ac = READ_ONCE(c->array[k]), *sp = READ_ONCE(ac->spare);
+        if (in_array(c, ac, obj) || (sp && in_array(c, sp, obj))) {
+            *cpu = k;
+            return "in a cpu's array";
+        }
     }
     const char *found = NULL;
     spin_lock(&c->lock);

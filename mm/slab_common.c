@@ -498,7 +498,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
     }
     for (int cpu = 0; cpu < NCPU; cpu++) // the arrays made, emptied above
         if (arrays[cpu]->limit != 0)
-            array_free(arrays[cpu]);
+            array_free_pair(arrays[cpu]);
     kmem_cache_free(&cache_cache, c);
     return 0;
 }

@@ -439,17 +439,29 @@ int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair)
     return bad;
 }
 
-// Every per-CPU array entry is an object of c, at an object's first byte,
-// not free in its slab, and in no other array slot. Every cpu is stopped
-// (stop_machine), so the arrays hold still. c->lock held.
+// Array a of c: cpu a / 2's current one (a even) or its spare (a odd,
+// which may be NULL).
+static struct array_cache *array_at(struct kmem_cache *c, int a)
+{
+    struct array_cache *ac = c->array[a / 2];
+    return a % 2 ? ac->spare : ac;
+}
+
+// Every per-CPU array entry (current and spare arrays) is an object of c,
+// at an object's first byte, not free in its slab, and in no other array
+// slot. Every cpu is stopped (stop_machine), so the arrays hold still.
+// c->lock held.
 static int validate_arrays(struct kmem_cache *c)
 {
     int bad = 0;
-    for (int cpu = 0; cpu < NCPU; cpu++) {
-        struct array_cache *ac = c->array[cpu];
+    for (int a = 0; a < 2 * NCPU; a++) {
+        int cpu = a / 2;
+        struct array_cache *ac = array_at(c, a);
+        if (ac == NULL)
+            continue;
         if (ac == &slab_no_array || ac == &slab_lazy_array) {
-            if (ac->avail || ac->limit)
-                problem(true, "%s: a shared empty array holds %lu of %lu", c->name, ac->avail,
+            if (ac->avail || ac->limit || ac->spare)
+                problem(true, "%s: a shared empty array holds %lu of %u", c->name, ac->avail,
                         ac->limit);
             // A plain cache never takes the debug path, nor a debug cache the arrays'.
             if ((ac == &slab_lazy_array) != (c->limit != 0))
@@ -458,9 +470,9 @@ static int validate_arrays(struct kmem_cache *c)
                         c->limit ? "has" : "has no");
             continue;
         }
-        if (ac->avail > ac->limit || ac->limit != c->limit) {
-            problem(true, "%s: cpu %d array holds %lu of %lu (cache limit %u)", c->name, cpu,
-                    ac->avail, ac->limit, c->limit);
+        if (ac->avail > ac->limit || ac->limit != c->limit || (a % 2 && ac->spare)) {
+            problem(true, "%s: cpu %d %sarray holds %lu of %u (cache limit %u)", c->name, cpu,
+                    a % 2 ? "spare " : "", ac->avail, ac->limit, c->limit);
             continue;
         }
         for (unsigned int k = 0; k < ac->avail; k++) {
@@ -477,15 +489,17 @@ static int validate_arrays(struct kmem_cache *c)
             if (on_chain(c, s, i))
                 problem(true, "%s: cpu %d array entry %u (%p) is also free in its slab", c->name,
                         cpu, k, obj);
-            for (int cpu2 = 0; cpu2 <= cpu; cpu2++) {
-                struct array_cache *ac2 = c->array[cpu2];
-                unsigned int end = cpu2 == cpu ? k : MIN(ac2->avail, ac2->limit);
+            for (int a2 = 0; a2 <= a; a2++) {
+                struct array_cache *ac2 = array_at(c, a2);
+                if (ac2 == NULL)
+                    continue;
+                unsigned int end = a2 == a ? k : MIN(ac2->avail, ac2->limit);
                 for (unsigned int k2 = 0; k2 < end; k2++)
                     if (ac2->entry[k2] == obj)
                         problem(true,
                                 "%s: %p is in two array slots: cpu %d entry %u, cpu %d "
                                 "entry %u (freed twice)",
-                                c->name, obj, cpu2, k2, cpu, k);
+                                c->name, obj, a2 / 2, k2, cpu, k);
             }
         }
     }

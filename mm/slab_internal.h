@@ -47,9 +47,12 @@ struct slab {
 // relaxed atomic stores (plain stores on RISC-V).
 struct array_cache {
     unsigned long avail;     // objects in entry[] (a long: no zero-extension to index)
-    unsigned long limit;     // capacity of entry[]; 0: alloc and free take the slow path
+    unsigned int limit;      // capacity of entry[]; 0: alloc and free take the slow path
     unsigned int batchcount; // objects moved per refill or flush
-    unsigned int unused;
+    // The cpu's second array (Bonwick's previous magazine, Linux's spare
+    // sheaf), or NULL: the slow paths swap the two before they touch the
+    // slab lists. Only a cpu's current array points to it.
+    struct array_cache *spare;
     void *guard; // entry[-1], always NULL: the double-free test reads it when avail is 0
     void *entry[];
 };
@@ -318,7 +321,8 @@ extern uint64_t slab_nr_reports;                      // reports of bad use sinc
 bool cache_ok(struct kmem_cache *c, const char *who); // not NULL, not destroyed (else reported)
 void drain_local(void *cache); // on_each_cpu: this cpu's array of the cache to its slabs
 void drop_local(void *cache);  // the same, and the array given back (slab_lazy_array again)
-void array_free(struct array_cache *ac); // one array_make made, back to its slab
+void array_free(struct array_cache *ac);      // one array_make made, back to its slab
+void array_free_pair(struct array_cache *ac); // a cpu's array and its spare
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
 void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release); // c->lock held
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back

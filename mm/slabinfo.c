@@ -42,8 +42,8 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     // the lock, which a cpu takes to put in or give back an array, so none
     // is freed while it is read.
     for (int cpu = 0; cpu < NCPU; cpu++) {
-        struct array_cache *ac = c->array[cpu];
-        in->cached_objs += __atomic_load_n(&ac->avail, __ATOMIC_RELAXED);
+        struct array_cache *ac = READ_ONCE(c->array[cpu]), *sp = READ_ONCE(ac->spare);
+        in->cached_objs += READ_ONCE(ac->avail) + (sp ? READ_ONCE(sp->avail) : 0);
         in->arrays += ac->limit != 0;
     }
     in->total_objs = (size_t)c->nr_slabs * c->num;

@@ -368,7 +368,8 @@ def fig_percpu(lines):
     geo = records(lines, "percpu", "cache")[0]
     out = header("Per-CPU arrays", 4, RUNS["four"][1], [
         "Workload: each cpu in turn (cpu 0, 1, 2, 3) allocates 40 + 30 x cpu objects",
-        "of each cache and frees all but 10 of them. Then each cpu's array:", ""])
+        "of each cache and frees all but 10 of them. Then each cpu's array, and the",
+        "objects in its spare array:", ""])
     caches = []
     for r in arrays:
         if r["cache"] not in caches:
@@ -383,10 +384,11 @@ def fig_percpu(lines):
         for r in rs:
             n = int(r["avail"])
             w = 40 * n // lim
-            out.append(f"    cpu {r['cpu']}  avail {n:>3}/{lim:<3} [{'#' * w}{' ' * (40 - w)}]")
+            out.append(f"    cpu {r['cpu']}  avail {n:>3}/{lim:<3} [{'#' * w}{' ' * (40 - w)}]"
+                       f"  spare {r.get('spare', '0'):>3}")
         out.append("")
     out += ["Remote drain: kmem_cache_shrink(fig-64) on cpu 0 asks every cpu, by",
-            "cross-call (on_each_cpu(drain_local)), to empty its own array:", ""]
+            "cross-call (on_each_cpu(drain_local)), to empty its own array and spare:", ""]
     for r in drain:
         if "cpu" in r:
             out.append(f"    cpu {r['cpu']}  avail now {r['avail']:>3}   cross-call functions "
@@ -396,7 +398,8 @@ def fig_percpu(lines):
     out += ["", f"A trace on cpu 0: cache {geo['name']} ({geo['num']} objects per slab, limit "
             f"{geo['limit']}, batchcount {geo['batch']});",
             "130 kmem_cache_alloc, then 130 kmem_cache_free. Only the calls that went",
-            "to the slab lists are shown; all the others touched the array alone.", "",
+            "to the slab lists are shown; all the others touched the array alone, or",
+            "swapped it with the spare.", "",
             "  call         event   moved  avail before -> after   slabs full/partial/free  "
             "made"]
     for t in trace:
@@ -408,7 +411,8 @@ def fig_percpu(lines):
                    f"{t['full']:>4}/{t['partial']}/{t['free']:<14}  {t['grows']:>3}   {arrow}")
     end = [t for t in trace if "avail" in t and "op" not in t]
     if end:
-        out.append(f"  at the end {end[0]['avail']} objects wait in the array")
+        out.append(f"  at the end {end[0]['avail']} objects wait in the array and "
+                   f"{end[0].get('spare', '0')} in the spare")
     out.append("")
     return out
 

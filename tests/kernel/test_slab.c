@@ -629,7 +629,7 @@ KTEST(slab, free_limit_returns_pages)
     EXPECT_LE(t, in.free_slabs, in.free_limit);
     EXPECT_GT(t, in.reaped, 0);
     // What is left: free slabs kept, and slabs holding this cpu's cached objects.
-    EXPECT_LE(t, in.total_slabs, in.free_limit + in.limit / in.num + 3);
+    EXPECT_LE(t, in.total_slabs, in.free_limit + 2 * in.limit / in.num + 3); // array and spare
     EXPECT_EQ(t, in.active_objs, 0);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, settle(), before);
@@ -938,7 +938,7 @@ KTEST(slab, stats_and_slabinfo)
     EXPECT_EQ(t, in.active_objs, 37);
     EXPECT(t, in.refills > in0.refills && in.flushes > in0.flushes);
     size_t free_in_slabs = in.total_objs - in.active_objs - in.cached_objs;
-    EXPECT_LE(t, in.cached_objs, in.limit);
+    EXPECT_LE(t, in.cached_objs, 2 * in.limit); // this cpu's array and its spare
     EXPECT_EQ(t, in.active_slabs + in.free_slabs, in.total_slabs);
     EXPECT_GE(t, free_in_slabs, (size_t)in.free_slabs * in.num);
     uint64_t ops = 2 * HOLD * ROUNDS + 37;
@@ -1022,8 +1022,9 @@ static void lazy_worker(void *arg)
 
 // The per-CPU array of one cpu (the array lab's test): the first alloc
 // makes the array and refills it with batchcount objects; allocs and frees
-// then take no lock and are last in, first out; the free that finds the
-// array full sends its oldest batchcount objects back to the slabs and
+// then take no lock and are last in, first out; a free that finds the
+// array full swaps it with the empty spare, and only one that finds both
+// full sends the array's oldest batchcount objects back to the slabs and
 // keeps the newest, still in order.
 KTEST(slab, array_refill_and_flush_batches)
 {
@@ -1034,7 +1035,7 @@ KTEST(slab, array_refill_and_flush_batches)
     SKIP_IF_DEBUGGED(t, c, "slab_debug is on: debug caches have no per-CPU arrays");
     struct kmem_cache_info in = info_of(c);
     unsigned limit = in.limit, batch = in.batchcount;
-    ASSERT(t, limit >= 2 && batch >= 1 && batch <= limit && limit < ARRAY_SIZE(objs));
+    ASSERT(t, limit >= 2 && batch >= 1 && batch <= limit && 2 * limit < ARRAY_SIZE(objs));
     ASSERT_GE(t, in.num, batch); // one new slab fills the first refill
 
     void *x = kmem_cache_alloc(c, GFP_KERNEL);
@@ -1072,7 +1073,7 @@ KTEST(slab, array_refill_and_flush_batches)
     in = info_of(c);
     EXPECT_EQ(t, in.refills, 2);
     EXPECT(t, in.cached_objs > 0 && in.cached_objs < batch);
-    while (n < (size_t)limit + 1) {
+    while (n < 2 * (size_t)limit + 1) {
         objs[n] = kmem_cache_alloc(c, GFP_KERNEL);
         ASSERT_NE(t, objs[n], NULL);
         n++;
@@ -1081,31 +1082,43 @@ KTEST(slab, array_refill_and_flush_batches)
         for (size_t j = 0; j < i; j++)
             ASSERT_NE(t, objs[i], objs[j]);
 
-    // An empty array (shrink drains it), then limit + 1 frees: the last
-    // one finds it full and flushes the oldest batch.
+    // An empty array and spare (shrink drains them), then limit frees fill
+    // the array; the next finds it full and the spare empty: they swap, with
+    // no lock and no flush. Only the free after 2 * limit, both full,
+    // flushes the current array's oldest batch.
     kmem_cache_shrink(c);
     EXPECT_EQ(t, info_of(c).cached_objs, 0);
-    for (size_t i = 0; i < limit; i++)
+    uint64_t locks0 = info_of(c).lock_acquisitions;
+    for (size_t i = 0; i <= limit; i++)
         kmem_cache_free(c, objs[i]);
     in = info_of(c);
-    EXPECT_EQ(t, in.cached_objs, limit);
+    EXPECT_EQ(t, in.cached_objs, limit + 1);
     EXPECT_EQ(t, in.flushes, 0);
-    kmem_cache_free(c, objs[limit]);
+    EXPECT_EQ(t, in.lock_acquisitions, locks0); // the swap took no lock
+    for (size_t i = limit + 1; i < 2 * (size_t)limit; i++)
+        kmem_cache_free(c, objs[i]);
+    EXPECT_EQ(t, info_of(c).flushes, 0);
+    kmem_cache_free(c, objs[2 * limit]);
     in = info_of(c);
     EXPECT_EQ(t, in.flushes, 1);
-    EXPECT_EQ(t, in.cached_objs, limit - batch + 1);
+    EXPECT_EQ(t, in.cached_objs, 2 * limit - batch + 1);
     EXPECT_EQ(t, in.active_objs, 0);
-    // What stayed is the newest limit - batch + 1, popped newest first.
+    // What stayed: the current array's newest limit - batch + 1, popped
+    // newest first, then the spare's limit, newest first.
     size_t kept = limit - batch + 1, wrong = 0;
     uint64_t refills = in.refills;
     for (size_t k = 0; k < kept; k++)
-        wrong += kmem_cache_alloc(c, GFP_KERNEL) != objs[limit - k];
+        wrong += kmem_cache_alloc(c, GFP_KERNEL) != objs[2 * limit - k];
+    for (size_t k = 0; k < limit; k++)
+        wrong += kmem_cache_alloc(c, GFP_KERNEL) != objs[limit - 1 - k];
     EXPECT_EQ(t, wrong, 0);
     in = info_of(c);
     EXPECT_EQ(t, in.cached_objs, 0);
-    EXPECT_EQ(t, in.refills, refills); // all from the array
+    EXPECT_EQ(t, in.refills, refills); // all from the array and its spare
+    for (size_t k = 0; k < limit; k++)
+        kmem_cache_free(c, objs[k]);
     for (size_t k = 0; k < kept; k++)
-        kmem_cache_free(c, objs[limit - k]);
+        kmem_cache_free(c, objs[2 * limit - k]);
     EXPECT_EQ(t, slab_validate(c), 0);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, settle(), before);
