@@ -332,14 +332,15 @@ static void pc_work(void *arg)
 // full, partial and free slabs of c, counted on the lists.
 static void count_lists(struct kmem_cache *c, unsigned int n[3])
 {
-    struct list_head *heads[] = {&c->slabs_full, &c->slabs_partial, &c->slabs_free};
-    spin_lock(&c->lock);
+    struct list_head *heads[] = {&c->node->slabs_full, &c->node->slabs_partial,
+                                 &c->node->slabs_free};
+    spin_lock(&c->node->list_lock);
     for (int h = 0; h < 3; h++) {
         n[h] = 0;
         for (struct list_head *pos = heads[h]->next; pos != heads[h]; pos = pos->next)
             n[h]++;
     }
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
 }
 
 static void print_arrays(const char *step)
@@ -348,7 +349,7 @@ static void print_arrays(const char *step)
         unsigned int n[3];
         count_lists(pc[c], n);
         FIG("percpu lists step=%s cache=%s full=%u partial=%u free=%u free_objects=%zu\n", step,
-            pc[c]->name, n[0], n[1], n[2], pc[c]->free_objects);
+            pc[c]->name, n[0], n[1], n[2], pc[c]->node->free_objects);
         for (int cpu = 0; cpu < ncpu_online(); cpu++) {
             struct array_cache *ac = pc[c]->array[cpu], *sp = ac->spare;
             FIG("percpu array step=%s cache=%s cpu=%d avail=%lu limit=%u batch=%u spare=%lu\n",

@@ -72,6 +72,23 @@
 #endif
 #define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+// A pointer another cpu published with a release store, read to load
+// through it (Linux's rcu_dereference): the address dependency orders those
+// loads after this one on every cpu the code runs on, so a plain load will
+// do. ThreadSanitizer does not know that rule; under it, an acquire load.
+#if defined(__SANITIZE_THREAD__)
+#define PLATFORM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PLATFORM_TSAN 1
+#endif
+#endif
+#ifdef PLATFORM_TSAN
+#define READ_PUBLISHED(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#else
+#define READ_PUBLISHED(x) READ_ONCE(x)
+#endif
+
 // The primitives below that run on every slab alloc and free may be inline:
 // a build puts a <platform_inline.h> on its include path that defines them
 // and PLATFORM_INLINE (the kernel's is arch/riscv/include/platform_inline.h).

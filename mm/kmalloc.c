@@ -30,7 +30,9 @@
 
 static size_t class_size[KMALLOC_NR_CLASSES];
 static char class_name[KMALLOC_NR_CLASSES][24];
+static uint8_t size_small[SMALL_MAX / 8] __read_mostly;                   // ..1k, by 8
 static uint8_t size_mid[KMALLOC_MAX_CACHE_SIZE / MID_STEP] __read_mostly; // ..32k, by 128
+bool kmalloc_lazy_classes;
 
 static size_t class_align(int i)
 {
@@ -95,19 +97,51 @@ static void kmalloc_classes(void)
     // LAB kmalloc.tables: end
 }
 
+// Make class i's cache, unless another cpu just did: the first to store it
+// in the tables wins, and a loser's cache, which no one has seen, goes.
+// NULL if there is no memory for it.
+static __attribute__((noinline)) struct kmem_cache *make_class(int i, gfp_t gfp)
+{
+    struct kmem_cache *c =
+        kmem_cache_create_permanent(class_name[i], class_size[i], class_align(i), gfp);
+    struct kmem_cache *was = NULL;
+    if (c == NULL)
+        return __atomic_load_n(&kmalloc_caches[i], __ATOMIC_ACQUIRE);
+    if (!__atomic_compare_exchange_n(&kmalloc_caches[i], &was, c, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        kmem_cache_unmake(c);
+        return was;
+    }
+    for (int j = 0; j < SMALL_MAX / 8; j++) // kmalloc's own table
+        if (size_small[j] == i)
+            __atomic_store_n(&kmalloc_small[j], c, __ATOMIC_RELEASE);
+    return c;
+}
+
+// Class i's cache, made now if it is not yet (kmalloc_lazy_classes).
+static struct kmem_cache *class_cache(int i, gfp_t gfp)
+{
+    struct kmem_cache *c = __atomic_load_n(&kmalloc_caches[i], __ATOMIC_ACQUIRE);
+    return likely(c != NULL) ? c : make_class(i, gfp);
+}
+
+// The classes the slab layer takes its own objects from, made at once even
+// when the rest wait for their first kmalloc: the powers of two, where
+// per-CPU arrays live (array_make), and the class of off-slab descriptors.
+static bool class_needed_early(int i)
+{
+    return IS_POWER_OF_2(class_size[i]) || i == kmalloc_index(sizeof(struct slab));
+}
+
 int kmalloc_init(void)
 {
-    for (int i = 0; i < KMALLOC_NR_CLASSES; i++)
-        kmalloc_caches[i] = NULL;
+    kmalloc_reset();
     kmalloc_classes();
     // Smallest first: the off-slab classes take their slab descriptors from
     // the small ones, so those must exist already.
-    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
-        kmalloc_caches[i] =
-            kmem_cache_create_permanent(class_name[i], class_size[i], class_align(i));
-        if (kmalloc_caches[i] == NULL)
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++)
+        if ((!kmalloc_lazy_classes || class_needed_early(i)) && make_class(i, GFP_KERNEL) == NULL)
             return -ENOMEM;
-    }
     return 0;
 }
 
@@ -115,17 +149,20 @@ void kmalloc_reset(void)
 {
     for (int i = 0; i < KMALLOC_NR_CLASSES; i++)
         kmalloc_caches[i] = NULL;
+    for (int j = 0; j < SMALL_MAX / 8; j++)
+        kmalloc_small[j] = NULL;
 }
 
 struct kmem_cache *kmalloc_cache(size_t size)
 {
     int i = size ? kmalloc_index(size) : -1;
-    return i < 0 ? NULL : kmalloc_caches[i];
+    return i < 0 ? NULL : kmalloc_cache_index(i);
 }
 
 struct kmem_cache *kmalloc_cache_index(int i)
 {
-    return i >= 0 && i < KMALLOC_NR_CLASSES ? kmalloc_caches[i] : NULL;
+    return i >= 0 && i < KMALLOC_NR_CLASSES ? __atomic_load_n(&kmalloc_caches[i], __ATOMIC_ACQUIRE)
+                                            : NULL;
 }
 
 // Above the largest class: whole frames from the buddy allocator -- n of
@@ -179,7 +216,8 @@ static inline __attribute__((always_inline)) void *kmalloc_caller(size_t size, g
     int i = kmalloc_index(size);
     if (i < 0)
         return kmalloc_large(size, PAGE_SIZE, gfp, caller);
-    void *p = slab_alloc(kmalloc_caches[i], gfp & ~__GFP_ZERO, caller);
+    struct kmem_cache *c = class_cache(i, gfp);
+    void *p = c ? slab_alloc(c, gfp & ~__GFP_ZERO, caller) : NULL;
     if (p && (gfp & __GFP_ZERO))
         memset(p, 0, class_size[i]);
     return p;
@@ -210,7 +248,8 @@ void *kmalloc_aligned(size_t size, size_t align, gfp_t gfp)
         i++; // the first class that is both big enough and aligned enough
     if (i < 0 || i == KMALLOC_NR_CLASSES)
         return kmalloc_large(size, align, gfp, caller);
-    void *p = slab_alloc(kmalloc_caches[i], gfp & ~__GFP_ZERO, caller);
+    struct kmem_cache *c = class_cache(i, gfp);
+    void *p = c ? slab_alloc(c, gfp & ~__GFP_ZERO, caller) : NULL;
     if (p && (gfp & __GFP_ZERO))
         memset(p, 0, class_size[i]);
     return p;

@@ -181,14 +181,14 @@ struct kmem_cache *kmem_cache_of(const void *obj)
 static NOINLINE struct slab *cache_grow(struct kmem_cache *c, gfp_t gfp, const void *caller)
 {
     gfp = gfp_check_context(gfp, caller); // growing may wait: judged as the caller's request
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     // LAB geometry.colour_next: begin
-    unsigned int colour = c->colour_next;
-    if (++c->colour_next >= c->colour)
-        c->colour_next = 0;
+    unsigned int colour = c->node->colour_next;
+    if (++c->node->colour_next >= c->colour)
+        c->node->colour_next = 0;
     // LAB geometry.colour_next: end
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
 
     // alloc_pages, not alloc_frames: a block of 2^order frames is aligned to
     // its size, which gives alignments beyond a page for free.
@@ -234,17 +234,17 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c, gfp_t gfp, const v
 
 // A new slab joins its cache (counted) and goes on the list its use says.
 // Objects already taken from it (slab_pop) were counted off free_objects.
-// c->lock held.
+// c->node->list_lock held.
 static void slab_link(struct kmem_cache *c, struct slab *s)
 {
-    c->nr_slabs++;
-    c->free_objects += c->num;
+    c->node->nr_slabs++;
+    c->node->free_objects += c->num;
     c->grows++;
     if (s->inuse == 0) {
-        list_add(&s->list, &c->slabs_free);
-        c->nr_free_slabs++;
+        list_add(&s->list, &c->node->slabs_free);
+        c->node->nr_free_slabs++;
     } else {
-        list_add(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
+        list_add(&s->list, s->inuse == c->num ? &c->node->slabs_full : &c->node->slabs_partial);
     }
 }
 
@@ -262,15 +262,15 @@ static void free_to_slab(struct kmem_cache *c, void *obj)
         debug_free(c, obj, s, obj_to_index(c, s, obj), __builtin_return_address(0));
         return;
     }
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     free_block_locked(c, &obj, 1, NULL);
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
 }
 
 // An empty slab leaves its cache for `release`: its frames stop naming it
 // now, under the cache lock, so a stale free that takes the lock later
-// (debug_free) sees it gone before slabs_release frees anything. c->lock held.
+// (debug_free) sees it gone before slabs_release frees anything. c->node->list_lock held.
 void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release)
 {
     list_move(&s->list, release);
@@ -309,7 +309,7 @@ NOINLINE size_t slabs_release(struct kmem_cache *c, struct list_head *release)
 // from again except for objects freed into it later, which start a new,
 // good chain. A debug cache marks the lost objects, so a free of one is a
 // double free. Destroy does not count quarantined objects as live, so the
-// slab's pages go back then. c->lock held.
+// slab's pages go back then. c->node->list_lock held.
 static NOINLINE void slab_quarantine(struct kmem_cache *c, struct slab *s, unsigned int bad)
 {
     unsigned int lost = c->num - s->inuse;
@@ -323,7 +323,7 @@ static NOINLINE void slab_quarantine(struct kmem_cache *c, struct slab *s, unsig
                 bad == s->free ? "starts at" : "links to", bad, c->num - 1);
     report_line("%u free objects quarantined; the slab is never used for allocation again", lost);
     report_end(c, "quarantined");
-    c->free_objects -= lost;
+    c->node->free_objects -= lost;
     c->quarantined += lost;
     s->inuse = c->num;
     s->free = BUFCTL_END;
@@ -332,7 +332,7 @@ static NOINLINE void slab_quarantine(struct kmem_cache *c, struct slab *s, unsig
 // Take s's first free object, with the index checked before it is used: a
 // free chain in range never hands out memory outside the slab. In a debug
 // cache a live object carries BUFCTL_ACTIVE, not a link, so a chain that
-// loops back to one is caught too. False after quarantining s. c->lock held.
+// loops back to one is caught too. False after quarantining s. c->node->list_lock held.
 static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *ip)
 {
     unsigned int i = s->free;
@@ -347,7 +347,7 @@ static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *
     }
     s->free = next;
     s->inuse++;
-    c->free_objects--;
+    c->node->free_objects--;
     *ip = i;
     return true;
 }
@@ -355,7 +355,7 @@ static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *
 // Move up to `want` free objects of slab s into ac, down its free chain.
 // Each index is checked before it is used, as slab_pop does: a link out of
 // range quarantines the slab, and nothing outside it is handed out.
-// (Caches without arrays, the debug ones, never come here.) c->lock held.
+// (Caches without arrays, the debug ones, never come here.) c->node->list_lock held.
 static unsigned int take_from_slab(struct kmem_cache *c, struct slab *s, struct array_cache *ac,
                                    unsigned int want)
 {
@@ -368,7 +368,7 @@ static unsigned int take_from_slab(struct kmem_cache *c, struct slab *s, struct 
     }
     s->free = i;
     s->inuse += got;
-    c->free_objects -= got;
+    c->node->free_objects -= got;
     ac_set_avail(ac, ac->avail + got);
     if (unlikely(i >= num && i != BUFCTL_END))
         slab_quarantine(c, s, i);
@@ -382,44 +382,44 @@ static inline __attribute__((always_inline)) unsigned int cache_refill(struct km
                                                                        struct array_cache *ac)
 {
     unsigned int want = ac->batchcount, got = 0;
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     while (got < want) {
-        struct list_head *l = &c->slabs_partial;
+        struct list_head *l = &c->node->slabs_partial;
         if (list_empty(l)) {
-            l = &c->slabs_free;
+            l = &c->node->slabs_free;
             if (list_empty(l))
                 break;
-            c->nr_free_slabs--;
+            c->node->nr_free_slabs--;
         }
         struct slab *s = list_first_entry(l, struct slab, list);
         got += take_from_slab(c, s, ac, want - got);
-        list_move(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
+        list_move(&s->list, s->inuse == c->num ? &c->node->slabs_full : &c->node->slabs_partial);
     }
     c->refills += got > 0;
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     return got;
 }
 
 // An empty slab goes on the free list or, once the cache keeps free_limit
 // empty slabs, onto `release` (NULL: keep every one; the caller frees
-// them). c->lock held.
+// them). c->node->list_lock held.
 static void slab_now_empty(struct kmem_cache *c, struct slab *s, struct list_head *release)
 {
-    if (release == NULL || c->nr_free_slabs < c->free_limit) {
-        list_move(&s->list, &c->slabs_free);
-        c->nr_free_slabs++;
+    if (release == NULL || c->node->nr_free_slabs < c->free_limit) {
+        list_move(&s->list, &c->node->slabs_free);
+        c->node->nr_free_slabs++;
     } else {
         slab_doom(c, s, release);
-        c->nr_slabs--;
-        c->free_objects -= c->num;
+        c->node->nr_slabs--;
+        c->node->free_objects -= c->num;
         c->reaped++;
     }
 }
 
 // Put n objects back into their slabs: each on the front of its slab's free
 // chain. A slab moves list only when it becomes empty or stops being full.
-// c->lock held.
+// c->node->list_lock held.
 static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
                               struct list_head *release)
 {
@@ -435,9 +435,9 @@ static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
         if (unlikely(inuse == 0))
             slab_now_empty(c, s, release);
         else if (unlikely(inuse == full - 1))
-            list_move_tail(&s->list, &c->slabs_partial);
+            list_move_tail(&s->list, &c->node->slabs_partial);
     }
-    c->free_objects += n;
+    c->node->free_objects += n;
 }
 
 // The array is full: move its oldest batchcount objects (the coldest) back.
@@ -446,11 +446,11 @@ static void cache_flusharray(struct kmem_cache *c, struct array_cache *ac,
 {
     // LAB array.flush: begin
     unsigned int n = MIN(ac->batchcount, ac->avail);
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     c->flushes++;
     free_block_locked(c, ac->entry, n, release);
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     // The rest slide down, a word at a time (picolibc's memmove goes by bytes).
     unsigned long rest = ac->avail - n;
     for (unsigned long k = 0; k < rest; k++)
@@ -468,12 +468,12 @@ void drain_local(void *cache)
     struct array_cache *ac = c->array[cpu_id()], *sp = ac->spare;
     if (ac->avail == 0 && (sp == NULL || sp->avail == 0))
         return;
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     free_block_locked(c, ac->entry, ac->avail, NULL);
     if (sp)
         free_block_locked(c, sp->entry, sp->avail, NULL);
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     ac_set_avail(ac, 0);
     if (sp)
         ac_set_avail(sp, 0);
@@ -491,14 +491,14 @@ void drop_local(void *cache)
     if (ac->limit == 0) // none made, or a cache without arrays
         return;
     struct array_cache *sp = ac->spare;
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     free_block_locked(c, ac->entry, ac->avail, NULL);
     if (sp)
         free_block_locked(c, sp->entry, sp->avail, NULL);
     // under the lock: kmem_cache_get_info reads arrays under it
     WRITE_ONCE(c->array[cpu], &slab_lazy_array);
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     array_free_pair(ac);
 }
 
@@ -537,16 +537,16 @@ static struct array_cache *swap_spare(struct kmem_cache *c, int cpu, struct arra
 void cache_drain(struct kmem_cache *c, struct list_head *release)
 {
     on_each_cpu(drain_local, c);
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
-    while (!list_empty(&c->slabs_free)) {
-        slab_doom(c, list_first_entry(&c->slabs_free, struct slab, list), release);
-        c->nr_free_slabs--;
-        c->nr_slabs--;
-        c->free_objects -= c->num;
+    while (!list_empty(&c->node->slabs_free)) {
+        slab_doom(c, list_first_entry(&c->node->slabs_free, struct slab, list), release);
+        c->node->nr_free_slabs--;
+        c->node->nr_slabs--;
+        c->node->free_objects -= c->num;
         c->reaped++;
     }
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
 }
 
 // ---- Arrays made on first use ----
@@ -568,12 +568,12 @@ NOINLINE void *alloc_no_array(struct kmem_cache *c, gfp_t gfp, const void *calle
     if (cache_refill(c, ac) == 0) {
         struct slab *s = cache_grow(c, gfp, caller); // no lock held, no section: may reclaim
         if (s != NULL) {
-            spin_lock(&c->lock);
+            spin_lock(&c->node->list_lock);
             c->lock_count++;
             take_from_slab(c, s, ac, 1);
             slab_link(c, s);
             c->refills++;
-            spin_unlock(&c->lock);
+            spin_unlock(&c->node->list_lock);
         } else if (cache_refill(c, ac) == 0) { // the reclaim may have filled the lists
             return NULL;
         }
@@ -596,10 +596,10 @@ static bool array_install(struct kmem_cache *c, gfp_t gfp)
     int cpu = cpu_id();
     bool lazy = c->array[cpu] == &slab_lazy_array;
     if (lazy && ac != NULL) {
-        spin_lock(&c->lock); // kmem_cache_get_info reads other cpus' arrays under it
+        spin_lock(&c->node->list_lock); // kmem_cache_get_info reads other cpus' arrays under it
         c->lock_count++;
         WRITE_ONCE(c->array[cpu], ac);
-        spin_unlock(&c->lock);
+        spin_unlock(&c->node->list_lock);
         ac = NULL;
         lazy = false;
     }
@@ -693,10 +693,10 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
             // the object comes straight from them.
             local_unlock_irqrestore(flags);
             if (s != NULL) {
-                spin_lock(&c->lock);
+                spin_lock(&c->node->list_lock);
                 c->lock_count++;
                 slab_link(c, s);
-                spin_unlock(&c->lock);
+                spin_unlock(&c->node->list_lock);
             }
             return alloc_no_array(c, gfp, CALLER(caller));
         }
@@ -704,13 +704,13 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
             grow_failed = true;
             continue;
         }
-        spin_lock(&c->lock);
+        spin_lock(&c->node->list_lock);
         c->lock_count++;
         unsigned int room = (unsigned int)(ac->limit - ac->avail);
         take_from_slab(c, s, ac, MIN(ac->batchcount, room));
         slab_link(c, s);
         c->refills++;
-        spin_unlock(&c->lock);
+        spin_unlock(&c->node->list_lock);
     }
     unsigned long avail = ac->avail - 1;
     void *obj = ac->entry[avail];
@@ -797,7 +797,7 @@ NOINLINE void cache_free_double(struct kmem_cache *c, void *obj, unsigned long f
 // cpus freeing one object at the same instant are serialized and the second
 // is reported. It is slow, and meant to be.
 
-// One object out of slab s, marked and checked. c->lock held.
+// One object out of slab s, marked and checked. c->node->list_lock held.
 static void debug_take(struct kmem_cache *c, struct slab *s, unsigned int i, const void *caller)
 {
     *slab_bufctl(c, s, i) = BUFCTL_ACTIVE; // a marked cache: the bufctl is past the object
@@ -810,21 +810,23 @@ static void *debug_take_any(struct kmem_cache *c, const void *caller)
 {
     struct slab *s = NULL;
     unsigned int i = 0;
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
-    while (s == NULL && !(list_empty(&c->slabs_partial) && list_empty(&c->slabs_free))) {
-        struct list_head *l = list_empty(&c->slabs_partial) ? &c->slabs_free : &c->slabs_partial;
+    while (s == NULL &&
+           !(list_empty(&c->node->slabs_partial) && list_empty(&c->node->slabs_free))) {
+        struct list_head *l =
+            list_empty(&c->node->slabs_partial) ? &c->node->slabs_free : &c->node->slabs_partial;
         s = list_first_entry(l, struct slab, list);
-        if (l == &c->slabs_free)
-            c->nr_free_slabs--;
+        if (l == &c->node->slabs_free)
+            c->node->nr_free_slabs--;
         bool ok = slab_pop(c, s, &i);
-        list_move(&s->list, s->inuse == c->num ? &c->slabs_full : &c->slabs_partial);
+        list_move(&s->list, s->inuse == c->num ? &c->node->slabs_full : &c->node->slabs_partial);
         if (!ok)
             s = NULL; // quarantined; try the next slab
     }
     if (s)
         debug_take(c, s, i, caller);
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     return s ? index_to_obj(c, s, i) : NULL;
 }
 
@@ -844,12 +846,12 @@ NOINLINE void *slab_alloc_slow(struct kmem_cache *c, gfp_t gfp, const void *call
     unsigned int i = 0;
     if ((s = cache_grow(c, gfp, caller)) == NULL) // no lock held
         return debug_take_any(c, caller);         // another cpu may have freed one meanwhile
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     slab_pop(c, s, &i); // a fresh chain: cannot fail
     debug_take(c, s, i, caller);
     slab_link(c, s);
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     return index_to_obj(c, s, i);
 }
 
@@ -858,7 +860,7 @@ static void debug_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned
 {
     struct list_head release;
     INIT_LIST_HEAD(&release);
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->lock_count++;
     struct page *pg = virt_to_page(obj);
     if (READ_ONCE(pg->slab_cache) != c || slab_of_untrusted(pg) != s) {
@@ -870,7 +872,7 @@ static void debug_free(struct kmem_cache *c, void *obj, struct slab *s, unsigned
         free_block_locked(c, &obj, 1, &release);
         c->dbg_frees++;
     }
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     slabs_release(c, &release);
 }
 

@@ -25,6 +25,14 @@ struct kmem_cache;
 // blocks do not fragment the heap). Read at each allocation.
 extern bool kmalloc_exact_frames;
 
+// When the kmalloc classes are made: all of them by slab_init (false, the
+// default, as Linux does at boot: no allocation ever makes a cache), or
+// each at its first kmalloc (true: the host library's choice, where a
+// short-lived process uses a handful of the 80 classes and each made
+// class is a struct kmem_cache of over 1 KiB to fault in at start-up and
+// after every fork). Set before slab_init.
+extern bool kmalloc_lazy_classes;
+
 // kmem_cache_create flags.
 #define SLAB_HWCACHE_ALIGN (1UL << 0) // align objects to the cache line (Linux's rule)
 // Debug options (mm/slab_debug.c; README "Debugging the allocator"). A cache
@@ -149,6 +157,7 @@ extern bool slab_panic_on_report; // panic after any report instead of repairing
 int slab_validate(struct kmem_cache *c);
 int slab_validate_all(void);
 unsigned slab_nr_caches(void); // caches that exist now
+size_t slab_meta_pages(void);  // frames holding the caches themselves (their structs and nodes)
 // Fault injection for the slab layer (Linux's failslab): when armed (see
 // lib/fault_inject.h), allocations from caches created with SLAB_FAILSLAB
 // (or marked with slab_debug=A) fail as if memory had run out.
@@ -193,9 +202,10 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *info);
 int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*ctor)(void *),
                       struct kmem_cache_info *info);
 
-struct kmem_cache *kmalloc_cache(size_t size); // the cache kmalloc(size) uses; NULL if none
-struct kmem_cache *kmalloc_cache_index(int i); // class i, 0..KMALLOC_NR_CLASSES-1
-int slab_last_error(void); // this cpu's last kmem_cache_create: 0, or the -errno of its failure
+struct kmem_cache *kmalloc_cache(size_t size); // the cache kmalloc(size) uses; NULL if none (yet)
+struct kmem_cache *
+kmalloc_cache_index(int i); // class i (0..KMALLOC_NR_CLASSES-1); NULL if not made
+int slab_last_error(void);  // this cpu's last kmem_cache_create: 0, or the -errno of its failure
 void slab_lock_all(
     void); // every slab and buddy lock, in order (around fork; per-CPU sections first)
 void slab_unlock_all(void);         // and every one let go

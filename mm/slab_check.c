@@ -56,7 +56,7 @@ static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int
         }
     }
     const char *found = NULL;
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     unsigned int steps = 0;
     for (bufctl_t b = s->free; b != BUFCTL_END && b < c->num && steps <= c->num; steps++) {
         if (b == i) {
@@ -65,7 +65,7 @@ static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int
         }
         b = *slab_bufctl(c, s, b);
     }
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     return found;
 }
 

@@ -14,8 +14,10 @@
 #define SLAB_MIN_ALIGN  8 // every object can hold a pointer
 #define FREE_SLAB_PAGES 8 // empty slabs a cache may keep, counted in pages
 
-struct kmem_cache cache_cache; // the cache of struct kmem_cache, itself static
-struct list_head cache_chain;  // every cache, in creation order
+struct kmem_cache cache_cache;               // the cache of struct kmem_cache, itself static
+static struct kmem_cache node_cache;         // the cache of struct kmem_cache_node, also static
+static struct kmem_cache_node boot_nodes[2]; // the two static caches' own
+struct list_head cache_chain;                // every cache, in creation order
 struct spinlock chain_lock;
 static size_t line_size = 64;
 static enum { DOWN, PARTIAL, UP } slab_state; // PARTIAL: kmalloc caches being made
@@ -206,16 +208,19 @@ static int cache_layout(struct kmem_cache *c, const char *name, size_t size, siz
     return 0;
 }
 
-static int cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
-                       unsigned long flags, void (*ctor)(void *))
+// A cache's slab lists and lock start empty in n.
+static int cache_setup(struct kmem_cache *c, struct kmem_cache_node *n, const char *name,
+                       size_t size, size_t align, unsigned long flags, void (*ctor)(void *))
 {
     int err = cache_layout(c, name, size, align, flags, ctor);
     if (err)
         return err;
-    spin_lock_init(&c->lock, "kmem_cache");
-    INIT_LIST_HEAD(&c->slabs_full);
-    INIT_LIST_HEAD(&c->slabs_partial);
-    INIT_LIST_HEAD(&c->slabs_free);
+    memset(n, 0, sizeof(*n));
+    spin_lock_init(&n->list_lock, "kmem_cache");
+    INIT_LIST_HEAD(&n->slabs_full);
+    INIT_LIST_HEAD(&n->slabs_partial);
+    INIT_LIST_HEAD(&n->slabs_free);
+    c->node = n;
     INIT_LIST_HEAD(&c->next);
     unsigned int limit = cpu_limit(c->size), batch = (limit + 1) / 2;
     // Keep about what Linux keeps ((1 + cpus) * batch + num objects) in empty
@@ -273,16 +278,16 @@ size_t slab_reclaim(gfp_t gfp)
         struct kmem_cache *c = list_entry(pos, struct kmem_cache, next);
         struct list_head release;
         INIT_LIST_HEAD(&release);
-        spin_lock(&c->lock);
+        spin_lock(&c->node->list_lock);
         c->lock_count++;
-        while (!list_empty(&c->slabs_free)) {
-            slab_doom(c, list_first_entry(&c->slabs_free, struct slab, list), &release);
-            c->nr_free_slabs--;
-            c->nr_slabs--;
-            c->free_objects -= c->num;
+        while (!list_empty(&c->node->slabs_free)) {
+            slab_doom(c, list_first_entry(&c->node->slabs_free, struct slab, list), &release);
+            c->node->nr_free_slabs--;
+            c->node->nr_slabs--;
+            c->node->free_objects -= c->num;
             c->reaped++;
         }
-        spin_unlock(&c->lock);
+        spin_unlock(&c->node->list_lock);
         pages += slabs_release(c, &release);
     }
     spin_unlock(&chain_lock);
@@ -340,21 +345,23 @@ static const char *bad_args(const char *name, size_t size, size_t align, unsigne
 }
 
 static struct kmem_cache *create(const char *name, size_t size, size_t align, unsigned long flags,
-                                 void (*ctor)(void *), bool permanent)
+                                 void (*ctor)(void *), bool permanent, gfp_t gfp)
 {
     int err;
     struct kmem_cache *c = NULL;
+    struct kmem_cache_node *n = NULL;
     const char *why = bad_args(name, size, align, flags, permanent, &err);
     if (why == NULL) {
         unsigned long boot = slab_debug_boot_flags(name) & ~flags; // slab_debug= adds these
-        c = kmem_cache_alloc(&cache_cache, GFP_KERNEL); // no lock held: may grow or reclaim
-        err = c ? cache_setup(c, name, size, align, flags | boot, ctor) : -ENOMEM;
+        c = kmem_cache_alloc(&cache_cache, gfp); // no lock held: may grow or reclaim
+        n = c ? kmem_cache_alloc(&node_cache, gfp) : NULL;
+        err = n ? cache_setup(c, n, name, size, align, flags | boot, ctor) : -ENOMEM;
         if (err == -E2BIG && (boot & (SLAB_RED_ZONE | SLAB_STORE_USER))) {
             // Red zones and tracks do not fit (kmalloc-8M: a zone as big as
             // its alignment): the cache was asked for, the options were not.
             printk("slab: %s: no room for red zones and tracks; checked without them\n", name);
             boot &= ~(SLAB_RED_ZONE | SLAB_STORE_USER);
-            err = cache_setup(c, name, size, align, flags | boot, ctor);
+            err = cache_setup(c, n, name, size, align, flags | boot, ctor);
         }
         why = err == -E2BIG ? "no slab order fits the object" : err ? "out of memory" : NULL;
     }
@@ -371,6 +378,8 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
         WRITE_ONCE(last_error[cpu_id()], 0); // the last create worked
         return c;
     }
+    if (n)
+        kmem_cache_free(&node_cache, n);
     if (c)
         kmem_cache_free(&cache_cache, c); // no cpu has used it: no arrays yet
     WRITE_ONCE(last_error[cpu_id()], err);
@@ -381,12 +390,22 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
                                      unsigned long flags, void (*ctor)(void *))
 {
-    return create(name, size, align, flags, ctor, false);
+    return create(name, size, align, flags, ctor, false, GFP_KERNEL);
 }
 
-struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align)
+struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align,
+                                               gfp_t gfp)
 {
-    return create(name, size, align, 0, NULL, true);
+    return create(name, size, align, 0, NULL, true, gfp);
+}
+
+void kmem_cache_unmake(struct kmem_cache *c)
+{
+    spin_lock(&chain_lock);
+    list_del(&c->next);
+    spin_unlock(&chain_lock);
+    kmem_cache_free(&node_cache, c->node);
+    kmem_cache_free(&cache_cache, c);
 }
 
 static struct spinlock layout_lock = SPINLOCK_INIT("kmem_cache_layout");
@@ -421,7 +440,7 @@ void slab_lock_all(void)
 {
     spin_lock(&chain_lock);
     for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
-        spin_lock(&list_entry(pos, struct kmem_cache, next)->lock);
+        spin_lock(&list_entry(pos, struct kmem_cache, next)->node->list_lock);
     spin_lock(&layout_lock);
     slab_debug_lock(true);
     buddy_lock_all();
@@ -433,13 +452,26 @@ void slab_unlock_all(void)
     slab_debug_lock(false);
     spin_unlock(&layout_lock);
     for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev)
-        spin_unlock(&list_entry(pos, struct kmem_cache, next)->lock);
+        spin_unlock(&list_entry(pos, struct kmem_cache, next)->node->list_lock);
     spin_unlock(&chain_lock);
 }
 
 int slab_last_error(void)
 {
     return READ_ONCE(last_error[cpu_id()]);
+}
+
+static size_t slab_frames_of(struct kmem_cache *c)
+{
+    spin_lock(&c->node->list_lock);
+    size_t n = (size_t)c->node->nr_slabs << c->order;
+    spin_unlock(&c->node->list_lock);
+    return n;
+}
+
+size_t slab_meta_pages(void)
+{
+    return slab_frames_of(&cache_cache) + slab_frames_of(&node_cache);
 }
 
 unsigned slab_nr_caches(void)
@@ -474,10 +506,11 @@ int kmem_cache_destroy(struct kmem_cache *c)
     on_each_cpu(drain_local, c); // every cpu empties its array
     // Under chain_lock, so reclaim cannot be working on the cache meanwhile.
     spin_lock(&chain_lock);
-    spin_lock(&c->lock);
-    size_t live = (size_t)c->nr_slabs * c->num - c->free_objects - c->quarantined;
+    spin_lock(&c->node->list_lock);
+    size_t live = (size_t)c->node->nr_slabs * c->num - c->node->free_objects - c->quarantined;
     if (live == 0) {
-        struct list_head *lists[] = {&c->slabs_free, &c->slabs_partial, &c->slabs_full};
+        struct list_head *lists[] = {&c->node->slabs_free, &c->node->slabs_partial,
+                                     &c->node->slabs_full};
         for (int k = 0; k < 3; k++) // partial and full: kept only by quarantined objects
             while (!list_empty(lists[k]))
                 slab_doom(c, list_first_entry(lists[k], struct slab, list), &release);
@@ -489,7 +522,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
             c->array[cpu] = &slab_no_array;
         }
     }
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     slabs_release(c, &release);
     spin_unlock(&chain_lock);
     if (live) {
@@ -499,6 +532,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
     for (int cpu = 0; cpu < NCPU; cpu++) // the arrays made, emptied above
         if (arrays[cpu]->limit != 0)
             array_free_pair(arrays[cpu]);
+    kmem_cache_free(&node_cache, c->node);
     kmem_cache_free(&cache_cache, c);
     return 0;
 }
@@ -509,19 +543,25 @@ int kmem_cache_destroy(struct kmem_cache *c)
 // far -- the caches made (newest first: their off-slab descriptors live in
 // older ones), then the cache of caches -- and leave the layer DOWN, so a
 // failed init leaves no half-built state behind.
+static void static_cache_unwind(struct kmem_cache *c)
+{
+    list_del(&c->next);
+    struct list_head release;
+    INIT_LIST_HEAD(&release);
+    cache_drain(c, &release); // it has no arrays yet: those come once the layer is UP
+    slabs_release(c, &release);
+    c->magic = 0;
+}
+
 static void slab_unwind(void)
 {
-    while (cache_chain.prev != &cache_cache.next) {
+    while (cache_chain.prev != &node_cache.next) {
         struct kmem_cache *c = list_entry(cache_chain.prev, struct kmem_cache, next);
         c->permanent = false;
         kmem_cache_destroy(c); // empty: nothing was allocated from it
     }
-    list_del(&cache_cache.next);
-    struct list_head release;
-    INIT_LIST_HEAD(&release);
-    cache_drain(&cache_cache, &release); // it has no arrays yet: those come once the layer is UP
-    slabs_release(&cache_cache, &release);
-    cache_cache.magic = 0;
+    static_cache_unwind(&node_cache);
+    static_cache_unwind(&cache_cache);
     kmalloc_reset();
     slab_state = DOWN;
 }
@@ -544,14 +584,18 @@ int slab_init(size_t frame_size, size_t cache_line_size)
     line_size = cache_line_size;
     memset(last_error, 0, sizeof(last_error));
     slab_nr_reports = 0;
-    int err = cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache), 0,
+    int err = cache_setup(&cache_cache, &boot_nodes[0], "kmem_cache", sizeof(struct kmem_cache), 0,
                           SLAB_HWCACHE_ALIGN, NULL);
+    if (err == 0)
+        err = cache_setup(&node_cache, &boot_nodes[1], "kmem_cache_node",
+                          sizeof(struct kmem_cache_node), 0, SLAB_HWCACHE_ALIGN, NULL);
     if (err) {
         printk("slab: slab_init: no memory for the cache of caches\n");
         return err;
     }
-    cache_cache.permanent = true;
-    list_add(&cache_cache.next, &cache_chain);
+    cache_cache.permanent = node_cache.permanent = true;
+    list_add_tail(&cache_cache.next, &cache_chain);
+    list_add_tail(&node_cache.next, &cache_chain);
     slab_state = PARTIAL;
     if (kmalloc_init() != 0) {
         printk("slab: slab_init: could not make the kmalloc caches\n");

@@ -371,7 +371,7 @@ static bool on_chain(const struct kmem_cache *c, const struct slab *s, unsigned 
 // One slab's own invariants: its frames, its free chain (in range, acyclic,
 // as long as num - inuse), and in a debug cache its markers (objects out =
 // inuse). counts[]: free objects, quarantined objects (debug caches only).
-// c->lock held.
+// c->node->list_lock held.
 static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbose,
                                 size_t counts[2])
 {
@@ -450,7 +450,7 @@ static struct array_cache *array_at(struct kmem_cache *c, int a)
 // Every per-CPU array entry (current and spare arrays) is an object of c,
 // at an object's first byte, not free in its slab, and in no other array
 // slot. Every cpu is stopped (stop_machine), so the arrays hold still.
-// c->lock held.
+// c->node->list_lock held.
 static int validate_arrays(struct kmem_cache *c)
 {
     int bad = 0;
@@ -510,17 +510,18 @@ static int validate_arrays(struct kmem_cache *c)
 static int validate_cache(struct kmem_cache *c)
 {
     int bad = 0;
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->list_scans++;
-    struct list_head *heads[] = {&c->slabs_full, &c->slabs_partial, &c->slabs_free};
+    struct list_head *heads[] = {&c->node->slabs_full, &c->node->slabs_partial,
+                                 &c->node->slabs_free};
     const char *names[] = {"full", "partial", "free"};
     size_t nslabs = 0, nfree_slabs = 0, free_objs = 0, quar = 0;
     for (int h = 0; h < 3; h++) {
         size_t n = 0;
         for (struct list_head *pos = heads[h]->next; pos != heads[h]; pos = pos->next) {
-            if (++n > c->nr_slabs + 1) {
+            if (++n > c->node->nr_slabs + 1) {
                 problem(true, "%s: %s list longer than nr_slabs (%u): a cycle?", c->name, names[h],
-                        c->nr_slabs);
+                        c->node->nr_slabs);
                 break;
             }
             struct slab *s = list_entry(pos, struct slab, list);
@@ -541,17 +542,17 @@ static int validate_cache(struct kmem_cache *c)
         if (h == 2)
             nfree_slabs = n;
     }
-    if (nslabs != c->nr_slabs || nfree_slabs != c->nr_free_slabs)
+    if (nslabs != c->node->nr_slabs || nfree_slabs != c->node->nr_free_slabs)
         problem(true, "%s: %zu slabs (%zu free) on the lists, counters say %u (%u)", c->name,
-                nslabs, nfree_slabs, c->nr_slabs, c->nr_free_slabs);
-    if (free_objs != c->free_objects)
+                nslabs, nfree_slabs, c->node->nr_slabs, c->node->nr_free_slabs);
+    if (free_objs != c->node->free_objects)
         problem(true, "%s: %zu free objects in slabs, free_objects says %zu", c->name, free_objs,
-                c->free_objects);
+                c->node->free_objects);
     if ((c->flags & SLAB_SLOW_FLAGS) && quar != c->quarantined)
         problem(true, "%s: %zu quarantined objects, counter says %zu", c->name, quar,
                 c->quarantined);
     bad += validate_arrays(c);
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     return bad;
 }
 

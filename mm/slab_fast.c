@@ -32,20 +32,22 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
     slab_free(c, obj, NULL);
 }
 
-// kmalloc's two tables, filled by kmalloc_init (kmalloc.c), are defined
-// here beside the one function that reads them on every call: the compiler
-// then reaches both from one base address.
-uint8_t size_small[KMALLOC_SMALL_MAX / 8] __read_mostly; // class of sizes 1..1024
+// kmalloc's tables of caches, filled by kmalloc.c, are defined here beside
+// the one function that reads them on every call: the compiler then
+// reaches both from one base address.
 struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES] __read_mostly;
+struct kmem_cache *kmalloc_small[KMALLOC_SMALL_MAX / 8] __read_mostly;
 
-// The common sizes (up to 1 KiB) find their class in one table load.
+// The common sizes (up to 1 KiB) find their cache in one table load: the
+// size's offset into the table is (size - 1) rounded down to 8 bytes.
 void *kmalloc(size_t size, gfp_t gfp)
 {
     if (unlikely(size - 1 >= KMALLOC_SMALL_MAX)) // size 0 wraps around
         return kmalloc_slow(size, gfp);
-    if (unlikely(gfp & __GFP_ZERO))
+    struct kmem_cache *c = READ_PUBLISHED(kmalloc_small[(size - 1) / 8]);
+    if (unlikely(c == NULL || (gfp & __GFP_ZERO))) // NULL: a lazy class not made yet
         return kmalloc_zero(size, gfp);
-    return slab_alloc(kmalloc_caches[size_small[(size - 1) / 8]], gfp, NULL);
+    return slab_alloc(c, gfp, NULL);
 }
 
 // struct page names the cache: a frame of a slab has one, any other frame

@@ -87,19 +87,32 @@ struct slab_track {
     uint32_t seq;     // a global event count: which of alloc and free came last
 };
 
-struct kmem_cache {
-    // Read on every alloc and free, written only when a cpu's array is made
-    // or given back (under lock, by the cpu itself, in its section) and at
-    // destroy: a cache line of its own, which no lock write touches.
-    struct array_cache *array[NCPU]; // indexed by cpu_id(); never NULL
-
-    // The slab lists and what goes with them, under lock.
-    struct spinlock lock __attribute__((aligned(64)));
+// A cache's slabs: three lists and the lock that guards them (Linux's
+// struct kmem_cache_node, one per memory node there; one here). It is an
+// object of its own, in the cache "kmem_cache_node", so every cache's lock
+// sits with the others' on a few pages rather than on a page of its own
+// struct kmem_cache (over 1 KiB with an array pointer per cpu): whatever
+// takes every lock -- the host library around fork(), whose child and
+// parent then write each page they let a lock go in -- touches 3 pages for
+// 80 caches instead of 28.
+struct kmem_cache_node {
+    struct spinlock list_lock;
     struct list_head slabs_full, slabs_partial, slabs_free;
     size_t free_objects;   // free objects in partial and free slabs
     unsigned int nr_slabs; // all slabs of this cache
     unsigned int nr_free_slabs;
     unsigned int colour_next; // colour of the next slab made
+};
+
+struct kmem_cache {
+    // Read on every alloc and free, written only when a cpu's array is made
+    // or given back (under the list lock, by the cpu itself, in its section)
+    // and at destroy.
+    struct array_cache *array[NCPU]; // indexed by cpu_id(); never NULL
+
+    // Under node->list_lock, on a line of their own: the slow paths write
+    // them, the fast paths only read the array pointers above.
+    struct kmem_cache_node *node __attribute__((aligned(64)));
     uint64_t grows, reaped, lock_count, list_scans, refills, flushes;
     uint64_t errors; // atomic: reports are made without the lock
 
@@ -313,7 +326,9 @@ void kfree_not_object(const void *p);                  // not an object's start:
 // slab_common.c
 extern struct list_head cache_chain; // every cache, oldest first, under chain_lock
 extern struct spinlock chain_lock;
-struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align);
+struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align,
+                                               gfp_t gfp); // kmalloc's classes: never destroyed
+void kmem_cache_unmake(struct kmem_cache *c); // one just made, never used: unlinked and freed
 struct array_cache *array_make(struct kmem_cache *c, gfp_t gfp); // an empty array, or NULL
 
 // slab.c
@@ -324,7 +339,8 @@ void drop_local(void *cache);  // the same, and the array given back (slab_lazy_
 void array_free(struct array_cache *ac);      // one array_make made, back to its slab
 void array_free_pair(struct array_cache *ac); // a cpu's array and its spare
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
-void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release); // c->lock held
+void slab_doom(struct kmem_cache *c, struct slab *s,
+               struct list_head *release);                             // c->node->list_lock held
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back
 void slab_free_bad(struct kmem_cache *c, const void *obj, const char *who, const void *caller);
 // What the fast paths (slab_fast.c) tail-call; each reads its own return
@@ -339,7 +355,7 @@ struct kmem_cache *kmem_cache_of(const void *obj); // the cache of a slab object
 // slabinfo.c
 void layout_info(const struct kmem_cache *c, struct kmem_cache_info *in); // geometry fields only
 
-// slab_debug.c, for slab.c (c->lock held where it says so).
+// slab_debug.c, for slab.c (c->node->list_lock held where it says so).
 unsigned long slab_debug_boot_flags(const char *name);      // slab_debug= flags for this cache
 void slab_debug_lock(bool lock);                            // take (true) or drop the report lock
 void debug_layout(struct kmem_cache *c);                    // red zones and tracks into c->size
@@ -351,13 +367,14 @@ void report_begin(struct kmem_cache *c, const char *title);
 void report_object(struct kmem_cache *c, struct slab *s, unsigned i);
 void report_end(struct kmem_cache *c, const char *action);
 #define report_line(fmt, ...) printk("slab: " fmt "\n", ##__VA_ARGS__)
-int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair); // c->lock held
+int validate_slab_locked(struct kmem_cache *c, struct slab *s,
+                         bool repair); // c->node->list_lock held
 
 // kmalloc.c, for slab.c and slab_fast.c
 #define KMALLOC_SMALL_MAX 1024 // size_small[] covers 1..1024 bytes, by 8
-extern struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];
-extern uint8_t size_small[KMALLOC_SMALL_MAX / 8];
-void *kmalloc_slow(size_t size, gfp_t gfp); // above 1 KiB, size 0
+extern struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];   // NULL: not made yet
+extern struct kmem_cache *kmalloc_small[KMALLOC_SMALL_MAX / 8]; // the cache of sizes 1..1024, by 8
+void *kmalloc_slow(size_t size, gfp_t gfp); // above 1 KiB, size 0, a class not made yet
 void *kmalloc_zero(size_t size, gfp_t gfp); // 1 KiB or less, __GFP_ZERO
 void kfree_slow(const void *p);             // NULL, a large block, not a slab object
 int kmalloc_init(void);                     // make the kmalloc caches; 0 or -ENOMEM

@@ -37,7 +37,7 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->limit = c->limit;
     in->batchcount = c->batchcount;
     in->free_limit = c->free_limit;
-    spin_lock(&c->lock); // the observer's own acquisition is not counted
+    spin_lock(&c->node->list_lock); // the observer's own acquisition is not counted
     // Other cpus' arrays are read without stopping them: a snapshot. Under
     // the lock, which a cpu takes to put in or give back an array, so none
     // is freed while it is read.
@@ -46,11 +46,11 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
         in->cached_objs += READ_ONCE(ac->avail) + (sp ? READ_ONCE(sp->avail) : 0);
         in->arrays += ac->limit != 0;
     }
-    in->total_objs = (size_t)c->nr_slabs * c->num;
-    in->total_slabs = c->nr_slabs;
-    in->free_slabs = c->nr_free_slabs;
-    in->active_slabs = c->nr_slabs - c->nr_free_slabs;
-    in->active_objs = in->total_objs - c->free_objects;
+    in->total_objs = (size_t)c->node->nr_slabs * c->num;
+    in->total_slabs = c->node->nr_slabs;
+    in->free_slabs = c->node->nr_free_slabs;
+    in->active_slabs = c->node->nr_slabs - c->node->nr_free_slabs;
+    in->active_objs = in->total_objs - c->node->free_objects;
     in->grows = c->grows;
     in->reaped = c->reaped;
     in->refills = c->refills;
@@ -59,7 +59,7 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->list_scans = c->list_scans;
     in->debug_allocs = c->dbg_allocs;
     in->debug_frees = c->dbg_frees;
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     in->errors = __atomic_load_n(&c->errors, __ATOMIC_RELAXED);
     // Arrays and lists were read at slightly different times: clamp.
     in->cached_objs = MIN(in->cached_objs, in->active_objs);
@@ -68,9 +68,10 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
 
 bool slab_on_lists(struct kmem_cache *c, const void *addr)
 {
-    struct list_head *heads[] = {&c->slabs_full, &c->slabs_partial, &c->slabs_free};
+    struct list_head *heads[] = {&c->node->slabs_full, &c->node->slabs_partial,
+                                 &c->node->slabs_free};
     bool found = false;
-    spin_lock(&c->lock);
+    spin_lock(&c->node->list_lock);
     c->list_scans++;
     for (size_t h = 0; h < ARRAY_SIZE(heads) && !found; h++) {
         for (struct list_head *pos = heads[h]->next; pos != heads[h]; pos = pos->next) {
@@ -80,7 +81,7 @@ bool slab_on_lists(struct kmem_cache *c, const void *addr)
                 found = true;
         }
     }
-    spin_unlock(&c->lock);
+    spin_unlock(&c->node->list_lock);
     return found;
 }
 

@@ -450,14 +450,17 @@ EXPORT int malloc_info(int options, FILE *fp)
 // ---- for the bench (found with dlsym) ----
 
 // Bytes taken from the frame allocator now (frames held by slabs and large
-// kmallocs) plus big blocks. RSS would not do: the heap is never returned
-// to the host, so it only grows.
+// kmallocs, not the caches' own structs) plus big blocks. RSS would not do:
+// the heap is never returned to the host, so it only grows.
 EXPORT size_t rvslab_held_bytes(void)
 {
     if (!heap_ready())
         return 0;
-    size_t frames = nr_managed_pages() - nr_free_pages();
-    return frames * PAGE_SIZE + __atomic_load_n(&big_bytes, __ATOMIC_RELAXED);
+    // Less the frames of the caches' own structs: a class is made at its
+    // first malloc (kmalloc_lazy_classes) and kept for good.
+    size_t held = nr_managed_pages() - nr_free_pages(), meta = slab_meta_pages();
+    return (held > meta ? held - meta : 0) * PAGE_SIZE +
+           __atomic_load_n(&big_bytes, __ATOMIC_RELAXED);
 }
 
 // How many reallocs copied their block's bytes to a new one.

@@ -461,6 +461,7 @@ static bool heap_setup(void)
         }
         munmap(map_base, map_bytes);
     }
+    kmalloc_lazy_classes = true; // a short-lived process uses a few of the 80
     if (shim_heap_base == 0 || buddy_init_at(shim_heap_base, first, map_base) != 0 ||
         slab_init(PAGE_SIZE, 64) != 0) {
         printk("cannot set up the heap (address space or memory refused); malloc fails\n");

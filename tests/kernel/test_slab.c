@@ -1157,3 +1157,28 @@ KTEST(slab, arrays_made_on_first_use)
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, settle(), before);
 }
+
+// Every cache's slab lists and lock are in a struct kmem_cache_node of the
+// node cache, packed: whatever takes every cache lock at once (the host
+// library around fork) then writes a few pages, not one per cache.
+KTEST(slab, nodes_packed_together)
+{
+    uintptr_t pages[KMALLOC_NR_CLASSES];
+    unsigned distinct = 0, made = 0;
+    for (int i = 0; i < KMALLOC_NR_CLASSES; i++) {
+        struct kmem_cache *c = kmalloc_cache_index(i);
+        if (c == NULL)
+            continue;
+        made++;
+        EXPECT(t, spin_is_locked(&c->node->list_lock) == false);
+        uintptr_t pg = (uintptr_t)c->node / PAGE_SIZE;
+        unsigned k = 0;
+        while (k < distinct && pages[k] != pg)
+            k++;
+        if (k == distinct)
+            pages[distinct++] = pg;
+    }
+    unsigned per_page = PAGE_SIZE / 128; // a node is under two cache lines
+    EXPECT_GE(t, made, 8U);
+    EXPECT_LE(t, distinct, (made + per_page - 1) / per_page + 2);
+}

@@ -448,9 +448,9 @@ KTEST(slab_debug, validate_finds_bad_counts)
     void *p = kmem_cache_alloc(c, GFP_KERNEL);
     ASSERT_NE(t, p, NULL);
     EXPECT_EQ(t, slab_validate(c), 0);
-    c->free_objects++;
+    c->node->free_objects++;
     EXPECT_GE(t, slab_validate(c), 1);
-    c->free_objects--;
+    c->node->free_objects--;
     struct slab *s = virt_to_page(p)->slab;
     bufctl_t keep = *slab_bufctl(c, s, s->free);
     *slab_bufctl(c, s, s->free) = 9999; // a broken chain
