@@ -374,8 +374,8 @@ int validate_slab_locked(struct kmem_cache *c, struct slab *s,
 #define KMALLOC_SMALL_MAX 1024 // size_small[] covers 1..1024 bytes, by 8
 extern struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];   // NULL: not made yet
 extern struct kmem_cache *kmalloc_small[KMALLOC_SMALL_MAX / 8]; // the cache of sizes 1..1024, by 8
-void *kmalloc_slow(size_t size, gfp_t gfp); // above 1 KiB, size 0, a class not made yet
-void *kmalloc_zero(size_t size, gfp_t gfp); // 1 KiB or less, __GFP_ZERO
+void *kmalloc_slow(size_t size, gfp_t gfp);                     // above 1 KiB, size 0
+void *kmalloc_zero(size_t size, gfp_t gfp); // 1 KiB or less: __GFP_ZERO, a class not made yet
 void kfree_slow(const void *p);             // NULL, a large block, not a slab object
 int kmalloc_init(void);                     // make the kmalloc caches; 0 or -ENOMEM
 void kmalloc_reset(void);                   // forget them (a failed slab_init)

@@ -26,6 +26,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 
 #include "lib/spinlock.h"
@@ -400,9 +401,17 @@ static bool heap_up(void) // ready, or ready with a shrink asked
     return s == 2 || s == 4;
 }
 
+// A process that has only ever had one thread (glibc's
+// __libc_single_threaded) skips all of it, as glibc's fork skips its own
+// malloc locks then: no other thread can hold a lock, and every lock let go
+// after fork would be a page copied in parent and child (fork+exec chains
+// pay that per process).
+static bool fork_locked; // this fork's prepare took the locks
+
 static void fork_prepare(void)
 {
-    if (!heap_up())
+    fork_locked = heap_up() && !__libc_single_threaded;
+    if (!fork_locked)
         return;
     shim_big_lock(true); // held alone elsewhere: its place in the order does not matter
     pthread_mutex_lock(&grow_lock);
@@ -412,7 +421,7 @@ static void fork_prepare(void)
 
 static void fork_done(void) // in the parent and in the child
 {
-    if (!heap_up())
+    if (!fork_locked)
         return;
     slab_unlock_all();
     shim_sections_unlock_all();
