@@ -18,7 +18,7 @@ BENCH_CPUS     ?= 8
 BENCH_OUT      ?= bench/results
 BENCH_LOGS     ?= build/bench
 BENCH_WALL_RUNS ?= 3
-# Exact, repeatable instruction counts (../shared/design.md, "Measuring").
+# Exact, repeatable instruction counts (README, "Benchmarks").
 ICOUNT         := -icount shift=0,sleep=off
 BENCH_QEMU      = $(call qemu,$(K),$(1)) -append "$(2)" </dev/null
 

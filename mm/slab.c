@@ -459,6 +459,17 @@ static void cache_flusharray(struct kmem_cache *c, struct array_cache *ac,
     // LAB array.flush: end
 }
 
+// This cpu's array of c and its spare emptied into the slab lists (counted
+// as one acquisition of the list lock, which the caller holds).
+static void empty_pair_locked(struct kmem_cache *c, struct array_cache *ac)
+{
+    struct array_cache *sp = ac->spare;
+    c->lock_count++;
+    free_block_locked(c, ac->entry, ac->avail, NULL);
+    if (sp)
+        free_block_locked(c, sp->entry, sp->avail, NULL);
+}
+
 // A cross-call function (so: on the array's own cpu, in its section): empty
 // this cpu's array of cache c into the slab lists. Empty slabs stay on the
 // free list; the caller frees them.
@@ -469,10 +480,7 @@ void drain_local(void *cache)
     if (ac->avail == 0 && (sp == NULL || sp->avail == 0))
         return;
     spin_lock(&c->node->list_lock);
-    c->lock_count++;
-    free_block_locked(c, ac->entry, ac->avail, NULL);
-    if (sp)
-        free_block_locked(c, sp->entry, sp->avail, NULL);
+    empty_pair_locked(c, ac);
     spin_unlock(&c->node->list_lock);
     ac_set_avail(ac, 0);
     if (sp)
@@ -490,12 +498,8 @@ void drop_local(void *cache)
     struct array_cache *ac = c->array[cpu];
     if (ac->limit == 0) // none made, or a cache without arrays
         return;
-    struct array_cache *sp = ac->spare;
     spin_lock(&c->node->list_lock);
-    c->lock_count++;
-    free_block_locked(c, ac->entry, ac->avail, NULL);
-    if (sp)
-        free_block_locked(c, sp->entry, sp->avail, NULL);
+    empty_pair_locked(c, ac);
     // under the lock: kmem_cache_get_info reads arrays under it
     WRITE_ONCE(c->array[cpu], &slab_lazy_array);
     spin_unlock(&c->node->list_lock);
