@@ -61,6 +61,7 @@ for c in align fork heap free; do
 done
 [[ -x $tmp/align_check ]] && check align "$tmp/align_check"
 [[ -x $tmp/fork_check ]] && check fork "$tmp/fork_check"
+[[ -x $tmp/fork_check ]] && check fork-single "$tmp/fork_check" single
 # Bad frees: each kind stops the program (abort, as glibc's checks do) with
 # a report that names it; under RVSLAB_CHECK_=1 the report is made, the bad
 # free ignored, and no block is then handed out twice.

@@ -1,9 +1,11 @@
 // fork() from a threaded program: three threads malloc and free without a
 // pause while the main thread forks; each child mallocs and frees too, then
-// exits. A child that does not exit within 5 s is hung -- it inherited an
-// allocator lock held by a thread that does not exist in it -- and is
-// killed and counted. Prints one line; bench/preload-check.sh runs it on
-// glibc and on librvslab.so and requires the same line.
+// exits. `fork_check single` forks from a program that never had a second
+// thread instead (see single()). A child that does not exit within 5 s is
+// hung -- it inherited an allocator lock held by a thread that does not
+// exist in it -- and is killed and counted. Prints one line;
+// bench/preload-check.sh runs it on glibc and on librvslab.so and requires
+// the same line.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -78,8 +80,45 @@ static int reaped(pid_t pid)
     }
 }
 
-int main(void)
+// fork_check single: a process that never had a second thread forks (an
+// allocator may then skip its fork locks) while it holds live blocks of
+// every size; each child frees those it inherited, mallocs and frees.
+static int single(void)
 {
+    uint64_t x = 12345;
+    void *held[64] = {0};
+    int forks = 0, hung = 0;
+    while (forks < FORKS / 5 && hung < MAX_HUNG) {
+        for (int step = 0; step < 200; step++) {
+            uint64_t r = next(&x);
+            unsigned k = r % 64;
+            free(held[k]);
+            held[k] = malloc(8 + (r >> 8) % ((r & 0x10000) ? 65536 : 512));
+            if (held[k])
+                memset(held[k], 1, 8);
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (unsigned k = 0; k < 64; k++)
+                free(held[k]);
+            child();
+        }
+        if (pid < 0)
+            break;
+        forks++;
+        hung += !reaped(pid);
+    }
+    for (unsigned k = 0; k < 64; k++)
+        free(held[k]);
+    printf("fork_check: %d forks from a single-threaded program, %d children hung or failed\n",
+           forks, hung);
+    return hung != 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "single") == 0)
+        return single();
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
         pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 1));
