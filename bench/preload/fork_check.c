@@ -31,20 +31,25 @@ static uint64_t next(uint64_t *x)
     return *x;
 }
 
-// Sizes from 8 bytes to 64 KiB: every lock of the allocator gets taken
-// (slab caches, refills and flushes, whole frames from the buddy allocator).
+// One of 64 held blocks replaced by a new one of 8 bytes to 64 KiB: every
+// lock of the allocator gets taken (slab caches, refills and flushes, whole
+// frames from the buddy allocator).
+static void churn_step(uint64_t *x, void **held)
+{
+    uint64_t r = next(x);
+    unsigned k = r % 64;
+    free(held[k]);
+    held[k] = malloc(8 + (r >> 8) % ((r & 0x10000) ? 65536 : 512));
+    if (held[k])
+        memset(held[k], 1, 8);
+}
+
 static void *churn(void *arg)
 {
     uint64_t x = (uintptr_t)arg * 0x9e3779b97f4a7c15ULL + 1;
     void *held[64] = {0};
-    while (!stop) {
-        uint64_t r = next(&x);
-        unsigned k = r % 64;
-        free(held[k]);
-        held[k] = malloc(8 + (r >> 8) % ((r & 0x10000) ? 65536 : 512));
-        if (held[k])
-            memset(held[k], 1, 8);
-    }
+    while (!stop)
+        churn_step(&x, held);
     for (unsigned k = 0; k < 64; k++)
         free(held[k]);
     return NULL;
@@ -89,14 +94,8 @@ static int single(void)
     void *held[64] = {0};
     int forks = 0, hung = 0;
     while (forks < FORKS / 5 && hung < MAX_HUNG) {
-        for (int step = 0; step < 200; step++) {
-            uint64_t r = next(&x);
-            unsigned k = r % 64;
-            free(held[k]);
-            held[k] = malloc(8 + (r >> 8) % ((r & 0x10000) ? 65536 : 512));
-            if (held[k])
-                memset(held[k], 1, 8);
-        }
+        for (int step = 0; step < 200; step++)
+            churn_step(&x, held);
         pid_t pid = fork();
         if (pid == 0) {
             for (unsigned k = 0; k < 64; k++)
