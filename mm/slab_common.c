@@ -344,6 +344,15 @@ static const char *bad_args(const char *name, size_t size, size_t align, unsigne
     return NULL;
 }
 
+// A cache's struct and its node back to their caches (either may be NULL).
+static void cache_free(struct kmem_cache *c, struct kmem_cache_node *n)
+{
+    if (n)
+        kmem_cache_free(&node_cache, n);
+    if (c)
+        kmem_cache_free(&cache_cache, c);
+}
+
 static struct kmem_cache *create(const char *name, size_t size, size_t align, unsigned long flags,
                                  void (*ctor)(void *), bool permanent, gfp_t gfp)
 {
@@ -378,10 +387,7 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
         WRITE_ONCE(last_error[cpu_id()], 0); // the last create worked
         return c;
     }
-    if (n)
-        kmem_cache_free(&node_cache, n);
-    if (c)
-        kmem_cache_free(&cache_cache, c); // no cpu has used it: no arrays yet
+    cache_free(c, n); // no cpu has used it: no arrays yet
     WRITE_ONCE(last_error[cpu_id()], err);
     printk("slab: kmem_cache_create(%s, %zu, %zu): %s\n", name ? name : "NULL", size, align, why);
     return NULL;
@@ -404,8 +410,7 @@ void kmem_cache_unmake(struct kmem_cache *c)
     spin_lock(&chain_lock);
     list_del(&c->next);
     spin_unlock(&chain_lock);
-    kmem_cache_free(&node_cache, c->node);
-    kmem_cache_free(&cache_cache, c);
+    cache_free(c, c->node);
 }
 
 static struct spinlock layout_lock = SPINLOCK_INIT("kmem_cache_layout");
@@ -532,8 +537,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
     for (int cpu = 0; cpu < NCPU; cpu++) // the arrays made, emptied above
         if (arrays[cpu]->limit != 0)
             array_free_pair(arrays[cpu]);
-    kmem_cache_free(&node_cache, c->node);
-    kmem_cache_free(&cache_cache, c);
+    cache_free(c, c->node);
     return 0;
 }
 
