@@ -126,11 +126,11 @@ static struct kmem_cache *class_cache(int i, gfp_t gfp)
 }
 
 // The classes the slab layer takes its own objects from, made at once even
-// when the rest wait for their first kmalloc: the powers of two, where
-// per-CPU arrays live (array_make), and the class of off-slab descriptors.
+// when the rest wait for their first kmalloc: those per-CPU arrays live in
+// (array_make), and the class of off-slab descriptors.
 static bool class_needed_early(int i)
 {
-    return IS_POWER_OF_2(class_size[i]) || i == kmalloc_index(sizeof(struct slab));
+    return array_home(class_size[i]) || i == kmalloc_index(sizeof(struct slab));
 }
 
 int kmalloc_init(void)

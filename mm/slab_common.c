@@ -122,7 +122,7 @@ static unsigned int cpu_limit(size_t size)
         return 24;
     if (size > 256)
         return 54;
-    return 120;
+    return ARRAY_LIMIT_MAX;
 }
 
 // A cache's per-CPU arrays are made when they are needed, not here: with
@@ -148,12 +148,23 @@ static void arrays_init(struct kmem_cache *c, unsigned int limit)
 // per-CPU array: making kmalloc-1024's own array for a cpu needs no array
 // of kmalloc-1024. Before the kmalloc caches are all there (slab_init):
 // NULL, and the caller allocates without one.
-struct array_cache *array_make(struct kmem_cache *c, gfp_t gfp)
+// The kmalloc class an array of `limit` entries lives in.
+static size_t array_bytes(unsigned int limit)
 {
-    size_t bytes = sizeof(struct array_cache) + c->limit * sizeof(void *), n = line_size;
+    size_t bytes = sizeof(struct array_cache) + limit * sizeof(void *), n = line_size;
     while (n < bytes)
         n *= 2;
-    struct kmem_cache *home = slab_state == UP ? kmalloc_cache(n) : NULL;
+    return n;
+}
+
+bool array_home(size_t size)
+{
+    return IS_POWER_OF_2(size) && size >= array_bytes(1) && size <= array_bytes(ARRAY_LIMIT_MAX);
+}
+
+struct array_cache *array_make(struct kmem_cache *c, gfp_t gfp)
+{
+    struct kmem_cache *home = slab_state == UP ? kmalloc_cache(array_bytes(c->limit)) : NULL;
     struct array_cache *ac =
         home ? alloc_no_array(home, gfp & ~__GFP_ZERO, __builtin_return_address(0)) : NULL;
     if (ac == NULL)
@@ -389,7 +400,9 @@ static struct kmem_cache *create(const char *name, size_t size, size_t align, un
     }
     cache_free(c, n); // no cpu has used it: no arrays yet
     WRITE_ONCE(last_error[cpu_id()], err);
-    printk("slab: kmem_cache_create(%s, %zu, %zu): %s\n", name ? name : "NULL", size, align, why);
+    if (err != -ENOMEM || !(gfp & __GFP_NOWARN)) // a kmalloc class made lazily may fail quietly
+        printk("slab: kmem_cache_create(%s, %zu, %zu): %s\n", name ? name : "NULL", size, align,
+               why);
     return NULL;
 }
 

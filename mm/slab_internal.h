@@ -329,6 +329,8 @@ extern struct spinlock chain_lock;
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align,
                                                gfp_t gfp); // kmalloc's classes: never destroyed
 void kmem_cache_unmake(struct kmem_cache *c); // one just made, never used: unlinked and freed
+#define ARRAY_LIMIT_MAX 120                   // the longest per-CPU array (of small objects)
+bool array_home(size_t size);                 // may kmalloc class `size` hold per-CPU arrays?
 struct array_cache *array_make(struct kmem_cache *c, gfp_t gfp); // an empty array, or NULL
 
 // slab.c

@@ -37,10 +37,11 @@ KTEST(kmalloc_lazy, made_at_first_use)
 {
     reclaim_hook_t old = lazy_layer(t);
     unsigned caches = slab_nr_caches();
-    // Made at once: where arrays live (powers of two from a line up) and
-    // where off-slab descriptors come from.
-    for (size_t n = 64; n <= 1024; n *= 2)
-        EXPECT_NE(t, kmalloc_cache(n), NULL);
+    // Made at once: where arrays live (a line up to the longest array) and
+    // where off-slab descriptors come from; no other power of two.
+    for (size_t n = 8; n <= KMALLOC_MAX_SIZE; n *= 2)
+        EXPECT_EQ(t, kmalloc_cache(n) != NULL, n >= 64 && n <= 1024);
+    EXPECT_NE(t, kmalloc_cache(sizeof(struct slab)), NULL);
     EXPECT_EQ(t, kmalloc_cache(72), NULL);    // not yet
     EXPECT_EQ(t, kmalloc_cache(20000), NULL); // off-slab, through kmalloc_slow
     void *a = kmalloc(70, GFP_KERNEL), *b = kmalloc(72, GFP_KERNEL);
@@ -62,6 +63,11 @@ KTEST(kmalloc_lazy, made_at_first_use)
     ASSERT_NE(t, al, NULL);
     EXPECT_EQ(t, (uintptr_t)al % 1024, 0);
     EXPECT_EQ(t, slab_nr_caches(), caches + 3); // 72, 100, 20000; al's, kmalloc-1k, was there
+    void *p4k = kmalloc(4096, GFP_KERNEL);      // a power of two made at first use
+    ASSERT_NE(t, p4k, NULL);
+    EXPECT_EQ(t, kmem_cache_of(p4k), kmalloc_cache(4096));
+    EXPECT_EQ(t, slab_nr_caches(), caches + 4);
+    kfree(p4k);
     kfree(a);
     kfree(b);
     kfree(z);
