@@ -536,11 +536,119 @@ static struct array_cache *swap_spare(struct kmem_cache *c, int cpu, struct arra
     return sp;
 }
 
-// Drain every cpu's array (each cpu its own), then take every empty slab
-// off the free list. No lock held (a cross-call).
+// ---- The barn: whole sheaves traded between cpus ----
+
+static void sheaf_push(struct array_cache **top, unsigned int *nr, struct array_cache *sh)
+{
+    WRITE_ONCE(sh->spare, *top);
+    WRITE_ONCE(*top, sh);
+    (*nr)++;
+}
+
+static struct array_cache *sheaf_pop(struct array_cache **top, unsigned int *nr)
+{
+    struct array_cache *sh = *top;
+    WRITE_ONCE(*top, sh->spare);
+    (*nr)--;
+    return sh;
+}
+
+// This cpu's array ac of c and its spare are both empty (we are in the
+// section): trade ac for a full sheaf from the barn. ac goes to the barn's
+// empty stack, or becomes the spare if there is none, or -- the barn has
+// all the empty sheaves it keeps -- to *surplus, for the caller to free
+// out of the section. Returns the current array, which is still empty if
+// the barn had no full sheaf.
+static NOINLINE struct array_cache *
+barn_get_full(struct kmem_cache *c, int cpu, struct array_cache *ac, struct array_cache **surplus)
+{
+    struct barn *b = &c->node->barn;
+    struct array_cache *sp = ac->spare;
+    spin_lock(&b->lock);
+    c->barn_locks++;
+    if (b->full) {
+        struct array_cache *full = sheaf_pop(&b->full, &b->nr_full);
+        WRITE_ONCE(full->spare, sp ? sp : ac);
+        WRITE_ONCE(c->array[cpu], full); // where_free finds ac through full until ac moves on
+        WRITE_ONCE(ac->spare, NULL);
+        if (sp && b->nr_empty < c->barn_max)
+            sheaf_push(&b->empty, &b->nr_empty, ac);
+        else if (sp)
+            *surplus = ac;
+        c->barn_gets++;
+        ac = full;
+    }
+    spin_unlock(&b->lock);
+    return ac;
+}
+
+// The mirror for a free: ac is full and its spare is not empty (or there
+// is none). Trade ac for an empty sheaf, if the barn has one and room for a
+// full one. Else the spare goes to the barn, for a cpu that allocates, and
+// the caller flushes ac: that is how sheaves start to travel from a cpu
+// that frees to one that allocates, which trades its empty ones back.
+// Returns the current array, which is still full if no trade was made.
+static NOINLINE struct array_cache *barn_put_full(struct kmem_cache *c, int cpu,
+                                                  struct array_cache *ac)
+{
+    struct barn *b = &c->node->barn;
+    struct array_cache *sp = ac->spare;
+    spin_lock(&b->lock);
+    c->barn_locks++;
+    if (b->nr_full < c->barn_max) {
+        if (b->empty) {
+            struct array_cache *empty = sheaf_pop(&b->empty, &b->nr_empty);
+            WRITE_ONCE(empty->spare, sp);
+            WRITE_ONCE(c->array[cpu], empty);
+            sheaf_push(&b->full, &b->nr_full, ac);
+            c->barn_puts++;
+            ac = empty;
+        } else if (sp) {
+            WRITE_ONCE(ac->spare, NULL);
+            sheaf_push(&b->full, &b->nr_full, sp);
+            c->barn_puts++;
+        }
+    }
+    spin_unlock(&b->lock);
+    return ac;
+}
+
+// Empty the barn: the objects of its full sheaves go back to their slabs,
+// every sheaf back to kmalloc. The sheaves leave the barn under its lock;
+// taking the list lock after that waits for any reader of the cpus' arrays
+// (kmem_cache_get_info) that may still hold one of them from before it
+// was traded, so none is freed under a reader. Any context, no lock held.
+void barn_shrink(struct kmem_cache *c)
+{
+    struct barn *b = &c->node->barn;
+    spin_lock(&b->lock);
+    c->barn_locks++;
+    struct array_cache *full = b->full, *empty = b->empty;
+    WRITE_ONCE(b->full, NULL);
+    WRITE_ONCE(b->empty, NULL); // cache_free_slow looks without the lock
+    b->nr_full = b->nr_empty = 0;
+    spin_unlock(&b->lock);
+    if (full == NULL && empty == NULL)
+        return;
+    spin_lock(&c->node->list_lock);
+    c->lock_count++;
+    for (struct array_cache *sh = full; sh; sh = sh->spare)
+        free_block_locked(c, sh->entry, sh->avail, NULL);
+    spin_unlock(&c->node->list_lock);
+    for (struct array_cache *stack[2] = {full, empty}, **top = stack; top < stack + 2; top++)
+        while (*top) {
+            struct array_cache *sh = *top;
+            *top = sh->spare;
+            array_free(sh);
+        }
+}
+
+// Drain every cpu's array (each cpu its own) and the barn, then take every
+// empty slab off the free list. No lock held (a cross-call).
 void cache_drain(struct kmem_cache *c, struct list_head *release)
 {
     on_each_cpu(drain_local, c);
+    barn_shrink(c);
     spin_lock(&c->node->list_lock);
     c->lock_count++;
     while (!list_empty(&c->node->slabs_free)) {
@@ -593,9 +701,7 @@ NOINLINE void *alloc_no_array(struct kmem_cache *c, gfp_t gfp, const void *calle
 // the cache was destroyed meanwhile; false if none could be made.
 static bool array_install(struct kmem_cache *c, gfp_t gfp)
 {
-    struct array_cache *ac = array_make(c, gfp);
-    if (ac != NULL)
-        ac->spare = array_make(c, gfp | __GFP_NOWARN); // none: it works with one
+    struct array_cache *ac = array_make(c, gfp); // no spare yet: the first full array makes it
     unsigned long flags = local_lock_irqsave();
     int cpu = cpu_id();
     bool lazy = c->array[cpu] == &slab_lazy_array;
@@ -611,6 +717,29 @@ static bool array_install(struct kmem_cache *c, gfp_t gfp)
     if (ac != NULL)
         array_free_pair(ac); // not needed after all
     return !lazy;
+}
+
+// This cpu's array of c is full and it has no spare (its first time full,
+// or the spare went to the barn), and the barn has no empty sheaf to trade
+// for: make a spare, out of the section and without waiting (a free never
+// waits), and put it in unless the cpu has one again or lost its array
+// meanwhile. Back in the section (*flags) either way; true if it was put in.
+static NOINLINE bool spare_install(struct kmem_cache *c, unsigned long *flags)
+{
+    local_unlock_irqrestore(*flags);
+    struct array_cache *sp = array_make(c, GFP_ATOMIC | __GFP_NOWARN);
+    *flags = local_lock_irqsave();
+    if (sp == NULL)
+        return false;
+    struct array_cache *ac = c->array[cpu_id()];
+    if (ac->limit != 0 && ac->spare == NULL) {
+        WRITE_ONCE(ac->spare, sp);
+        return true;
+    }
+    local_unlock_irqrestore(*flags); // not needed after all: freed out of the section
+    array_free(sp);
+    *flags = local_lock_irqsave();
+    return false;
 }
 
 // The first alloc from c on this cpu (since it started, or gave its arrays
@@ -674,8 +803,11 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
     struct array_cache *ac = c->array[cpu_id()];
     if (ac->limit == 0) // no array: the cache has none, or this cpu's is not made yet
         return alloc_without_array(c, ac, flags, gfp, CALLER(caller));
+    struct array_cache *surplus = NULL;
     if (ac->spare && ac->spare->avail > 0) // the spare has objects: no lock, no list
         ac = swap_spare(c, cpu_id(), ac);
+    else
+        ac = barn_get_full(c, cpu_id(), ac, &surplus); // a whole sheaf, under the barn lock
     // LAB array.refill: begin
     bool grow_failed = false;
     while (ac->avail == 0 && cache_refill(c, ac) == 0) {
@@ -685,6 +817,8 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
         // tried. Only when that found nothing either is NULL the truth.
         if (grow_failed) {
             local_unlock_irqrestore(flags);
+            if (surplus)
+                array_free(surplus);
             return NULL;
         }
         local_unlock_irqrestore(flags); // growing may reclaim: that drains every cpu
@@ -702,6 +836,8 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
                 slab_link(c, s);
                 spin_unlock(&c->node->list_lock);
             }
+            if (surplus)
+                array_free(surplus);
             return alloc_no_array(c, gfp, CALLER(caller));
         }
         if (s == NULL) {
@@ -720,6 +856,8 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
     void *obj = ac->entry[avail];
     ac_set_avail(ac, avail);
     local_unlock_irqrestore(flags);
+    if (surplus)
+        array_free(surplus);
     mem_unpoison(obj, c->size);
     return obj;
     // LAB array.refill: end
@@ -755,8 +893,17 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
         report_double_top(c, obj, CALLER(caller));
         return;
     }
-    if (ac->spare && ac->spare->avail == 0) { // the spare is empty: no lock, no list
+    if (ac->spare == NULL && !READ_ONCE(c->node->barn.empty)) {
+        bool made = spare_install(c, &flags); // leaves the section for a while
+        ac = c->array[cpu_id()];
+        if (made || ac->limit == 0 || ac->avail < ac->limit)
+            return slab_free_in(c, obj, flags, caller); // again: a spare to swap with, or room
+    }
+    if (ac->spare && ac->spare->avail == 0) // the spare is empty: no lock, no list
         ac = swap_spare(c, cpu_id(), ac);
+    else
+        ac = barn_put_full(c, cpu_id(), ac); // a whole sheaf, under the barn lock
+    if (ac->avail == 0) {
 #ifdef RVSLAB_ASAN
         if (c != &cache_cache)
             mem_poison(obj, c->size);

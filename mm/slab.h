@@ -187,6 +187,11 @@ struct kmem_cache_info {
     size_t active_objs, cached_objs, total_objs;
     size_t active_slabs, total_slabs, free_slabs; // active: slabs with any object out
     uint64_t refills, flushes;                    // batches moved: lists -> array, array -> lists
+    // The barn: sheaves it holds (their objects are in cached_objs too),
+    // full sheaves cpus took from it and gave to it, its lock's acquisitions.
+    unsigned barn_full, barn_empty, barn_max; // barn_max: of each kind, at most
+    size_t barn_objs;
+    uint64_t barn_gets, barn_puts, barn_locks;
     uint64_t debug_allocs, debug_frees; // allocs and frees of a cache without arrays (debug path)
     uint64_t grows, reaped;             // slabs made, slabs given back to the buddy allocator
     uint64_t lock_acquisitions;         // times the cache (slab-list) lock was taken

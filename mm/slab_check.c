@@ -56,6 +56,14 @@ static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int
         }
     }
     const char *found = NULL;
+    struct barn *b = &c->node->barn;
+    spin_lock(&b->lock); // the barn's sheaves hold still under it
+    for (struct array_cache *sh = b->full; sh && !found; sh = sh->spare)
+        if (in_array(c, sh, obj))
+            found = "in a sheaf in the barn";
+    spin_unlock(&b->lock);
+    if (found)
+        return found;
     spin_lock(&c->node->list_lock);
     unsigned int steps = 0;
     for (bufctl_t b = s->free; b != BUFCTL_END && b < c->num && steps <= c->num; steps++) {

@@ -137,6 +137,8 @@ static void arrays_init(struct kmem_cache *c, unsigned int limit)
     bool none = (c->flags & SLAB_SLOW_FLAGS) != 0;
     c->limit = none ? 0 : limit;
     c->batchcount = none ? 0 : (limit + 1) / 2;
+    size_t sheaves = BARN_BYTES / ((size_t)limit * c->size);
+    c->barn_max = none ? 0 : (unsigned int)MIN(MAX(sheaves, 2), BARN_MAX_SHEAVES);
     for (int cpu = 0; cpu < NCPU; cpu++)
         c->array[cpu] = none ? &slab_no_array : &slab_lazy_array;
 }
@@ -228,6 +230,7 @@ static int cache_setup(struct kmem_cache *c, struct kmem_cache_node *n, const ch
         return err;
     memset(n, 0, sizeof(*n));
     spin_lock_init(&n->list_lock, "kmem_cache");
+    spin_lock_init(&n->barn.lock, "barn");
     INIT_LIST_HEAD(&n->slabs_full);
     INIT_LIST_HEAD(&n->slabs_partial);
     INIT_LIST_HEAD(&n->slabs_free);
@@ -283,6 +286,8 @@ size_t slab_reclaim(gfp_t gfp)
     }
     size_t pages = 0;
     spin_lock(&chain_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+        barn_shrink(list_entry(pos, struct kmem_cache, next)); // sheaves go back to kmalloc first
     // Newest first: an off-slab cache frees its descriptors into an older
     // kmalloc cache, whose emptied slabs then go too.
     for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev) {
@@ -457,8 +462,11 @@ int kmem_cache_layout(size_t size, size_t align, unsigned long flags, void (*cto
 void slab_lock_all(void)
 {
     spin_lock(&chain_lock);
-    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
-        spin_lock(&list_entry(pos, struct kmem_cache, next)->node->list_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next) {
+        struct kmem_cache_node *n = list_entry(pos, struct kmem_cache, next)->node;
+        spin_lock(&n->list_lock);
+        spin_lock(&n->barn.lock);
+    }
     spin_lock(&layout_lock);
     slab_debug_lock(true);
     buddy_lock_all();
@@ -469,8 +477,11 @@ void slab_unlock_all(void)
     buddy_unlock_all();
     slab_debug_lock(false);
     spin_unlock(&layout_lock);
-    for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev)
-        spin_unlock(&list_entry(pos, struct kmem_cache, next)->node->list_lock);
+    for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev) {
+        struct kmem_cache_node *n = list_entry(pos, struct kmem_cache, next)->node;
+        spin_unlock(&n->barn.lock);
+        spin_unlock(&n->list_lock);
+    }
     spin_unlock(&chain_lock);
 }
 
@@ -522,6 +533,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
     struct array_cache *arrays[NCPU];
     INIT_LIST_HEAD(&release);
     on_each_cpu(drain_local, c); // every cpu empties its array
+    barn_shrink(c);
     // Under chain_lock, so reclaim cannot be working on the cache meanwhile.
     spin_lock(&chain_lock);
     spin_lock(&c->node->list_lock);

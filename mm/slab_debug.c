@@ -439,24 +439,77 @@ int validate_slab_locked(struct kmem_cache *c, struct slab *s, bool repair)
     return bad;
 }
 
-// Array a of c: cpu a / 2's current one (a even) or its spare (a odd,
-// which may be NULL).
+// Array a of c: below 2 * NCPU, cpu a / 2's current one (a even) or its
+// spare (a odd, which may be NULL); above, the barn's sheaves, full ones
+// first (NULL past the last).
+#define BARN_SLOTS (2 * BARN_MAX_SHEAVES)
 static struct array_cache *array_at(struct kmem_cache *c, int a)
 {
-    struct array_cache *ac = c->array[a / 2];
-    return a % 2 ? ac->spare : ac;
+    if (a < 2 * NCPU) {
+        struct array_cache *ac = c->array[a / 2];
+        return a % 2 ? ac->spare : ac;
+    }
+    int k = a - 2 * NCPU;
+    struct barn *b = &c->node->barn;
+    struct array_cache *sh = b->full;
+    if (k >= (int)b->nr_full) {
+        k -= (int)b->nr_full;
+        sh = b->empty;
+    }
+    for (; sh && k > 0; k--)
+        sh = sh->spare;
+    return sh;
 }
 
-// Every per-CPU array entry (current and spare arrays) is an object of c,
+// Where array a is, for a report: "cpu 3 ", "cpu 3 spare ", "barn ".
+static void array_where(int a, char *buf, size_t len)
+{
+    if (a < 2 * NCPU)
+        snprintf(buf, len, "cpu %d %s", a / 2, a % 2 ? "spare " : "");
+    else
+        snprintf(buf, len, "barn sheaf %d ", a - 2 * NCPU);
+}
+
+// The barn's stacks: the counts right, full sheaves holding objects and
+// empty ones none, no sheaf a cpu holds too. c->node->barn.lock held.
+static int validate_barn(struct kmem_cache *c)
+{
+    int bad = 0;
+    struct barn *b = &c->node->barn;
+    struct array_cache *tops[2] = {b->full, b->empty};
+    unsigned int counts[2] = {b->nr_full, b->nr_empty};
+    for (int h = 0; h < 2; h++) {
+        unsigned int n = 0;
+        for (struct array_cache *sh = tops[h]; sh && n <= BARN_MAX_SHEAVES; sh = sh->spare, n++) {
+            if (h == 0 ? sh->avail == 0 : sh->avail != 0)
+                problem(true, "%s: a%s sheaf in the barn holds %lu objects", c->name,
+                        h == 0 ? " full" : "n empty", sh->avail);
+            for (int cpu = 0; cpu < NCPU; cpu++)
+                if (c->array[cpu] == sh || c->array[cpu]->spare == sh)
+                    problem(true, "%s: a sheaf in the barn is cpu %d's too", c->name, cpu);
+        }
+        if (n != counts[h] || n > BARN_MAX_SHEAVES)
+            problem(true, "%s: the barn has %u %s sheaves, its count says %u (at most %d)", c->name,
+                    n, h == 0 ? "full" : "empty", counts[h], BARN_MAX_SHEAVES);
+    }
+    return bad;
+}
+
+// Every per-CPU array entry (current and spare arrays, and the barn's
+// sheaves) is an object of c,
 // at an object's first byte, not free in its slab, and in no other array
 // slot. Every cpu is stopped (stop_machine), so the arrays hold still.
 // c->node->list_lock held.
 static int validate_arrays(struct kmem_cache *c)
 {
     int bad = 0;
-    for (int a = 0; a < 2 * NCPU; a++) {
+    spin_lock(&c->node->barn.lock);
+    bad += validate_barn(c);
+    for (int a = 0; a < 2 * NCPU + BARN_SLOTS; a++) {
         int cpu = a / 2;
         struct array_cache *ac = array_at(c, a);
+        char where[32];
+        array_where(a, where, sizeof(where));
         if (ac == NULL)
             continue;
         if (ac == &slab_no_array || ac == &slab_lazy_array) {
@@ -470,9 +523,10 @@ static int validate_arrays(struct kmem_cache *c)
                         c->limit ? "has" : "has no");
             continue;
         }
-        if (ac->avail > ac->limit || ac->limit != c->limit || (a % 2 && ac->spare)) {
-            problem(true, "%s: cpu %d %sarray holds %lu of %u (cache limit %u)", c->name, cpu,
-                    a % 2 ? "spare " : "", ac->avail, ac->limit, c->limit);
+        if (ac->avail > ac->limit || ac->limit != c->limit ||
+            (a < 2 * NCPU && a % 2 && ac->spare)) {
+            problem(true, "%s: %sarray holds %lu of %u (cache limit %u)", c->name, where, ac->avail,
+                    ac->limit, c->limit);
             continue;
         }
         for (unsigned int k = 0; k < ac->avail; k++) {
@@ -482,27 +536,31 @@ static int validate_arrays(struct kmem_cache *c)
             if (kmem_cache_of(obj) != c || (s = virt_to_page(obj)->slab) == NULL ||
                 (char *)obj < s->s_mem || (i = obj_to_index(c, s, obj)) >= c->num ||
                 index_to_obj(c, s, i) != obj) {
-                problem(true, "%s: cpu %d array entry %u (%p) is not an object of this cache",
-                        c->name, cpu, k, obj);
+                problem(true, "%s: %sarray entry %u (%p) is not an object of this cache", c->name,
+                        where, k, obj);
                 continue;
             }
             if (on_chain(c, s, i))
-                problem(true, "%s: cpu %d array entry %u (%p) is also free in its slab", c->name,
-                        cpu, k, obj);
+                problem(true, "%s: %sarray entry %u (%p) is also free in its slab", c->name, where,
+                        k, obj);
             for (int a2 = 0; a2 <= a; a2++) {
                 struct array_cache *ac2 = array_at(c, a2);
                 if (ac2 == NULL)
                     continue;
                 unsigned int end = a2 == a ? k : MIN(ac2->avail, ac2->limit);
                 for (unsigned int k2 = 0; k2 < end; k2++)
-                    if (ac2->entry[k2] == obj)
+                    if (ac2->entry[k2] == obj) {
+                        char where2[32];
+                        array_where(a2, where2, sizeof(where2));
                         problem(true,
-                                "%s: %p is in two array slots: cpu %d entry %u, cpu %d "
-                                "entry %u (freed twice)",
-                                c->name, obj, a2 / 2, k2, cpu, k);
+                                "%s: %p is in two array slots: %sentry %u, %sentry %u "
+                                "(freed twice)",
+                                c->name, obj, where2, k2, where, k);
+                    }
             }
         }
     }
+    spin_unlock(&c->node->barn.lock);
     return bad;
 }
 

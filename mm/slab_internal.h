@@ -95,6 +95,24 @@ struct slab_track {
 // takes every lock -- the host library around fork(), whose child and
 // parent then write each page they let a lock go in -- touches 3 pages for
 // 80 caches instead of 28.
+// The barn (Bonwick's depot): whole sheaves -- arrays of the cache's limit
+// that belong to no cpu -- kept per node, full ones for cpus whose arrays
+// run empty and empty ones for cpus whose arrays fill up. A cpu trades a
+// whole sheaf under the barn lock, held only to move a pointer or two: the
+// slab lists see a cpu only when the barn has no sheaf to trade. Each stack
+// is linked through the sheaves' `spare` fields and holds at most the
+// cache's barn_max: about BARN_BYTES of objects in full sheaves, at least 2
+// and at most BARN_MAX_SHEAVES (Linux's 10) -- enough for a few cpus to
+// trade at once without the lists, and a bound on what a cache can hold
+// out of its slabs (reclaim empties every barn).
+#define BARN_MAX_SHEAVES 10
+#define BARN_BYTES       (64 * 1024)
+struct barn {
+    struct spinlock lock;
+    struct array_cache *full, *empty; // tops of the two stacks
+    unsigned int nr_full, nr_empty;
+};
+
 struct kmem_cache_node {
     struct spinlock list_lock;
     struct list_head slabs_full, slabs_partial, slabs_free;
@@ -102,6 +120,7 @@ struct kmem_cache_node {
     unsigned int nr_slabs; // all slabs of this cache
     unsigned int nr_free_slabs;
     unsigned int colour_next; // colour of the next slab made
+    struct barn barn;         // its own lock, never held with list_lock
 };
 
 struct kmem_cache {
@@ -115,6 +134,8 @@ struct kmem_cache {
     struct kmem_cache_node *node __attribute__((aligned(64)));
     uint64_t grows, reaped, lock_count, list_scans, refills, flushes;
     uint64_t errors; // atomic: reports are made without the lock
+    // Under node->barn.lock: its acquisitions, full sheaves taken and given.
+    uint64_t barn_locks, barn_gets, barn_puts;
 
     // Geometry, fixed at creation.
     unsigned long flags;             // SLAB_* from kmem_cache_create
@@ -128,6 +149,7 @@ struct kmem_cache {
     unsigned int left_over;          // unused tail bytes per slab: the colouring room
     unsigned int free_limit;         // empty slabs kept; more go back to the buddy allocator
     unsigned int limit, batchcount;  // of each per-CPU array (0 if it has none)
+    unsigned int barn_max;           // full (and empty) sheaves the barn keeps, each
     bool off_slab, permanent;        // permanent: cache of caches and kmalloc caches
     struct kmem_cache *slab_desc_cache; // off-slab: where descriptors come from
     size_t object_size, align;
@@ -341,6 +363,7 @@ void drop_local(void *cache);  // the same, and the array given back (slab_lazy_
 void array_free(struct array_cache *ac);      // one array_make made, back to its slab
 void array_free_pair(struct array_cache *ac); // a cpu's array and its spare
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
+void barn_shrink(struct kmem_cache *c); // the barn's objects to their slabs, its sheaves freed
 void slab_doom(struct kmem_cache *c, struct slab *s,
                struct list_head *release);                             // c->node->list_lock held
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back

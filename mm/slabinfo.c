@@ -46,6 +46,18 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
         in->cached_objs += READ_ONCE(ac->avail) + (sp ? READ_ONCE(sp->avail) : 0);
         in->arrays += ac->limit != 0;
     }
+    struct barn *b = &c->node->barn;
+    spin_lock(&b->lock); // not counted either
+    for (struct array_cache *sh = b->full; sh; sh = sh->spare)
+        in->barn_objs += sh->avail;
+    in->barn_max = c->barn_max;
+    in->barn_full = b->nr_full;
+    in->barn_empty = b->nr_empty;
+    in->barn_gets = c->barn_gets;
+    in->barn_puts = c->barn_puts;
+    in->barn_locks = c->barn_locks;
+    spin_unlock(&b->lock);
+    in->cached_objs += in->barn_objs;
     in->total_objs = (size_t)c->node->nr_slabs * c->num;
     in->total_slabs = c->node->nr_slabs;
     in->free_slabs = c->node->nr_free_slabs;
@@ -87,21 +99,24 @@ bool slab_on_lists(struct kmem_cache *c, const void *addr)
 
 void slabinfo(void)
 {
-    printk("slabinfo - rvslab: active = objects with callers; cached = in per-CPU arrays; used = "
-           "share of a slab's cost in objects; col = colours\n");
-    printk("# %-16s %8s %8s %6s %8s %5s %3s %6s %3s : %6s %6s : %5s %5s\n", "name", "active",
-           "total", "cached", "objsize", "num", "pgs", "used", "col", "limit", "batch", "aslab",
-           "slabs");
+    printk("slabinfo - rvslab: active = objects with callers; cached = in per-CPU arrays and the "
+           "barn; used = share of a slab's cost in objects; col = colours; barn = full/empty "
+           "sheaves there, trades = sheaves taken from it and given to it\n");
+    printk("# %-16s %8s %8s %6s %8s %5s %3s %6s %3s : %6s %6s : %5s %5s : %5s %7s\n", "name",
+           "active", "total", "cached", "objsize", "num", "pgs", "used", "col", "limit", "batch",
+           "aslab", "slabs", "barn", "trades");
     spin_lock(&chain_lock);
     for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next) {
         struct kmem_cache_info in;
         kmem_cache_get_info(list_entry(pos, struct kmem_cache, next), &in);
         size_t cost = (PAGE_SIZE << in.order) + in.desc_bytes;
         size_t used = (size_t)in.num * in.size * 1000 / cost; // per mille
-        printk("  %-16s %8zu %8zu %6zu %8zu %5u %3u %3zu.%zu%% %3u : %6u %6u : %5zu %5zu\n",
+        printk("  %-16s %8zu %8zu %6zu %8zu %5u %3u %3zu.%zu%% %3u : %6u %6u : %5zu %5zu : "
+               "%2u/%-2u %7llu\n",
                in.name, in.active_objs, in.total_objs, in.cached_objs, in.object_size, in.num,
                1U << in.order, used / 10, used % 10, in.colour, in.limit, in.batchcount,
-               in.active_slabs, in.total_slabs);
+               in.active_slabs, in.total_slabs, in.barn_full, in.barn_empty,
+               (unsigned long long)(in.barn_gets + in.barn_puts));
     }
     spin_unlock(&chain_lock);
 }

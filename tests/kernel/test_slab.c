@@ -628,8 +628,10 @@ KTEST(slab, free_limit_returns_pages)
     struct kmem_cache_info in = info_of(c);
     EXPECT_LE(t, in.free_slabs, in.free_limit);
     EXPECT_GT(t, in.reaped, 0);
-    // What is left: free slabs kept, and slabs holding this cpu's cached objects.
-    EXPECT_LE(t, in.total_slabs, in.free_limit + 2 * in.limit / in.num + 3); // array and spare
+    // What is left: free slabs kept, and slabs holding cached objects: this
+    // cpu's array and spare, and the full sheaves the barn keeps.
+    EXPECT_LE(t, in.barn_full, in.barn_max);
+    EXPECT_LE(t, in.total_slabs, in.free_limit + (2 + in.barn_max) * in.limit / in.num + 3);
     EXPECT_EQ(t, in.active_objs, 0);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, settle(), before);

@@ -89,6 +89,40 @@ KTEST(slab_check, double_free_after_the_arrays_drained)
     EXPECT_EQ(t, reports(), 1);
 }
 
+// The first free put a in a full sheaf that went to the barn (this cpu
+// freed more than its two sheaves hold): the search looks there too.
+KTEST(slab_check, double_free_of_a_block_in_the_barn)
+{
+    enum { N = 400 };
+    static void *got[N];
+    slab_reclaim(GFP_KERNEL); // no sheaves on this cpu, an empty barn
+    errors_before = slab_error_count();
+    struct kmem_cache_info in;
+    kmem_cache_get_info(kmalloc_cache(SIZE), &in);
+    int n = (int)MIN((size_t)N, 3 * (size_t)in.limit + 1);
+    ASSERT_GT(t, in.limit, 0); // slab_debug= would give the class no sheaves
+    for (int i = 0; i < n; i++)
+        ASSERT_NE(t, (got[i] = fresh()), NULL);
+    for (int i = 0; i < n; i++)
+        kfree_checked(got[i]);
+    kmem_cache_get_info(kmalloc_cache(SIZE), &in);
+    ASSERT_GT(t, in.barn_full, 0);
+    EXPECT_EQ(t, reports(), 0);
+    kfree_checked(got[0]); // the oldest sheaf, in the barn
+    EXPECT_EQ(t, reports(), 1);
+    EXPECT(t, last_is("double free"));
+    int twice = 0;
+    for (int i = 0; i < n; i++) {
+        ASSERT_NE(t, (got[i] = fresh()), NULL);
+        for (int j = 0; j < i; j++)
+            twice += got[j] == got[i];
+    }
+    EXPECT_EQ(t, twice, 0); // a block is handed out once
+    for (int i = 0; i < n; i++)
+        kfree_checked(got[i]);
+    EXPECT_EQ(t, reports(), 1);
+}
+
 KTEST(slab_check, pointer_into_an_object)
 {
     errors_before = slab_error_count();
