@@ -99,8 +99,9 @@ KTEST(slab_check, double_free_of_a_block_in_the_barn)
     errors_before = slab_error_count();
     struct kmem_cache_info in;
     kmem_cache_get_info(kmalloc_cache(SIZE), &in);
+    if (in.limit == 0)
+        KTEST_SKIP(t, "slab_debug is on: the class has no sheaves (its debug path checks frees)");
     int n = (int)MIN((size_t)N, 3 * (size_t)in.limit + 1);
-    ASSERT_GT(t, in.limit, 0); // slab_debug= would give the class no sheaves
     for (int i = 0; i < n; i++)
         ASSERT_NE(t, (got[i] = fresh()), NULL);
     for (int i = 0; i < n; i++)
