@@ -348,8 +348,11 @@ static void print_arrays(const char *step)
     for (int c = 0; c < PC_CACHES; c++) {
         unsigned int n[3];
         count_lists(pc[c], n);
-        FIG("percpu lists step=%s cache=%s full=%u partial=%u free=%u free_objects=%zu\n", step,
-            pc[c]->name, n[0], n[1], n[2], pc[c]->node->free_objects);
+        struct barn *b = &pc[c]->node->barn;
+        FIG("percpu lists step=%s cache=%s full=%u partial=%u free=%u free_objects=%zu "
+            "barn_full=%u barn_empty=%u barn_max=%u\n",
+            step, pc[c]->name, n[0], n[1], n[2], pc[c]->node->free_objects, READ_ONCE(b->nr_full),
+            READ_ONCE(b->nr_empty), pc[c]->barn_max);
         for (int cpu = 0; cpu < ncpu_online(); cpu++) {
             struct array_cache *ac = pc[c]->array[cpu], *sp = ac->spare;
             FIG("percpu array step=%s cache=%s cpu=%d avail=%lu limit=%u batch=%u spare=%lu\n",

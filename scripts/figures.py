@@ -369,7 +369,7 @@ def fig_percpu(lines):
     out = header("Per-CPU arrays", 4, RUNS["four"][1], [
         "Workload: each cpu in turn (cpu 0, 1, 2, 3) allocates 40 + 30 x cpu objects",
         "of each cache and frees all but 10 of them. Then each cpu's array, and the",
-        "objects in its spare array:", ""])
+        "objects in its spare array; last, the sheaves the cache's barn holds:", ""])
     caches = []
     for r in arrays:
         if r["cache"] not in caches:
@@ -386,6 +386,8 @@ def fig_percpu(lines):
             w = 40 * n // lim
             out.append(f"    cpu {r['cpu']}  avail {n:>3}/{lim:<3} [{'#' * w}{' ' * (40 - w)}]"
                        f"  spare {r.get('spare', '0'):>3}")
+        out.append(f"    barn   {l['barn_full']} full and {l['barn_empty']} empty sheaves "
+                   f"(at most {l['barn_max']} of each)")
         out.append("")
     out += ["Remote drain: kmem_cache_shrink(fig-64) on cpu 0 asks every cpu, by",
             "cross-call (on_each_cpu(drain_local)), to empty its own array and spare:", ""]
