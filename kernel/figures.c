@@ -220,7 +220,8 @@ static int fig_slab(void)
         at += snprintf(line + at, sizeof(line) - at, "%s%u", n ? "," : "", i);
         i = *slab_bufctl(c, s0, i);
     }
-    FIG("slab chain cache=fig-296 slab=0 inuse=%u free=%u chain=%s\n", s0->inuse, s0->free, line);
+    FIG("slab chain cache=fig-296 slab=0 inuse=%u free=%u fresh=%u chain=%s\n", s0->inuse, s0->free,
+        s0->fresh, line);
     for (int k = 0; k < NOBJ; k++)
         kmem_cache_free(c, obj[k]);
 

@@ -225,10 +225,17 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c, gfp_t gfp, const v
         debug_init_slab(c, s); // red zones and poison; no ASan poison: the checks read them
     else if (c != &cache_cache)
         mem_poison(s->s_mem, (size_t)c->num * c->size); // free objects are off limits
-    // The free chain last: in a plain cache it is written into the objects.
-    s->free = 0;
-    for (unsigned int i = 0; i < c->num; i++)
-        set_bufctl(c, s, i, i + 1 < c->num ? i + 1 : BUFCTL_END);
+    // A plain cache's free chain is written into the objects, so it starts
+    // empty and every object fresh. A marked cache's chain is made whole now:
+    // its bufctl words say which objects are out.
+    s->free = BUFCTL_END;
+    s->fresh = 0;
+    if (slow_cache(c)) {
+        s->free = 0;
+        s->fresh = c->num;
+        for (unsigned int i = 0; i < c->num; i++)
+            set_bufctl(c, s, i, i + 1 < c->num ? i + 1 : BUFCTL_END);
+    }
     return s;
 }
 
@@ -327,12 +334,14 @@ static NOINLINE void slab_quarantine(struct kmem_cache *c, struct slab *s, unsig
     c->quarantined += lost;
     s->inuse = c->num;
     s->free = BUFCTL_END;
+    s->fresh = c->num;
 }
 
 // Take s's first free object, with the index checked before it is used: a
 // free chain in range never hands out memory outside the slab. In a debug
 // cache a live object carries BUFCTL_ACTIVE, not a link, so a chain that
-// loops back to one is caught too. False after quarantining s. c->node->list_lock held.
+// loops back to one is caught too. Only marked caches come here: their
+// slabs have no fresh objects. False after quarantining s. c->node->list_lock held.
 static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *ip)
 {
     unsigned int i = s->free;
@@ -352,10 +361,12 @@ static inline bool slab_pop(struct kmem_cache *c, struct slab *s, unsigned int *
     return true;
 }
 
-// Move up to `want` free objects of slab s into ac, down its free chain.
-// Each index is checked before it is used, as slab_pop does: a link out of
-// range quarantines the slab, and nothing outside it is handed out.
-// (Caches without arrays, the debug ones, never come here.) c->node->list_lock held.
+// Move up to `want` free objects of slab s into ac: down its free chain
+// (objects freed before, likely still cached), then its fresh ones, which
+// are only counted off: their memory is not touched. Each link is checked
+// before it is used, as slab_pop does: a link out of range quarantines the
+// slab, and nothing outside it is handed out. (Caches without arrays, the
+// debug ones, never come here.) c->node->list_lock held.
 static unsigned int take_from_slab(struct kmem_cache *c, struct slab *s, struct array_cache *ac,
                                    unsigned int want)
 {
@@ -366,6 +377,9 @@ static unsigned int take_from_slab(struct kmem_cache *c, struct slab *s, struct 
         to[got++] = obj;
         i = *(bufctl_t *)(obj + off);
     }
+    if (i == BUFCTL_END)
+        while (got < want && s->fresh < num)
+            to[got++] = index_to_obj(c, s, s->fresh++);
     s->free = i;
     s->inuse += got;
     c->node->free_objects -= got;

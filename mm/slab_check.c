@@ -66,7 +66,10 @@ static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int
         return found;
     spin_lock(&c->node->list_lock);
     unsigned int steps = 0;
-    for (bufctl_t b = s->free; b != BUFCTL_END && b < c->num && steps <= c->num; steps++) {
+    if (i >= s->fresh)
+        found = "on its slab, never handed out";
+    for (bufctl_t b = s->free; !found && b != BUFCTL_END && b < c->num && steps <= c->num;
+         steps++) {
         if (b == i) {
             found = "on its slab's free list";
             break;

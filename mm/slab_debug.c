@@ -357,9 +357,12 @@ bool debug_on_free(struct kmem_cache *c, struct slab *s, unsigned int i, const v
             report_line(__VA_ARGS__);                                                              \
     } while (0)
 
-// Is object i on s's free chain? (The chain was checked: in range, acyclic.)
+// Is object i free in s: fresh, or on its free chain? (The chain was
+// checked: in range, acyclic.)
 static bool on_chain(const struct kmem_cache *c, const struct slab *s, unsigned int i)
 {
+    if (i >= s->fresh)
+        return true;
     size_t n = 0;
     for (unsigned int k = s->free; k != BUFCTL_END && k < c->num && n <= c->num;
          k = *slab_bufctl(c, s, k), n++)
@@ -399,8 +402,13 @@ static int validate_slab_struct(struct kmem_cache *c, struct slab *s, bool verbo
         }
         len++;
     }
+    if (s->fresh > c->num || ((c->flags & SLAB_SLOW_FLAGS) && s->fresh != c->num))
+        problem(verbose, "%s: slab %p: fresh objects from %u, of %u", c->name, (void *)base,
+                s->fresh, c->num);
+    else
+        len += c->num - s->fresh;
     if (bad == 0 && len != c->num - s->inuse)
-        problem(verbose, "%s: slab %p: free chain has %zu objects, %u are free", c->name,
+        problem(verbose, "%s: slab %p: free chain and fresh objects %zu, %u are free", c->name,
                 (void *)base, len, c->num - s->inuse);
     size_t quar = 0;
     if (bad == 0 && (c->flags & SLAB_SLOW_FLAGS)) {

@@ -37,6 +37,11 @@ struct slab {
     uint32_t colouroff;    // s_mem minus the slab's first byte
     uint32_t inuse;        // objects out of the slab (with callers or in arrays)
     uint32_t free;         // first free object, or BUFCTL_END
+    // Objects fresh..num-1 are free and have never been handed out: they
+    // are on no chain, so a new slab's frames are not written (nor faulted
+    // in, on the host) until its objects are used. A marked cache chains
+    // every object at once (fresh = num).
+    uint32_t fresh;
 };
 
 // Per-CPU array of free objects: a LIFO stack (entry[avail-1] is the hottest

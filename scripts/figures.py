@@ -252,10 +252,14 @@ def fig_slab(lines):
         out.append(f"  slab {c['slab']} " + bar(64, regions, PAGE))
     out += ["", "  The free chain lives in the free objects: each free object's first word "
             "(its",
-            "  bufctl) is the index of the next free object. Slab 0 after objects 5, 2 and",
-            "  9 came back (in that order) and kmem_cache_shrink drained the array:", ""]
+            "  bufctl) is the index of the next free object. A new slab's chain is empty",
+            "  and all its objects are fresh: slab->fresh, the first never handed out, counts",
+            "  up from 0, so a slab's memory is not written until its objects are used.",
+            "  Slab 0 after objects 5, 2 and 9 came back (in that order) and",
+            "  kmem_cache_shrink drained the array:", ""]
     ch = chain["chain"].split(",")
-    out.append(f"  slab->free = {chain['free']}   ({chain['inuse']} of {num} objects out)")
+    out.append(f"  slab->free = {chain['free']}, slab->fresh = {chain['fresh']}   "
+               f"({chain['inuse']} of {num} objects out)")
     out.append("  " + "  ->  ".join(f"obj {i} [word 0 = {nxt}]" for i, nxt in zip(ch, ch[1:])))
     out += ["",
             f"Off-slab: {off['name']} ({off['object']}-byte objects, {off['num']} per "

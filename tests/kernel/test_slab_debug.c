@@ -349,15 +349,19 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
         kmem_cache_destroy(c);
         KTEST_SKIP(t, "slab_debug= gave this cache debug options: it is not a plain cache");
     }
-    void *x = kmem_cache_alloc(c, GFP_KERNEL); // one refill: the rest of the batch is in the array
-    ASSERT_NE(t, x, NULL);
-    struct slab *s = virt_to_page(x)->slab;
-    ASSERT_LT(t, s->free, c->num);      // the slab still has free objects on its chain
-    *slab_bufctl(c, s, s->free) = 9999; // a link out of range
-    kmem_cache_shrink(c);               // the array's objects go back ...
     enum { N = 200 };
     static void *objs[N];
-    for (int i = 0; i < N; i++) // ... and a refill meets the bad link
+    void *x = kmem_cache_alloc(c, GFP_KERNEL); // one refill: the rest of the batch is in the array
+    ASSERT_NE(t, x, NULL);
+    for (int i = 0; i < N; i++) // objects of x's slab, given back onto its chain by shrink
+        ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
+    for (int i = 0; i < N; i++)
+        kmem_cache_free(c, objs[i]);
+    kmem_cache_shrink(c);
+    struct slab *s = virt_to_page(x)->slab;
+    ASSERT_LT(t, s->free, c->num);      // the slab has free objects on its chain
+    *slab_bufctl(c, s, s->free) = 9999; // a link out of range
+    for (int i = 0; i < N; i++)         // ... and a refill meets the bad link
         ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT_EQ(t, strcmp(slab_last_report(), "corrupted free chain (slab metadata overwritten)"), 0);
