@@ -38,15 +38,10 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-#define CHUNK ((size_t)PAGE_SIZE << MAX_ORDER) // 16 MiB: the largest buddy block
-// The heap starts with one MiB, not a chunk: splitting a 16 MiB block down
-// to one frame writes the struct page of a free half in six pages of
-// mem_map, a fault each in every short-lived process; a MiB's heads share
-// two. The first grow tops the heap up to a whole chunk.
-#define FIRST      ((size_t)1 << 20)
-#define MAP_HINT   ((uintptr_t)1 << 44) // 16 TiB: mem_map's region grows up from here
-#define HEAP_HINT  ((uintptr_t)1 << 45) // 32 TiB: the heap's grows up from here
-#define HEAP_LIMIT ((size_t)64 << 40)   // the most the heap's window holds
+#define CHUNK      ((size_t)PAGE_SIZE << MAX_ORDER) // 16 MiB: the largest buddy block
+#define MAP_HINT   ((uintptr_t)1 << 44)             // 16 TiB: mem_map's region grows up from here
+#define HEAP_HINT  ((uintptr_t)1 << 45)             // 32 TiB: the heap's grows up from here
+#define HEAP_LIMIT ((size_t)64 << 40)               // the most the heap's window holds
 
 uintptr_t shim_heap_base;
 size_t shim_heap_bytes;
@@ -132,9 +127,8 @@ static bool heap_add(size_t add)
 static uint64_t now_ms(void);
 static void note_use(uint64_t now);
 
-// The buddy allocator's grow hook: at least n more frames, and a quarter of
-// the heap, up to a chunk's edge -- or, near a limit, just what the request
-// needs.
+// The buddy allocator's grow hook: at least n more frames, in one chunk of
+// a quarter of the heap -- or, near a limit, just what the request needs.
 // Many threads may fail at once and queue here; the first grows the heap,
 // and the others, finding a block big enough free once they hold the lock
 // (the first one's chunk, or a block another thread freed meanwhile), only
@@ -149,9 +143,8 @@ static size_t heap_grow(size_t n)
     pthread_mutex_lock(&grow_lock);
     size_t add = 0;
     if (buddy_blocks_free(order) == 0) {
-        size_t have = shim_heap_bytes, need = ALIGN_UP(have + n * PAGE_SIZE, CHUNK) - have;
-        add = ALIGN_UP(have + MAX(n * PAGE_SIZE, have / 4), CHUNK) - have;
-        add = MIN(add, heap_cap - have);
+        size_t need = ALIGN_UP(n * PAGE_SIZE, CHUNK);
+        add = MIN(MAX(need, ALIGN_UP(shim_heap_bytes / 4, CHUNK)), heap_cap - shim_heap_bytes);
         // Near a limit (ulimit -v, RVSLAB_HEAP_MB): just the chunk the request
         // needs, then just its frames. A heap whose top is not on a chunk's
         // edge then no longer shrinks; it is at its limit anyway.
@@ -464,7 +457,7 @@ static bool heap_setup(void)
     heap_cap = env_heap_cap();
     if (heap_cap == 0)
         heap_cap = HEAP_LIMIT;
-    size_t first = MIN(FIRST, heap_cap);
+    size_t first = MIN(CHUNK, heap_cap);
     for (int k = 0; k < 8; k++) {
         uintptr_t map = MAP_HINT + ((uintptr_t)k << 40), heap = HEAP_HINT + ((uintptr_t)k << 42);
         map_base = (struct page *)map;
