@@ -228,13 +228,14 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c, gfp_t gfp, const v
     // A plain cache's free chain is written into the objects, so it starts
     // empty and every object fresh. A marked cache's chain is made whole now:
     // its bufctl words say which objects are out.
-    s->free = BUFCTL_END;
-    s->fresh = 0;
     if (slow_cache(c)) {
         s->free = 0;
         s->fresh = c->num;
         for (unsigned int i = 0; i < c->num; i++)
             set_bufctl(c, s, i, i + 1 < c->num ? i + 1 : BUFCTL_END);
+    } else {
+        s->free = BUFCTL_END;
+        s->fresh = 0;
     }
     return s;
 }

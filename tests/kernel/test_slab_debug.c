@@ -361,7 +361,7 @@ KTEST(slab_debug, corrupted_chain_in_a_plain_cache)
     struct slab *s = virt_to_page(x)->slab;
     ASSERT_LT(t, s->free, c->num);      // the slab has free objects on its chain
     *slab_bufctl(c, s, s->free) = 9999; // a link out of range
-    for (int i = 0; i < N; i++)         // ... and a refill meets the bad link
+    for (int i = 0; i < N; i++)         // a refill meets the bad link
         ASSERT_NE(t, (objs[i] = kmem_cache_alloc(c, GFP_KERNEL)), NULL);
     EXPECT_EQ(t, reports_since(&st), 1);
     EXPECT_EQ(t, strcmp(slab_last_report(), "corrupted free chain (slab metadata overwritten)"), 0);
