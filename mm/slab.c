@@ -248,12 +248,22 @@ static void slab_link(struct kmem_cache *c, struct slab *s)
     c->node->nr_slabs++;
     c->node->free_objects += c->num;
     c->grows++;
+    c->node->slabs_needed++;
     if (s->inuse == 0) {
         list_add(&s->list, &c->node->slabs_free);
         c->node->nr_free_slabs++;
     } else {
         list_add(&s->list, s->inuse == c->num ? &c->node->slabs_full : &c->node->slabs_partial);
     }
+}
+
+// A slab leaves the free list to be used again: the reaper's working set
+// counts it. c->node->list_lock held.
+static void free_slab_taken(struct kmem_cache_node *n)
+{
+    n->nr_free_slabs--;
+    n->slabs_needed++;
+    n->low_free_slabs = MIN(n->low_free_slabs, n->nr_free_slabs);
 }
 
 static void free_block_locked(struct kmem_cache *c, void **objs, unsigned int n,
@@ -288,6 +298,21 @@ void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release)
         WRITE_ONCE(pg[k].slab_cache, NULL);
         WRITE_ONCE(pg[k].slab, NULL);
     }
+}
+
+// Up to n empty slabs, the coldest first, leave the free list for
+// `release` (slabs_release frees them). c->node->list_lock held.
+void free_slabs_doom(struct kmem_cache *c, unsigned int n, struct list_head *release)
+{
+    struct kmem_cache_node *node = c->node;
+    for (unsigned int k = 0; k < n && !list_empty(&node->slabs_free); k++) {
+        slab_doom(c, list_entry(node->slabs_free.prev, struct slab, list), release);
+        node->nr_free_slabs--;
+        node->nr_slabs--;
+        node->free_objects -= c->num;
+        c->reaped++;
+    }
+    node->low_free_slabs = MIN(node->low_free_slabs, node->nr_free_slabs);
 }
 
 // Give back slabs already doomed (slab_doom). Enters no per-CPU section
@@ -405,7 +430,7 @@ static inline __attribute__((always_inline)) unsigned int cache_refill(struct km
             l = &c->node->slabs_free;
             if (list_empty(l))
                 break;
-            c->node->nr_free_slabs--;
+            free_slab_taken(c->node);
         }
         struct slab *s = list_first_entry(l, struct slab, list);
         got += take_from_slab(c, s, ac, want - got);
@@ -551,6 +576,38 @@ static struct array_cache *swap_spare(struct kmem_cache *c, int cpu, struct arra
     return sp;
 }
 
+// The reaper's visit to this cpu's array of c (slab_reap.c; we are in the
+// section). An array that its cpu's slow paths touched since the last visit
+// is only marked untouched. An untouched one gives back its spare's objects
+// (Bonwick's previous magazine: the colder of the two), or, with the spare
+// empty, the current array's coldest batchcount; an untouched pair with
+// nothing in it is given back itself. So a cpu that stopped using the
+// cache holds none of it a few visits later, and one that still uses it
+// loses at most a sheaf, which costs it a refill or two. Slabs it empties
+// stay on the free list, for the node trim.
+void reap_local(struct kmem_cache *c)
+{
+    struct array_cache *ac = c->array[cpu_id()], *sp = ac->spare;
+    if (ac->limit == 0) // none made, or a cache without arrays
+        return;
+    if (ac->touched) {
+        ac->touched = 0;
+        return;
+    }
+    if (sp && sp->avail > 0) {
+        spin_lock(&c->node->list_lock);
+        c->lock_count++;
+        c->flushes++;
+        free_block_locked(c, sp->entry, sp->avail, NULL);
+        spin_unlock(&c->node->list_lock);
+        ac_set_avail(sp, 0);
+    } else if (ac->avail > 0) {
+        cache_flusharray(c, ac, NULL);
+    } else {
+        drop_local(c);
+    }
+}
+
 // ---- The barn: whole sheaves traded between cpus ----
 
 static void sheaf_push(struct array_cache **top, unsigned int *nr, struct array_cache *sh)
@@ -583,6 +640,7 @@ barn_get_full(struct kmem_cache *c, int cpu, struct array_cache *ac, struct arra
     c->barn_locks++;
     if (b->full) {
         struct array_cache *full = sheaf_pop(&b->full, &b->nr_full);
+        b->low_full = MIN(b->low_full, b->nr_full);
         WRITE_ONCE(full->spare, sp ? sp : ac);
         WRITE_ONCE(c->array[cpu], full); // where_free finds ac through full until ac moves on
         WRITE_ONCE(ac->spare, NULL);
@@ -613,6 +671,7 @@ static NOINLINE struct array_cache *barn_put_full(struct kmem_cache *c, int cpu,
     if (b->nr_full < c->barn_max) {
         if (b->empty) {
             struct array_cache *empty = sheaf_pop(&b->empty, &b->nr_empty);
+            b->low_empty = MIN(b->low_empty, b->nr_empty);
             WRITE_ONCE(empty->spare, sp);
             WRITE_ONCE(c->array[cpu], empty);
             sheaf_push(&b->full, &b->nr_full, ac);
@@ -628,20 +687,28 @@ static NOINLINE struct array_cache *barn_put_full(struct kmem_cache *c, int cpu,
     return ac;
 }
 
-// Empty the barn: the objects of its full sheaves go back to their slabs,
-// every sheaf back to kmalloc. The sheaves leave the barn under its lock;
-// taking the list lock after that waits for any reader of the cpus' arrays
-// (kmem_cache_get_info) that may still hold one of them from before it
-// was traded, so none is freed under a reader. Any context, no lock held.
-void barn_shrink(struct kmem_cache *c)
+// Sheaves out of the barn: every one (all), or as many full and as many
+// empty ones as it held at its low point since the last trim -- those no
+// cpu needed (the reaper). The objects of the full ones go back to their
+// slabs, every sheaf back to kmalloc. The sheaves leave the barn under its
+// lock; taking the list lock after that waits for any reader of the cpus'
+// arrays (kmem_cache_get_info) that may still hold one of them from before
+// it was traded, so none is freed under a reader. Any context, no lock held.
+void barn_trim(struct kmem_cache *c, bool all)
 {
     struct barn *b = &c->node->barn;
+    struct array_cache *full = NULL, *empty = NULL;
+    unsigned int nf = 0, ne = 0;
     spin_lock(&b->lock);
     c->barn_locks++;
-    struct array_cache *full = b->full, *empty = b->empty;
-    WRITE_ONCE(b->full, NULL);
-    WRITE_ONCE(b->empty, NULL); // cache_free_slow looks without the lock
-    b->nr_full = b->nr_empty = 0;
+    unsigned int want_full = all ? b->nr_full : b->low_full;
+    unsigned int want_empty = all ? b->nr_empty : b->low_empty;
+    while (b->full && nf < want_full) // cache_free_slow reads b->empty without the lock
+        sheaf_push(&full, &nf, sheaf_pop(&b->full, &b->nr_full));
+    while (b->empty && ne < want_empty)
+        sheaf_push(&empty, &ne, sheaf_pop(&b->empty, &b->nr_empty));
+    b->low_full = b->nr_full; // the next interval's low points start here
+    b->low_empty = b->nr_empty;
     spin_unlock(&b->lock);
     if (full == NULL && empty == NULL)
         return;
@@ -658,6 +725,11 @@ void barn_shrink(struct kmem_cache *c)
         }
 }
 
+void barn_shrink(struct kmem_cache *c)
+{
+    barn_trim(c, true);
+}
+
 // Drain every cpu's array (each cpu its own) and the barn, then take every
 // empty slab off the free list. No lock held (a cross-call).
 void cache_drain(struct kmem_cache *c, struct list_head *release)
@@ -666,13 +738,7 @@ void cache_drain(struct kmem_cache *c, struct list_head *release)
     barn_shrink(c);
     spin_lock(&c->node->list_lock);
     c->lock_count++;
-    while (!list_empty(&c->node->slabs_free)) {
-        slab_doom(c, list_first_entry(&c->node->slabs_free, struct slab, list), release);
-        c->node->nr_free_slabs--;
-        c->node->nr_slabs--;
-        c->node->free_objects -= c->num;
-        c->reaped++;
-    }
+    free_slabs_doom(c, UINT32_MAX, release);
     spin_unlock(&c->node->list_lock);
 }
 
@@ -867,6 +933,7 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
         c->refills++;
         spin_unlock(&c->node->list_lock);
     }
+    ac->touched = 1;
     unsigned long avail = ac->avail - 1;
     void *obj = ac->entry[avail];
     ac_set_avail(ac, avail);
@@ -925,6 +992,7 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
 #endif
         ac->entry[0] = obj;
         ac_set_avail(ac, 1);
+        ac->touched = 1;
         local_unlock_irqrestore(flags);
         return;
     }
@@ -938,6 +1006,7 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
 #endif
     ac->entry[ac->avail] = obj;
     ac_set_avail(ac, ac->avail + 1);
+    ac->touched = 1;
     local_unlock_irqrestore(flags);
     if (!list_empty(&release))
         slabs_release(c, &release); // out of the section: it frees frames
@@ -984,7 +1053,7 @@ static void *debug_take_any(struct kmem_cache *c, const void *caller)
             list_empty(&c->node->slabs_partial) ? &c->node->slabs_free : &c->node->slabs_partial;
         s = list_first_entry(l, struct slab, list);
         if (l == &c->node->slabs_free)
-            c->node->nr_free_slabs--;
+            free_slab_taken(c->node);
         bool ok = slab_pop(c, s, &i);
         list_move(&s->list, s->inuse == c->num ? &c->node->slabs_full : &c->node->slabs_partial);
         if (!ok)

@@ -103,6 +103,20 @@ size_t slab_reclaim(gfp_t gfp);
 // The calling cpu stops allocating (librvslab.so: a thread that exits gives
 // its cpu slot back): its per-CPU arrays empty into the slabs and are freed.
 void slab_cpu_offline(void);
+// Reaping, as SLAB's cache_reap (mm/slab_reap.c). A platform with a tick
+// calls slab_reap() on every cpu every slab_reap_ms milliseconds (the
+// kernel: from the tick handler; 0: never). Each call gives back part of
+// this cpu's per-CPU arrays that no slow path touched since the last call;
+// the first cpu of each round also trims every cache's barn and free list
+// to what the cache needed in the last interval (its working set), and
+// sets its free_limit to that. Where no one calls it (librvslab.so),
+// free_limit stays the fixed amount of kmem_cache_create. Any context;
+// wait=false (the tick) gives up at once if another cpu holds the list of
+// caches, and returns false. True if it reaped.
+extern unsigned int slab_reap_ms;
+#define SLAB_REAP_MS 1000 // the kernel's interval
+bool slab_reap(bool wait);
+uint64_t slab_reap_rounds(void); // rounds whose node trims were done, since boot
 
 void *kmalloc(size_t size, gfp_t gfp);                 // NULL for size 0 or no memory
 void *kmalloc_array(size_t n, size_t size, gfp_t gfp); // n * size bytes; NULL if that overflows

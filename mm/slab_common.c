@@ -174,6 +174,7 @@ struct array_cache *array_make(struct kmem_cache *c, gfp_t gfp)
     memset(ac, 0, sizeof(*ac));
     ac->limit = c->limit;
     ac->batchcount = c->batchcount;
+    ac->touched = 1; // made for a slow path: the reaper leaves it for one visit
     return ac;
 }
 
@@ -240,7 +241,8 @@ static int cache_setup(struct kmem_cache *c, struct kmem_cache_node *n, const ch
     // Keep about what Linux keeps ((1 + cpus) * batch + num objects) in empty
     // slabs, but never more than FREE_SLAB_PAGES: big slabs go straight back.
     unsigned int keep = ((1 + NCPU) * batch + 2 * c->num - 1) / c->num;
-    c->free_limit = MIN(keep, (unsigned int)FREE_SLAB_PAGES >> MIN(c->order, 31U));
+    c->free_limit_min = MIN(keep, (unsigned int)FREE_SLAB_PAGES >> MIN(c->order, 31U));
+    c->free_limit = c->free_limit_min; // the reaper raises it to the working set
     c->magic = KMEM_CACHE_MAGIC;
     arrays_init(c, limit);
     return 0;
@@ -271,6 +273,11 @@ void slab_cpu_offline(void)
     local_unlock_irqrestore(flags);
 }
 
+bool slab_is_up(void)
+{
+    return READ_ONCE(slab_state) == UP;
+}
+
 size_t slab_reclaim(gfp_t gfp)
 {
     // Every cpu empties its own arrays and gives them back. A caller that
@@ -296,13 +303,7 @@ size_t slab_reclaim(gfp_t gfp)
         INIT_LIST_HEAD(&release);
         spin_lock(&c->node->list_lock);
         c->lock_count++;
-        while (!list_empty(&c->node->slabs_free)) {
-            slab_doom(c, list_first_entry(&c->node->slabs_free, struct slab, list), &release);
-            c->node->nr_free_slabs--;
-            c->node->nr_slabs--;
-            c->node->free_objects -= c->num;
-            c->reaped++;
-        }
+        free_slabs_doom(c, UINT32_MAX, &release);
         spin_unlock(&c->node->list_lock);
         pages += slabs_release(c, &release);
     }

@@ -54,6 +54,10 @@ struct array_cache {
     unsigned long avail;     // objects in entry[] (a long: no zero-extension to index)
     unsigned int limit;      // capacity of entry[]; 0: alloc and free take the slow path
     unsigned int batchcount; // objects moved per refill or flush
+    // Set by this cpu's slow paths (refill, flush, a sheaf swapped or
+    // traded), cleared by the reaper (slab_reap.c), which gives back part
+    // of an array found untouched since its last visit.
+    unsigned int touched;
     // The cpu's second array (Bonwick's previous magazine, Linux's spare
     // sheaf), or NULL: the slow paths swap the two before they touch the
     // slab lists. Only a cpu's current array points to it.
@@ -116,6 +120,10 @@ struct barn {
     struct spinlock lock;
     struct array_cache *full, *empty; // tops of the two stacks
     unsigned int nr_full, nr_empty;
+    // The fewest of each the barn held since the reaper's last visit: that
+    // many sheaves no cpu needed in a whole interval (Bonwick's working
+    // set), and the reaper gives them back.
+    unsigned int low_full, low_empty;
 };
 
 struct kmem_cache_node {
@@ -125,6 +133,11 @@ struct kmem_cache_node {
     unsigned int nr_slabs; // all slabs of this cache
     unsigned int nr_free_slabs;
     unsigned int colour_next; // colour of the next slab made
+    // For the reaper (slab_reap.c): the fewest empty slabs the free list
+    // held since its last visit, and how many slabs the cache took off the
+    // free list or made meanwhile -- its working set of empty slabs.
+    unsigned int low_free_slabs;
+    size_t slabs_needed;
     struct barn barn;         // its own lock, never held with list_lock
 };
 
@@ -153,6 +166,7 @@ struct kmem_cache {
     unsigned int mgmt;               // on-slab descriptor bytes (aligned), 0 off-slab
     unsigned int left_over;          // unused tail bytes per slab: the colouring room
     unsigned int free_limit;         // empty slabs kept; more go back to the buddy allocator
+    unsigned int free_limit_min;     // free_limit where no reaper runs, and its floor where one does
     unsigned int limit, batchcount;  // of each per-CPU array (0 if it has none)
     unsigned int barn_max;           // full (and empty) sheaves the barn keeps, each
     bool off_slab, permanent;        // permanent: cache of caches and kmalloc caches
@@ -353,6 +367,7 @@ void kfree_not_object(const void *p);                  // not an object's start:
 // slab_common.c
 extern struct list_head cache_chain; // every cache, oldest first, under chain_lock
 extern struct spinlock chain_lock;
+bool slab_is_up(void); // slab_init done: caches may be made and reaped
 struct kmem_cache *kmem_cache_create_permanent(const char *name, size_t size, size_t align,
                                                gfp_t gfp); // kmalloc's classes: never destroyed
 void kmem_cache_unmake(struct kmem_cache *c); // one just made, never used: unlinked and freed
@@ -369,9 +384,13 @@ void array_free(struct array_cache *ac);      // one array_make made, back to it
 void array_free_pair(struct array_cache *ac); // a cpu's array and its spare
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
 void barn_shrink(struct kmem_cache *c); // the barn's objects to their slabs, its sheaves freed
+void barn_trim(struct kmem_cache *c, bool all); // all, or the sheaves no cpu needed (the reaper)
+void reap_local(struct kmem_cache *c); // slab_reap: this cpu's array (in its section)
 void slab_doom(struct kmem_cache *c, struct slab *s,
                struct list_head *release);                             // c->node->list_lock held
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back
+void free_slabs_doom(struct kmem_cache *c, unsigned int n,
+                     struct list_head *release); // n coldest empty slabs; list_lock held
 void slab_free_bad(struct kmem_cache *c, const void *obj, const char *who, const void *caller);
 // What the fast paths (slab_fast.c) tail-call; each reads its own return
 // address as the caller's.

@@ -26,6 +26,7 @@ struct cpu {
     const char *isa;    // its riscv,isa string from the device tree, or NULL
     struct call *calls; // cross-calls queued for this cpu (smp_call.c), newest first
     uint64_t next_tick; // the deadline this hart's timer is set for (timer.c)
+    uint64_t reap_wait; // ticks until this hart's next slab_reap (timer.c)
     // Counters, written only by this cpu.
     uint64_t ticks;        // timer interrupts taken
     uint64_t ticks_missed; // deadlines passed while a tick's handler ran, or interrupts were off

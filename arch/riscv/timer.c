@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "../../mm/slab.h"
 #include "cpu.h"
 #include "fdt.h"
 #include "riscv.h"
@@ -90,6 +91,21 @@ void timer_start_hart(void)
 // deadlines the handler ran past (or that passed while interrupts were off)
 // are skipped and counted, and the interrupted code gets the rest of the
 // period.
+// The slab reaper, every slab_reap_ms (mm/slab_reap.c). It never waits
+// here: if another cpu holds the list of caches, it tries again next tick.
+static void reap_tick(struct cpu *me)
+{
+    unsigned ms = READ_ONCE(slab_reap_ms);
+    if (ms == 0)
+        return;
+    if (me->reap_wait > 1) {
+        me->reap_wait--;
+        return;
+    }
+    if (slab_reap(false))
+        me->reap_wait = MAX((uint64_t)hz * ms / 1000, 1);
+}
+
 void timer_interrupt(void)
 {
     struct cpu *me = mycpu();
@@ -97,6 +113,7 @@ void timer_interrupt(void)
     void (*hook)(void) = tick_hook;
     if (hook)
         hook();
+    reap_tick(me);
     if (paused[cpu_id()]) {
         set_deadline(UINT64_MAX);
         return;
