@@ -598,10 +598,12 @@ void reap_local(struct kmem_cache *c)
         spin_lock(&c->node->list_lock);
         c->lock_count++;
         c->flushes++;
+        __atomic_add_fetch(&c->reap_objs, sp->avail, __ATOMIC_RELAXED);
         free_block_locked(c, sp->entry, sp->avail, NULL);
         spin_unlock(&c->node->list_lock);
         ac_set_avail(sp, 0);
     } else if (ac->avail > 0) {
+        __atomic_add_fetch(&c->reap_objs, MIN(ac->batchcount, ac->avail), __ATOMIC_RELAXED);
         cache_flusharray(c, ac, NULL);
     } else {
         drop_local(c);

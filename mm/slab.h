@@ -208,6 +208,7 @@ struct kmem_cache_info {
     uint64_t barn_gets, barn_puts, barn_locks;
     uint64_t debug_allocs, debug_frees; // allocs and frees of a cache without arrays (debug path)
     uint64_t grows, reaped;             // slabs made, slabs given back to the buddy allocator
+    uint64_t reap_objs;                 // objects the reaper took back from idle per-CPU arrays
     uint64_t lock_acquisitions;         // times the cache (slab-list) lock was taken
     uint64_t list_scans;                // walks over the slab lists (never done by alloc/free)
     uint64_t errors;                    // reports against this cache (bad frees, debug checks)

@@ -138,7 +138,7 @@ struct kmem_cache_node {
     // free list or made meanwhile -- its working set of empty slabs.
     unsigned int low_free_slabs;
     size_t slabs_needed;
-    struct barn barn;         // its own lock, never held with list_lock
+    struct barn barn; // its own lock, never held with list_lock
 };
 
 struct kmem_cache {
@@ -151,7 +151,8 @@ struct kmem_cache {
     // them, the fast paths only read the array pointers above.
     struct kmem_cache_node *node __attribute__((aligned(64)));
     uint64_t grows, reaped, lock_count, list_scans, refills, flushes;
-    uint64_t errors; // atomic: reports are made without the lock
+    uint64_t reap_objs; // atomic: objects the reaper took from idle per-CPU arrays
+    uint64_t errors;    // atomic: reports are made without the lock
     // Under node->barn.lock: its acquisitions, full sheaves taken and given.
     uint64_t barn_locks, barn_gets, barn_puts;
 
@@ -166,10 +167,10 @@ struct kmem_cache {
     unsigned int mgmt;               // on-slab descriptor bytes (aligned), 0 off-slab
     unsigned int left_over;          // unused tail bytes per slab: the colouring room
     unsigned int free_limit;         // empty slabs kept; more go back to the buddy allocator
-    unsigned int free_limit_min;     // free_limit where no reaper runs, and its floor where one does
-    unsigned int limit, batchcount;  // of each per-CPU array (0 if it has none)
-    unsigned int barn_max;           // full (and empty) sheaves the barn keeps, each
-    bool off_slab, permanent;        // permanent: cache of caches and kmalloc caches
+    unsigned int free_limit_min;    // free_limit where no reaper runs, and its floor where one does
+    unsigned int limit, batchcount; // of each per-CPU array (0 if it has none)
+    unsigned int barn_max;          // full (and empty) sheaves the barn keeps, each
+    bool off_slab, permanent;       // permanent: cache of caches and kmalloc caches
     struct kmem_cache *slab_desc_cache; // off-slab: where descriptors come from
     size_t object_size, align;
     void (*ctor)(void *);
@@ -385,7 +386,7 @@ void array_free_pair(struct array_cache *ac); // a cpu's array and its spare
 void cache_drain(struct kmem_cache *c, struct list_head *release); // every cpu's, and free slabs
 void barn_shrink(struct kmem_cache *c); // the barn's objects to their slabs, its sheaves freed
 void barn_trim(struct kmem_cache *c, bool all); // all, or the sheaves no cpu needed (the reaper)
-void reap_local(struct kmem_cache *c); // slab_reap: this cpu's array (in its section)
+void reap_local(struct kmem_cache *c);          // slab_reap: this cpu's array (in its section)
 void slab_doom(struct kmem_cache *c, struct slab *s,
                struct list_head *release);                             // c->node->list_lock held
 size_t slabs_release(struct kmem_cache *c, struct list_head *release); // doomed slabs' frames back

@@ -22,7 +22,7 @@
 
 #include "slab_internal.h"
 
-unsigned int slab_reap_ms; // the platform sets it (the kernel: SLAB_REAP_MS), 0: off
+unsigned int slab_reap_ms;    // the platform sets it (the kernel: SLAB_REAP_MS), 0: off
 static uint64_t rounds[NCPU]; // reaper calls of each cpu, written by that cpu alone
 static uint64_t last_round;   // the latest round whose node trims were done, under chain_lock
 

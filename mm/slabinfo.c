@@ -73,6 +73,7 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     in->debug_frees = c->dbg_frees;
     spin_unlock(&c->node->list_lock);
     in->errors = __atomic_load_n(&c->errors, __ATOMIC_RELAXED);
+    in->reap_objs = __atomic_load_n(&c->reap_objs, __ATOMIC_RELAXED);
     // Arrays and lists were read at slightly different times: clamp.
     in->cached_objs = MIN(in->cached_objs, in->active_objs);
     in->active_objs -= in->cached_objs;

@@ -19,7 +19,7 @@ HOST_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer $(HOST_WARN) -I. -DRVSL
 # those that look at the real machine: boot facts, interrupts and cross-calls,
 # and the harness self-check.
 HOST_KTESTS := $(filter-out tests/kernel/test_boot.c tests/kernel/test_irq.c \
-	tests/kernel/test_irq_atomic.c %selfcheck.c,\
+	tests/kernel/test_irq_atomic.c tests/kernel/test_reap_tick.c %selfcheck.c,\
 	$(wildcard tests/kernel/test_*.c))
 HOST_CORE   := $(wildcard lib/*.c) $(wildcard mm/*.c) tests/host/platform.c tests/host/ram.c
 HOST_TESTS  := $(HOST_CORE) tests/host/main.c $(HOST_KTESTS) $(wildcard tests/host/test_*.c)

@@ -38,9 +38,11 @@ test-soak-small: all
 
 # make test-irq-soak: the irq_atomic self-tests (tests/kernel/test_irq_atomic.c:
 # interrupt handlers allocating while memory runs out) for IRQ_SOAK_SECS
-# seconds each, on 4 and on 8 harts. make test runs them by their counts;
+# seconds each, and the reaper's stress from the tick for REAP_SOAK_ROUNDS
+# rounds, on 4 and on 8 harts. make test runs them by their counts;
 # make test-long (which .ci/run runs) runs these too.
 IRQ_SOAK_SECS    ?= 20
+REAP_SOAK_ROUNDS ?= 2000 # the reaper's stress (tests/kernel/test_reap_tick.c): 60 in make test
 IRQ_SOAK_RESULTS := build/irq-soak-results
 
 test-irq-soak: all
@@ -50,6 +52,8 @@ test-irq-soak: all
 
 irq-soak-runs: all
 	@for n in 4 8; do scripts/run-test irq-soak-cpus$$n 900 -- \
-		$(call qemu,$(K),$$n) -append "ktest=irq_atomic* irq_atomic_secs=$(IRQ_SOAK_SECS)"; done
+		$(call qemu,$(K),$$n) -append "ktest=irq_atomic* irq_atomic_secs=$(IRQ_SOAK_SECS)"; \
+		scripts/run-test reap-soak-cpus$$n 900 -- \
+		$(call qemu,$(K),$$n) -append "ktest=reap_tick* reap_tick_rounds=$(REAP_SOAK_ROUNDS)"; done
 
 .PHONY: test-irq-soak irq-soak-runs

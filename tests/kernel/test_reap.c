@@ -183,7 +183,7 @@ KTEST(reap, free_list_follows_the_working_set)
     PLAIN_CACHE(t, c, "t_reap_big", 4000);
     static void *p[MANY];
     struct kmem_cache_info in = info_of(c);
-    unsigned fixed = in.free_limit; // kmem_cache_create's amount
+    unsigned fixed = in.free_limit;                     // kmem_cache_create's amount
     ASSERT_LT(t, (size_t)fixed * in.num, (size_t)MANY); // too few for the cycle
     uint64_t grows[5];
     for (int k = 0; k < 5; k++) {
@@ -194,8 +194,8 @@ KTEST(reap, free_list_follows_the_working_set)
             ASSERT_EQ(t, slab_reap(true), true); // between cycles 1..4
     }
     printk("# slabs made per cycle: %llu %llu %llu %llu %llu\n", (unsigned long long)grows[0],
-           (unsigned long long)grows[1], (unsigned long long)grows[2],
-           (unsigned long long)grows[3], (unsigned long long)grows[4]);
+           (unsigned long long)grows[1], (unsigned long long)grows[2], (unsigned long long)grows[3],
+           (unsigned long long)grows[4]);
     EXPECT_GT(t, grows[1], (uint64_t)0); // no reaper between cycles 0 and 1: regrown
     EXPECT_EQ(t, grows[3], (uint64_t)0); // the working set kept
     EXPECT_EQ(t, grows[4], (uint64_t)0);
