@@ -157,6 +157,29 @@ static void wait_ticks(uint64_t n)
             cpu_relax();
 }
 
+KTEST_PARAM(reap_ms, 0, 60000, "the tour's slab reaper interval in ms (0: off; 1000 without it)");
+
+// The slab reaper at work: every cpu used the kmalloc caches (hello), and
+// now all of them are idle (this one only waits): a few rounds later no
+// cpu holds an object it does not use.
+static void reaper_tour(void)
+{
+    if (slab_reap_ms == 0) {
+        printk("reaper: off (reap_ms=0)\n");
+        return;
+    }
+    struct slab_totals a, b;
+    slab_get_totals(&a);
+    uint64_t r0 = slab_reap_rounds(), t0 = mycpu()->ticks;
+    while (slab_reap_rounds() < r0 + 6 && mycpu()->ticks < t0 + 100UL * timer_hz())
+        cpu_relax();
+    slab_get_totals(&b);
+    printk("reaper: every %u ms from the tick; %llu rounds later, objects in per-CPU arrays "
+           "and barns %zu -> %zu, arrays %zu -> %zu, slab pages %zu -> %zu\n",
+           slab_reap_ms, (unsigned long long)(slab_reap_rounds() - r0), a.cached_objs,
+           b.cached_objs, a.arrays, b.arrays, a.slab_pages, b.slab_pages);
+}
+
 static int tour(void)
 {
     buddyinfo();
@@ -170,6 +193,7 @@ static int tour(void)
     irqinfo();
     stackinfo();
     slabinfo();
+    reaper_tour();
     buddyinfo();
     return ok == n && calls == 10 * n ? EXIT_OK : EXIT_TESTS_FAILED;
 }
@@ -266,7 +290,8 @@ static int run_mode(const char *args)
         w += n ? n : 1;
     }
     if (mode[0] == '\0') {
-        slab_reap_ms = SLAB_REAP_MS; // the other modes count and compare: tests turn it on
+        // The other modes count and compare: the tests turn it on themselves.
+        slab_reap_ms = (unsigned)ktest_arg_ul("reap_ms", SLAB_REAP_MS);
         return tour();
     }
     if (strncmp(mode, "ktest", 5) == 0) {

@@ -216,6 +216,12 @@ struct kmem_cache_info {
     unsigned red_left;                  // debug: red zone bytes before each object (0 without Z)
 };
 void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *info);
+// Every cache at once: objects in per-CPU arrays and barns, arrays made,
+// and the frames of all slabs.
+struct slab_totals {
+    size_t cached_objs, arrays, slab_pages;
+};
+void slab_get_totals(struct slab_totals *tot);
 // The geometry kmem_cache_create(size, align, flags, ctor) would choose, as
 // kmem_cache_get_info reports it (counts 0), without making a cache; the
 // slab_debug= boot options are not applied. 0, -EINVAL or -E2BIG.

@@ -98,14 +98,29 @@ bool slab_on_lists(struct kmem_cache *c, const void *addr)
     return found;
 }
 
+void slab_get_totals(struct slab_totals *tot)
+{
+    memset(tot, 0, sizeof(*tot));
+    spin_lock(&chain_lock);
+    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next) {
+        struct kmem_cache_info in;
+        kmem_cache_get_info(list_entry(pos, struct kmem_cache, next), &in);
+        tot->cached_objs += in.cached_objs;
+        tot->arrays += in.arrays;
+        tot->slab_pages += in.total_slabs << in.order;
+    }
+    spin_unlock(&chain_lock);
+}
+
 void slabinfo(void)
 {
     printk("slabinfo - rvslab: active = objects with callers; cached = in per-CPU arrays and the "
            "barn; used = share of a slab's cost in objects; col = colours; barn = full/empty "
-           "sheaves there, trades = sheaves taken from it and given to it\n");
-    printk("# %-16s %8s %8s %6s %8s %5s %3s %6s %3s : %6s %6s : %5s %5s : %5s %7s\n", "name",
-           "active", "total", "cached", "objsize", "num", "pgs", "used", "col", "limit", "batch",
-           "aslab", "slabs", "barn", "trades");
+           "sheaves there, trades = sheaves taken from it and given to it; refill/flush = "
+           "batches moved from and to the slab lists; reaped = slabs given back\n");
+    printk("# %-16s %8s %8s %6s %8s %5s %3s %6s %3s : %6s %6s : %5s %5s : %5s %7s : %7s %7s %6s\n",
+           "name", "active", "total", "cached", "objsize", "num", "pgs", "used", "col", "limit",
+           "batch", "aslab", "slabs", "barn", "trades", "refill", "flush", "reaped");
     spin_lock(&chain_lock);
     for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next) {
         struct kmem_cache_info in;
@@ -113,11 +128,12 @@ void slabinfo(void)
         size_t cost = (PAGE_SIZE << in.order) + in.desc_bytes;
         size_t used = (size_t)in.num * in.size * 1000 / cost; // per mille
         printk("  %-16s %8zu %8zu %6zu %8zu %5u %3u %3zu.%zu%% %3u : %6u %6u : %5zu %5zu : "
-               "%2u/%-2u %7llu\n",
+               "%2u/%-2u %7llu : %7llu %7llu %6llu\n",
                in.name, in.active_objs, in.total_objs, in.cached_objs, in.object_size, in.num,
                1U << in.order, used / 10, used % 10, in.colour, in.limit, in.batchcount,
                in.active_slabs, in.total_slabs, in.barn_full, in.barn_empty,
-               (unsigned long long)(in.barn_gets + in.barn_puts));
+               (unsigned long long)(in.barn_gets + in.barn_puts), (unsigned long long)in.refills,
+               (unsigned long long)in.flushes, (unsigned long long)in.reaped);
     }
     spin_unlock(&chain_lock);
 }
