@@ -1,8 +1,8 @@
 // Model-based fuzzing of the slab layer. Each input is a program of
 // create / alloc / kmalloc / free / bulk alloc and free / shrink / destroy /
-// reclaim / bad-free operations on a fresh buddy zone and a fresh slab_init. A model keeps every
-// live object (address, size, owner, fill byte) and every cache (size, align,
-// ctor, live count), and each step is checked against it:
+// reclaim / reap / bad-free operations on a fresh buddy zone and a fresh slab_init. A model keeps
+// every live object (address, size, owner, fill byte) and every cache (size, align, ctor, live
+// count), and each step is checked against it:
 //   - kmem_cache_create fails exactly for bad arguments and duplicate names;
 //   - objects are aligned as asked, come back constructed when the cache has a
 //     ctor, and keep their bytes until freed (so no two ever overlap);
@@ -368,10 +368,20 @@ static void op_reclaim(void)
     check(slab_validate_all() == 0);
 }
 
+// A reaper round on this cpu (the only one): idle arrays give back some
+// objects, barns and free lists what was not needed since the last round.
+// Live objects stay the callers' (their bytes are checked when freed).
+static void op_reap(void)
+{
+    on_top = NULL;
+    check(slab_reap(true));
+    check(slab_validate_all() == 0);
+}
+
 // One input byte picks the next operation; allocs and frees come twice as often.
-static void (*const ops[])(void) = {op_create,   op_cache_alloc, op_cache_alloc, op_kmalloc,
-                                    op_free,     op_free,        op_shrink,      op_destroy,
-                                    op_bad_free, op_reclaim,     op_bulk_alloc,  op_bulk_free};
+static void (*const ops[])(void) = {
+    op_create,  op_cache_alloc, op_cache_alloc, op_kmalloc,    op_free,      op_free, op_shrink,
+    op_destroy, op_bad_free,    op_reclaim,     op_bulk_alloc, op_bulk_free, op_reap};
 
 static void run(void)
 {
