@@ -36,8 +36,8 @@ void kmem_cache_get_info(struct kmem_cache *c, struct kmem_cache_info *in)
     layout_info(c, in);
     in->limit = c->limit;
     in->batchcount = c->batchcount;
-    in->free_limit = c->free_limit;
     spin_lock(&c->node->list_lock); // the observer's own acquisition is not counted
+    in->free_limit = c->free_limit; // the reaper sets it, under the lock
     // Other cpus' arrays are read without stopping them: a snapshot. Under
     // the lock, which a cpu takes to put in or give back an array, so none
     // is freed while it is read.

@@ -3,8 +3,8 @@
 // shared slots and frees what it receives, while some of them drain every
 // cache (slab_reclaim, kmem_cache_shrink), read the statistics, validate
 // everything (slab_validate_all: no object in two arrays or free in its slab
-// too), and create and destroy caches of their own. Objects carry canaries; an object from a
-// cache with a constructor must always come back constructed.
+// too), run reaper rounds (slab_reap), and create and destroy caches of their own. Objects carry
+// canaries; an object from a cache with a constructor must always come back constructed.
 //
 //   ktest-tsan --cpus 8 slab_stress     (iterations: stress_iters=N)
 #include <stdio.h>
@@ -134,6 +134,8 @@ static void stress_worker(void *arg)
             int bad = slab_validate_all();
             if (bad)
                 ktest_fail(x->t, __FILE__, __LINE__, "slab_validate_all: %d problems", bad);
+        } else if (op < 999) { // a reaper round: this cpu's idle arrays, maybe the nodes
+            slab_reap(true);
         } else {
             private_cache(x, me, it);
         }
