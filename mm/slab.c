@@ -891,6 +891,7 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
         ac = swap_spare(c, cpu_id(), ac);
     else
         ac = barn_get_full(c, cpu_id(), ac, &surplus); // a whole sheaf, under the barn lock
+    ac->touched = 1;                                   // for the reaper: this cpu uses the cache
     // LAB array.refill: begin
     bool grow_failed = false;
     while (ac->avail == 0 && cache_refill(c, ac) == 0) {
@@ -935,7 +936,6 @@ NOINLINE void *cache_alloc_refill(struct kmem_cache *c, gfp_t gfp, unsigned long
         c->refills++;
         spin_unlock(&c->node->list_lock);
     }
-    ac->touched = 1;
     unsigned long avail = ac->avail - 1;
     void *obj = ac->entry[avail];
     ac_set_avail(ac, avail);
@@ -987,6 +987,7 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
         ac = swap_spare(c, cpu_id(), ac);
     else
         ac = barn_put_full(c, cpu_id(), ac); // a whole sheaf, under the barn lock
+    ac->touched = 1;                         // for the reaper: this cpu uses the cache
     if (ac->avail == 0) {
 #ifdef RVSLAB_ASAN
         if (c != &cache_cache)
@@ -994,7 +995,6 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
 #endif
         ac->entry[0] = obj;
         ac_set_avail(ac, 1);
-        ac->touched = 1;
         local_unlock_irqrestore(flags);
         return;
     }
@@ -1008,7 +1008,6 @@ NOINLINE void cache_free_slow(struct kmem_cache *c, void *obj, unsigned long fla
 #endif
     ac->entry[ac->avail] = obj;
     ac_set_avail(ac, ac->avail + 1);
-    ac->touched = 1;
     local_unlock_irqrestore(flags);
     if (!list_empty(&release))
         slabs_release(c, &release); // out of the section: it frees frames

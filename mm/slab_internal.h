@@ -51,13 +51,15 @@ struct slab {
 // has no lock. Others may read avail for statistics: it is stored with
 // relaxed atomic stores (plain stores on RISC-V).
 struct array_cache {
-    unsigned long avail;     // objects in entry[] (a long: no zero-extension to index)
-    unsigned int limit;      // capacity of entry[]; 0: alloc and free take the slow path
-    unsigned int batchcount; // objects moved per refill or flush
+    unsigned long avail; // objects in entry[] (a long: no zero-extension to index)
+    unsigned int limit;  // capacity of entry[]; 0: alloc and free take the slow path
+    uint16_t batchcount; // objects moved per refill or flush (at most ARRAY_LIMIT_MAX)
     // Set by this cpu's slow paths (refill, flush, a sheaf swapped or
     // traded), cleared by the reaper (slab_reap.c), which gives back part
-    // of an array found untouched since its last visit.
-    unsigned int touched;
+    // of an array found untouched since its last visit. Half of a word, so
+    // that the header stays 32 bytes: entry[] at offset 32 lets the fast
+    // free reach slot[-1] and slot[0] from one address.
+    uint16_t touched;
     // The cpu's second array (Bonwick's previous magazine, Linux's spare
     // sheaf), or NULL: the slow paths swap the two before they touch the
     // slab lists. Only a cpu's current array points to it.
