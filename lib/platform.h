@@ -138,6 +138,12 @@ static inline bool local_trylock_irqsave(unsigned long *flags)
 #ifndef __read_mostly
 #define __read_mostly
 #endif
+// On the declarations of mm's globals that the fast paths read (mem_map,
+// the kmalloc table): a shared-library build (librvslab.so) makes them
+// hidden, so that the compiler loads them directly, not through the GOT.
+#ifndef __mm_internal
+#define __mm_internal
+#endif
 
 void cpu_relax(void);      // a hint inside a spin loop; may run cross-calls (rule 5)
 int spin_locks_held(void); // push_off depth: spin locks this cpu (host: thread) holds

@@ -54,9 +54,10 @@ static inline void set_page_flags(struct page *p, uint32_t flags)
     WRITE_ONCE(p->flags, flags);
 }
 
-extern struct page *mem_map;           // the array, one entry per frame in [min_pfn, max_pfn)
-extern unsigned long min_pfn, max_pfn; // frames of RAM the array covers
-extern unsigned long nr_pfn;           // max_pfn - min_pfn
+// __mm_internal (lib/platform.h): librvslab.so makes these hidden.
+extern struct page *mem_map __mm_internal; // one entry per frame in [min_pfn, max_pfn)
+extern unsigned long min_pfn __mm_internal, max_pfn __mm_internal; // frames the array covers
+extern unsigned long nr_pfn __mm_internal;                         // max_pfn - min_pfn
 
 static inline bool pfn_valid(unsigned long pfn)
 {

@@ -316,7 +316,7 @@ static inline __attribute__((always_inline)) void slab_free(struct kmem_cache *c
 // address; a live block's holds the caller's bytes (kmalloc_fresh zeroes
 // them when it is handed out). The word of a free object is ASan-poisoned
 // on the host: the checks' own reads and writes of it are meant.
-extern uint32_t slab_free_key_secret;
+extern uint32_t slab_free_key_secret __mm_internal;
 
 static inline uint32_t free_key(const void *p)
 {
@@ -424,9 +424,9 @@ int validate_slab_locked(struct kmem_cache *c, struct slab *s,
 
 // kmalloc.c, for slab.c and slab_fast.c
 #define KMALLOC_SMALL_MAX 1024 // size_small[] covers 1..1024 bytes, by 8
-extern struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES];   // NULL: not made yet
-extern struct kmem_cache *kmalloc_small[KMALLOC_SMALL_MAX / 8]; // the cache of sizes 1..1024, by 8
-void *kmalloc_slow(size_t size, gfp_t gfp);                     // above 1 KiB, size 0
+extern struct kmem_cache *kmalloc_caches[KMALLOC_NR_CLASSES] __mm_internal;   // NULL: not made yet
+extern struct kmem_cache *kmalloc_small[KMALLOC_SMALL_MAX / 8] __mm_internal; // sizes 1..1024, by 8
+void *kmalloc_slow(size_t size, gfp_t gfp);                                   // above 1 KiB, size 0
 void *kmalloc_zero(size_t size, gfp_t gfp); // 1 KiB or less: __GFP_ZERO, a class not made yet
 void kfree_slow(const void *p);             // NULL, a large block, not a slab object
 int kmalloc_init(void);                     // make the kmalloc caches; 0 or -ENOMEM

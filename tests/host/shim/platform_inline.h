@@ -111,6 +111,10 @@ static inline void local_unlock_irqrestore(unsigned long flags)
 
 #define local_lock_cpu(flags) (*(const int *)((flags) + 16))
 
+// mm's globals that every alloc and free reads are the library's own: one
+// RIP-relative load each, not a load of the address from the GOT first.
+#define __mm_internal __attribute__((visibility("hidden")))
+
 const char *atomic_context(void); // platform_shim.c
 
 // Spin locks are held by threads, not by cpu indices (which threads may share).
