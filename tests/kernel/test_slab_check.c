@@ -15,6 +15,7 @@
 #include "lib/sanitizer.h"
 #include "mm/buddy.h"
 #include "mm/slab.h"
+#include "mm/slab_internal.h" // object_start
 
 #define SIZE 200
 
@@ -237,4 +238,29 @@ KTEST(slab_check, slab_debug_h)
     kmem_cache_free(c, p);
     EXPECT_EQ(t, kmem_cache_destroy(c), 0);
     EXPECT_EQ(t, reports(), 2);
+}
+
+// object_start, the test every checked free makes, against the arithmetic
+// it replaces: every byte of a slab, and the bytes just outside it, for
+// sizes odd and even, small and large, powers of two and not.
+KTEST(slab_check, object_start_is_exact)
+{
+    static const size_t sizes[] = {8,   24,   40,   56,   72,   100,  104,  192,  200,
+                                   520, 1000, 1024, 2056, 3000, 4000, 4096, 5000, 12000};
+    for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+        struct kmem_cache *c = kmem_cache_create("t_objstart", sizes[k], 0, 0, NULL);
+        ASSERT_NE(t, c, NULL);
+        char *o = kmem_cache_alloc(c, GFP_KERNEL);
+        ASSERT_NE(t, o, NULL);
+        const struct slab *s = READ_ONCE(pfn_to_page((uintptr_t)o >> PAGE_SHIFT)->slab);
+        ASSERT_NE(t, s, NULL);
+        size_t span = (size_t)c->num * c->size, bad = 0;
+        for (long off = -64; off < (long)span + 64; off++) {
+            bool want = off >= 0 && off < (long)span && off % (long)c->size == 0;
+            bad += object_start(c, s, s->s_mem + off) != want;
+        }
+        EXPECT_EQ(t, bad, (size_t)0);
+        kmem_cache_free(c, o);
+        EXPECT_EQ(t, kmem_cache_destroy(c), 0);
+    }
 }
