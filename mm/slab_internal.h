@@ -292,6 +292,28 @@ slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *c
     // LAB array.free: end
 }
 
+// The pop alone, for a caller with a slow path of its own (librvslab.so's
+// malloc, which then needs no frame): true with *obj set, or false when
+// this cpu's array is empty (or not made) or the quick way into the
+// section is closed. Nothing is refilled or waited for.
+static inline __attribute__((always_inline)) bool slab_try_pop(struct kmem_cache *c, void **obj)
+{
+    unsigned long flags;
+    if (unlikely(!local_trylock_irqsave(&flags)))
+        return false;
+    struct array_cache *ac = c->array[local_lock_cpu(flags)];
+    unsigned long avail = ac->avail;
+    if (unlikely(avail == 0)) {
+        local_unlock_irqrestore(flags);
+        return false;
+    }
+    *obj = ac->entry[avail - 1];
+    ac_set_avail(ac, avail - 1);
+    local_unlock_irqrestore(flags);
+    mem_unpoison(*obj, c->size);
+    return true;
+}
+
 // When the platform's quick way into the section does not do
 // (local_trylock_irqsave: never in the kernel), the whole operation is a
 // tail call, so the fast paths call nothing and keep no frame.

@@ -34,6 +34,7 @@
 
 #include "mm/buddy.h"
 #include "mm/slab.h"
+#include "mm/slab_internal.h" // slab_alloc: malloc's fast path is the pop itself
 #include "shim/shim_heap.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -178,9 +179,12 @@ static void *alloc(size_t size, size_t align)
     if (align > KMALLOC_MAX_SIZE) // kmalloc_aligned would refuse (and say so)
         p = big_alloc(size, align);
     else if ((p = align <= 16 ? kmalloc(size, GFP_SHIM) : kmalloc_aligned(size, align, GFP_SHIM)) ==
-                 NULL &&
-             size > KMALLOC_MAX_SIZE) // beyond the largest class: the buddy allocator was short
-        p = big_alloc(size, align);
+             NULL) {
+        if (size > KMALLOC_MAX_SIZE) // beyond the largest class: the buddy allocator was short
+            p = big_alloc(size, align);
+        else if (align <= 16) // near a limit, a failure switches large blocks to exact
+            p = kmalloc(size, GFP_SHIM); // frames (shim_heap.c): once more, by that rule
+    }
     if (p == NULL)
         errno = ENOMEM;
     return kmalloc_fresh(p);
@@ -219,17 +223,44 @@ EXPORT size_t malloc_usable_size(void *p)
     return h ? h->size : 0;
 }
 
-// The common case straight to kmalloc, rounded as alloc() rounds it (over
-// 8 bytes: a multiple of 16, for malloc's 16-byte alignment); alloc()
-// sorts out the rest.
+// The cache of each malloc size up to 1 KiB, by 8 bytes, as alloc() rounds
+// it (over 8 bytes: a multiple of 16, for malloc's 16-byte alignment), so
+// that the hot path neither rounds nor asks kmalloc. An entry is filled by
+// the first malloc of its size that got a block the slow way: the classes
+// are made on first use (kmalloc_lazy_classes).
+static struct kmem_cache *malloc_class[KMALLOC_SMALL_MAX / 8];
+
+// The table is empty until the heap is ready, and emptied again when the
+// heap asks for a shrink (shim_heap_state 4), which the slow way does: so
+// the hot path need not look at the heap's state.
+static __attribute__((noinline)) void *malloc_slow(size_t size)
+{
+    void *p = alloc(size, 0);
+    if (p != NULL && size - 1 < KMALLOC_SMALL_MAX && in_heap(p) &&
+        __atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) == 2)
+        __atomic_store_n(&malloc_class[(size - 1) / 8], kmem_cache_of(p), __ATOMIC_RELEASE);
+    return p;
+}
+
+void malloc_classes_forget(void)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(malloc_class); i++)
+        __atomic_store_n(&malloc_class[i], NULL, __ATOMIC_RELAXED);
+}
+
+// The common case: this cpu's array of the size's class pops a block.
 EXPORT void *malloc(size_t size)
 {
-    void *p;
-    if (likely(__atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) == 2) &&
-        likely(size - 1 < KMALLOC_MAX_SIZE) &&
-        likely((p = kmalloc(size > 8 ? ALIGN_UP(size, 16) : size, GFP_SHIM)) != NULL))
-        return kmalloc_fresh(p);
-    return alloc(size, 0);
+    struct kmem_cache *c;
+    if (likely(size - 1 < KMALLOC_SMALL_MAX) &&
+        likely((c = READ_PUBLISHED(malloc_class[(size - 1) / 8])) != NULL)) {
+        void *p;
+        if (likely(slab_try_pop(c, &p))) {
+            ((uint32_t *)p)[1] = 0; // kmalloc_fresh: no freed-object key
+            return p;
+        }
+    }
+    return malloc_slow(size); // the refill, the first block of a size, big blocks
 }
 
 EXPORT void *calloc(size_t n, size_t size)

@@ -258,18 +258,19 @@ static bool nearly_all_free(void)
 // A program that frees most of its memory frees the last blocks into the
 // per-CPU arrays and the caches' free slabs, which pin the top of the heap:
 // the shrink that ran on the way down could not trim it. So heap_purge then
-// asks for another: shim_heap_state 4, which sends the next malloc off its
-// fast path to heap_ready_slow, which shrinks (heap_shrink_asked) -- no
-// cost on the fast path. It asks again only once another 1/16 of the heap
-// is free since the last shrink it asked for.
+// asks for another: shim_heap_state 4, and malloc's table of classes
+// emptied, which sends the next malloc off its fast path to heap_ready_slow,
+// which shrinks (heap_shrink_asked) -- no cost on the fast path. It asks again only once another
+// 1/16 of the heap is free since the last shrink it asked for.
 static size_t free_at_asked_shrink;
 
 static void ask_for_shrink(size_t free, size_t all)
 {
     int ready = 2;
-    if (free >= __atomic_load_n(&free_at_asked_shrink, __ATOMIC_RELAXED) + all / 16)
+    if (free >= __atomic_load_n(&free_at_asked_shrink, __ATOMIC_RELAXED) + all / 16 &&
         __atomic_compare_exchange_n(&shim_heap_state, &ready, 4, false, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_RELAXED);
+                                    __ATOMIC_RELAXED))
+        malloc_classes_forget(); // malloc's hot path looks at its table, not at the state
 }
 
 static uint64_t now_ms(void)

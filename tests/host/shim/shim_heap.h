@@ -16,6 +16,7 @@ extern int shim_heap_state HIDDEN;    // 0 not set up, 1 being set up, 2 ready, 
 bool heap_ready_slow(void) HIDDEN;       // sets the heap up on the first call
 size_t heap_trim_now(size_t pad) HIDDEN; // malloc_trim: free memory beyond pad back; frames
 void shim_big_lock(bool lock) HIDDEN;    // malloc_shim.c's big-block list lock, around fork
+void malloc_classes_forget(void) HIDDEN; // malloc_shim.c: every malloc takes the slow way once
 
 // True once the heap is usable. The first caller sets it up; threads that
 // arrive meanwhile wait. (State 4 takes the slow way: it shrinks the heap.)
