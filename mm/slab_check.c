@@ -115,8 +115,10 @@ __attribute__((noinline)) void kfree_key_found(struct kmem_cache *c, void *obj)
 // A pointer into a slab that is not the start of an object (or the slab is
 // going away under a stale pointer): the full lookup says which, and
 // reports it. Tail-called.
-__attribute__((noinline)) void kfree_not_object(const void *p)
+__attribute__((noinline)) void kfree_not_object(struct kmem_cache *c, const void *p)
 {
+    if (READ_ONCE(c->checked_span) == 0) // not a plain cache: kfree checks it its way
+        return kfree(p);
     slab_free_bad(NULL, p, "free", __builtin_return_address(0));
 }
 

@@ -212,7 +212,6 @@ static int cache_layout(struct kmem_cache *c, const char *name, size_t size, siz
     c->reciprocal = (uint32_t)(((1ULL << 32) + c->size - 1) / c->size);
     if (!cache_geometry(c))
         return -E2BIG;
-    c->span = c->num * c->size;
     c->divisor = UINT64_MAX / c->size + 1;
     // Colouring: slab k starts its objects (k mod colour) * colour_off bytes in,
     // so equal objects of different slabs fall on different cache lines. The
@@ -246,7 +245,8 @@ static int cache_setup(struct kmem_cache *c, struct kmem_cache_node *n, const ch
     c->free_limit_min = MIN(keep, (unsigned int)FREE_SLAB_PAGES >> MIN(c->order, 31U));
     c->free_limit = c->free_limit_min; // the reaper raises it to the working set
     c->magic = KMEM_CACHE_MAGIC;
-    c->plain = c->bufctl_off == 0 && !(c->flags & SLAB_SLOW_FLAGS);
+    bool plain = c->bufctl_off == 0 && !(c->flags & SLAB_SLOW_FLAGS);
+    c->checked_span = plain ? c->num * c->size : 0;
     arrays_init(c, limit);
     return 0;
 }
@@ -551,7 +551,7 @@ int kmem_cache_destroy(struct kmem_cache *c)
         list_del(&c->next);
         c->magic = 0;
         c->flags |= SLAB_DESTROYED;
-        WRITE_ONCE(c->plain, false);
+        WRITE_ONCE(c->checked_span, 0);        // checked frees go the way of kfree
         for (int cpu = 0; cpu < NCPU; cpu++) { // from now on every alloc and free is reported
             arrays[cpu] = c->array[cpu];
             c->array[cpu] = &slab_no_array;

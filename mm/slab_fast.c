@@ -63,16 +63,19 @@ void kfree(const void *p)
 
 // kfree, checked as a C library checks a free (slab_check.c): p is the
 // start of an object, and not one already free -- whose key word holds
-// the key. A plain cache's object only: any other block is kfree's.
+// the key. A plain cache's object only: any other block is kfree's, which
+// kfree_not_object finds out.
 uint32_t slab_free_key_secret __read_mostly = 0x9e3779b9;
 
 void kfree_checked(const void *p)
 {
-    struct kmem_cache *c = plain_cache_of(p);
-    if (unlikely(c == NULL))
+    unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
+    struct page *pg;
+    struct kmem_cache *c;
+    if (unlikely(!pfn_valid(pfn) || (c = READ_ONCE((pg = pfn_to_page(pfn))->slab_cache)) == NULL))
         return kfree(p);
-    if (unlikely(!object_start(c, READ_ONCE(pfn_to_page((uintptr_t)p >> PAGE_SHIFT)->slab), p)))
-        return kfree_not_object(p);
+    if (unlikely(!object_start(c, READ_ONCE(pg->slab), p)))
+        return kfree_not_object(c, p); // or not a plain cache: kfree's
     if (unlikely(free_key_in(p)))
         return kfree_key_found(c, (void *)p);
     set_free_key((void *)p);

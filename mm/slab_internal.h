@@ -159,10 +159,15 @@ struct kmem_cache {
     uint64_t barn_locks, barn_gets, barn_puts;
 
     // Geometry, fixed at creation.
-    unsigned long flags;             // SLAB_* from kmem_cache_create
-    unsigned int size;               // stride: object_size rounded up to align
-    uint32_t reciprocal;             // ceil(2^32 / size): obj_to_index without a divide
-    unsigned int span;               // num * size: the bytes of a slab's objects
+    unsigned long flags; // SLAB_* from kmem_cache_create
+    unsigned int size;   // stride: object_size rounded up to align
+    uint32_t reciprocal; // ceil(2^32 / size): obj_to_index without a divide
+    // num * size in a plain cache (per-CPU arrays, the free chain in each
+    // free object's first word: no ctor, no debug option, not the cache of
+    // caches), 0 in any other and once destroyed: the checked free's bound
+    // on an object's offset, which so also turns away the caches it does
+    // not take (object_start is false for every object of theirs).
+    unsigned int checked_span;
     uint64_t divisor;                // ceil(2^64 / size): object_start without a divide
     unsigned int num;                // objects per slab
     unsigned int order;              // pages per slab = 2^order
@@ -175,10 +180,6 @@ struct kmem_cache {
     unsigned int limit, batchcount; // of each per-CPU array (0 if it has none)
     unsigned int barn_max;          // full (and empty) sheaves the barn keeps, each
     bool off_slab, permanent;       // permanent: cache of caches and kmalloc caches
-    // Per-CPU arrays, and the free chain in each free object's first word
-    // (no ctor, no debug option, not the cache of caches); false once
-    // destroyed. The only caches whose objects the checked free takes.
-    bool plain;
     struct kmem_cache *slab_desc_cache; // off-slab: where descriptors come from
     size_t object_size, align;
     void (*ctor)(void *);
@@ -378,25 +379,26 @@ static inline struct kmem_cache *plain_cache_of(const void *p)
     unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
     struct kmem_cache *c;
     if (!pfn_valid(pfn) || (c = READ_ONCE(pfn_to_page(pfn)->slab_cache)) == NULL ||
-        !READ_ONCE(c->plain))
+        READ_ONCE(c->checked_span) == 0)
         return NULL;
     return c;
 }
 
-// p is the start of an object of slab s, of cache c: its offset from the
-// first object is below the objects' span and a multiple of the size. For
-// an offset n below 2^32 and d = ceil(2^64 / size), n is a multiple of the
-// size exactly when n * d, modulo 2^64, is below d (Lemire, Kaser and
-// Kurz, "Faster remainder by direct computation", 2019). A p below s_mem
-// wraps around to an offset far above the span.
+// p is the start of an object of slab s, of plain cache c (always false
+// for any other cache: its checked_span is 0). The offset from the first
+// object is below the objects' span and a multiple of the size: for an
+// offset n below 2^32 and d = ceil(2^64 / size), n is a multiple of the
+// size exactly when n * d, modulo 2^64, is below d (Lemire, Kaser and Kurz,
+// "Faster remainder by direct computation", 2019). A p below s_mem wraps
+// around to an offset far above the span.
 static inline bool object_start(const struct kmem_cache *c, const struct slab *s, const void *p)
 {
     size_t off = (size_t)((const char *)p - s->s_mem);
-    return off < c->span && off * c->divisor < c->divisor;
+    return off < READ_ONCE(c->checked_span) && off * c->divisor < c->divisor;
 }
 
-void kfree_key_found(struct kmem_cache *c, void *obj); // the key is there: search, report
-void kfree_not_object(const void *p);                  // not an object's start: report
+void kfree_key_found(struct kmem_cache *c, void *obj);      // the key is there: search, report
+void kfree_not_object(struct kmem_cache *c, const void *p); // not a plain cache's object start
 
 // ---- Between the files of mm/ ----
 

@@ -254,7 +254,10 @@ KTEST(slab_check, object_start_is_exact)
         ASSERT_NE(t, o, NULL);
         const struct slab *s = READ_ONCE(pfn_to_page((uintptr_t)o >> PAGE_SHIFT)->slab);
         ASSERT_NE(t, s, NULL);
-        size_t span = (size_t)c->num * c->size, bad = 0;
+        // A plain cache's span is its objects'; a debug cache's (slab_debug=)
+        // is 0, and no pointer is an object the checked free takes.
+        size_t span = c->checked_span, bad = 0;
+        EXPECT_EQ(t, span, (c->flags & SLAB_SLOW_FLAGS) ? 0 : (size_t)c->num * c->size);
         for (long off = -64; off < (long)span + 64; off++) {
             bool want = off >= 0 && off < (long)span && off % (long)c->size == 0;
             bad += object_start(c, s, s->s_mem + off) != want;
