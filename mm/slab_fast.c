@@ -79,5 +79,7 @@ void kfree_checked(const void *p)
     if (unlikely(free_key_in(p)))
         return kfree_key_found(c, (void *)p);
     set_free_key((void *)p);
-    slab_free(c, (void *)p, NULL);
+    if (likely(slab_try_push(c, (void *)p)))
+        return;
+    slab_free(c, (void *)p, NULL); // a full array, or the section the slow way
 }

@@ -315,6 +315,30 @@ static inline __attribute__((always_inline)) bool slab_try_pop(struct kmem_cache
     return true;
 }
 
+// The push alone, for a caller that has checked the object for a double
+// free already (kfree_checked: the freed-object key), so the top of the
+// array need not be compared: true if obj went in, false when the array
+// is full (or not made) or the quick way into the section is closed.
+static inline __attribute__((always_inline)) bool slab_try_push(struct kmem_cache *c, void *obj)
+{
+    unsigned long flags;
+    if (unlikely(!local_trylock_irqsave(&flags)))
+        return false;
+    struct array_cache *ac = c->array[local_lock_cpu(flags)];
+    unsigned long avail = ac->avail;
+    if (unlikely(avail >= ac->limit)) {
+        local_unlock_irqrestore(flags);
+        return false;
+    }
+#ifdef RVSLAB_ASAN
+    mem_poison(obj, c->size); // never the cache of caches: it is not plain
+#endif
+    ac->entry[avail] = obj;
+    ac_set_avail(ac, avail + 1);
+    local_unlock_irqrestore(flags);
+    return true;
+}
+
 // When the platform's quick way into the section does not do
 // (local_trylock_irqsave: never in the kernel), the whole operation is a
 // tail call, so the fast paths call nothing and keep no frame.
