@@ -65,17 +65,10 @@ static const char *where_free(struct kmem_cache *c, struct slab *s, unsigned int
     if (found)
         return found;
     spin_lock(&c->node->list_lock);
-    unsigned int steps = 0;
     if (i >= s->fresh)
         found = "on its slab, never handed out";
-    for (bufctl_t b = s->free; !found && b != BUFCTL_END && b < c->num && steps <= c->num;
-         steps++) {
-        if (b == i) {
-            found = "on its slab's free list";
-            break;
-        }
-        b = *slab_bufctl(c, s, b);
-    }
+    else if (slab_obj_free(c, s, i))
+        found = "on its slab's free list";
     spin_unlock(&c->node->list_lock);
     return found;
 }

@@ -357,9 +357,7 @@ bool debug_on_free(struct kmem_cache *c, struct slab *s, unsigned int i, const v
             report_line(__VA_ARGS__);                                                              \
     } while (0)
 
-// Is object i free in s: fresh, or on its free chain? (The chain was
-// checked: in range, acyclic.)
-static bool on_chain(const struct kmem_cache *c, const struct slab *s, unsigned int i)
+bool slab_obj_free(const struct kmem_cache *c, const struct slab *s, unsigned int i)
 {
     if (i >= s->fresh)
         return true;
@@ -548,7 +546,7 @@ static int validate_arrays(struct kmem_cache *c)
                         where, k, obj);
                 continue;
             }
-            if (on_chain(c, s, i))
+            if (slab_obj_free(c, s, i))
                 problem(true, "%s: %sarray entry %u (%p) is also free in its slab", c->name, where,
                         k, obj);
             for (int a2 = 0; a2 <= a; a2++) {

@@ -480,6 +480,9 @@ void report_end(struct kmem_cache *c, const char *action);
 #define report_line(fmt, ...) printk("slab: " fmt "\n", ##__VA_ARGS__)
 int validate_slab_locked(struct kmem_cache *c, struct slab *s,
                          bool repair); // c->node->list_lock held
+// Is object i of slab s free there: fresh, or on its free chain (walked
+// at most num steps, in range)? c->node->list_lock held.
+bool slab_obj_free(const struct kmem_cache *c, const struct slab *s, unsigned int i);
 
 // kmalloc.c, for slab.c and slab_fast.c
 #define KMALLOC_SMALL_MAX 1024 // size_small[] covers 1..1024 bytes, by 8
