@@ -167,6 +167,17 @@ if [[ -x $tmp/heap_check ]]; then
     # shown, and held to the same 10% with that much slack.
     compare_rss heap-free "after 400 MB allocated and freed, anonymous:" free-anon 0 10
     compare_rss heap-free-all "after 400 MB allocated and freed, all of RSS:" free 256 10
+    # A loop that allocates and frees 256 KiB, 400 times: the heap keeps
+    # what each round takes again instead of giving it back and faulting it
+    # in the next round (it did: 48 faults a round).
+    faults=$(LD_PRELOAD=$shim "$tmp/heap_check" rounds)
+    ref=$("$tmp/heap_check" rounds)
+    if [[ $faults =~ ^[0-9]+$ ]] && ((faults <= 400)); then
+        echo "ok heap-rounds: 400 rounds of 1024 x 256 B allocated and freed: $faults page faults, glibc $ref"
+    else
+        echo "not ok heap-rounds: 400 rounds of 1024 x 256 B: '$faults' page faults (want at most one a round), glibc $ref"
+        failed=1
+    fi
     # Growing one block 64 KiB at a time to 256 MiB: in place, or by mremap
     # once it is big; a handful of copies at most (it was one per step).
     copies=$(LD_PRELOAD=$shim "$tmp/heap_check" realloc)

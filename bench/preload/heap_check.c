@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static long meminfo_kib(const char *key)
@@ -191,11 +192,30 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "realloc") == 0)
         return regrow();
+    if (strcmp(mode, "rounds") == 0) { // page faults of 400 rounds of 1024 x 256 B, once warm
+        enum { N = 1024, ROUNDS = 400, WARM = 10 };
+        static void *p[N];
+        struct rusage ru;
+        long before = 0;
+        for (int r = 0; r < WARM + ROUNDS; r++) {
+            if (r == WARM && getrusage(RUSAGE_SELF, &ru) == 0)
+                before = ru.ru_minflt;
+            for (int i = 0; i < N; i++)
+                if ((p[i] = malloc(256)) != NULL)
+                    memset(p[i], r, 256);
+            for (int i = 0; i < N; i++)
+                free(p[i]);
+        }
+        getrusage(RUSAGE_SELF, &ru);
+        printf("%ld\n", ru.ru_minflt - before);
+        return 0;
+    }
     if (strcmp(mode, "rss") == 0) {
         free(malloc(1));
         printf("%ld\n", rss_kib());
         return 0;
     }
-    fprintf(stderr, "usage: heap_check grow|limit|cap|fill SIZE|rss|free|free-anon|realloc\n");
+    fprintf(stderr,
+            "usage: heap_check grow|limit|cap|fill SIZE|rss|free|free-anon|realloc|rounds\n");
     return 2;
 }

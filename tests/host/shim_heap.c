@@ -286,16 +286,21 @@ static uint64_t now_ms(void)
 // wrong for one that takes it all again at once (worker threads that come
 // and go in rounds, a server between bursts): the host would fault it all
 // in again, round after round. So a full shrink remembers how big the heap
-// was; a program that uses a quarter of that again within CYCLE_MS
-// cycles, and from then on a full shrink keeps that much heap (the idle
-// purge still gives back what then stays untouched for an epoch), until no
-// cycle has been seen for CYCLE_FORGET_MS. malloc_trim keeps nothing.
+// was and what it gave back; a program that, within CYCLE_MS, uses a
+// quarter of that heap again, or takes back half of what the shrink gave
+// (a loop that allocates and frees a few hundred KiB: on this project's VM,
+// where a fault costs 10 us, 650 ns an operation instead of 7), cycles, and
+// from then on a full shrink keeps that much heap (the idle purge still
+// gives back what then stays untouched for an epoch), until no cycle has
+// been seen for CYCLE_FORGET_MS. malloc_trim keeps nothing.
 
 #define CYCLE_MS        (2 * PURGE_EPOCH_MS)
 #define CYCLE_FORGET_MS (10 * PURGE_EPOCH_MS)
 
 // All atomic (relaxed: a stale value costs a shrink more or less, no more).
 static size_t shrunk_from; // frames in the heap before the last full shrinks
+static size_t shrunk_used; // frames in use when the last one ran
+static size_t shrunk_gone; // resident frames it gave back
 static uint64_t shrunk_ms; // when the last one ran
 static size_t retain;      // frames of heap a full shrink keeps
 static uint64_t cycled_ms; // when a cycle was last seen
@@ -328,16 +333,23 @@ static size_t note_shrink(uint64_t now)
     STORE(shrunk_from, from);
     STORE(shrunk_ms, now);
     size_t used = used_pages(), keep = retained(now);
+    STORE(shrunk_used, used);
     return keep > used ? keep - used : 0; // free frames to keep
 }
 
 // The heap is in use again: soon enough after a full shrink, and enough
-// of it, to call it a cycle?
+// of it, to call it a cycle? A quarter of the heap the shrink started
+// from, or half of what it gave back. A full shrink then keeps that heap,
+// or what was in use at the shrink and twice what it gave back (a round's
+// peak lies above the point where its frees set the shrink off).
 static void note_use(uint64_t now)
 {
-    size_t from = LOAD(shrunk_from);
-    if (from && now - LOAD(shrunk_ms) < CYCLE_MS && used_pages() >= from / 4) {
-        STORE(retain, from);
+    size_t from = LOAD(shrunk_from), used = used_pages();
+    size_t gone = LOAD(shrunk_gone), back = LOAD(shrunk_used) + gone;
+    if (!from || now - LOAD(shrunk_ms) >= CYCLE_MS)
+        return;
+    if (used >= from / 4 || (gone && used >= back - gone / 2)) {
+        STORE(retain, used >= from / 4 ? from : MAX(LOAD(retain), back + gone));
         STORE(cycled_ms, now);
         STORE(shrunk_from, 0);
     }
@@ -351,7 +363,7 @@ static bool shrink_due(uint64_t now)
 
 static void full_shrink(uint64_t now)
 {
-    heap_shrink(note_shrink(now));
+    STORE(shrunk_gone, heap_shrink(note_shrink(now)));
 }
 
 static uint64_t epoch_ms; // atomic: when the last idle purge ran
@@ -361,13 +373,13 @@ static uint64_t epoch_ms; // atomic: when the last idle purge ran
 static void heap_purge(void)
 {
     uint64_t now = now_ms();
+    note_use(now); // first: in use again since the last shrink, it keeps more this time
     if (shrink_due(now)) {
         full_shrink(now);
         if (!buddy_top_is_free())
             ask_for_shrink(nr_free_pages(), nr_managed_pages()); // pinned: try again later
         return;
     }
-    note_use(now);
     uint64_t last = __atomic_load_n(&epoch_ms, __ATOMIC_RELAXED);
     if (now - last >= PURGE_EPOCH_MS &&
         __atomic_compare_exchange_n(&epoch_ms, &last, now, false, __ATOMIC_RELAXED,
