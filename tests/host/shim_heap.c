@@ -348,10 +348,13 @@ static void note_use(uint64_t now)
     size_t gone = LOAD(shrunk_gone), back = LOAD(shrunk_used) + gone;
     if (!from || now - LOAD(shrunk_ms) >= CYCLE_MS)
         return;
-    if (used >= from / 4 || (gone && used >= back - gone / 2)) {
-        STORE(retain, used >= from / 4 ? from : MAX(LOAD(retain), back + gone));
+    if (used >= from / 4) {
+        STORE(retain, from);
         STORE(cycled_ms, now);
         STORE(shrunk_from, 0);
+    } else if (gone && used >= back - gone / 2) { // and the rule above may still come
+        STORE(retain, MAX(LOAD(retain), back + gone));
+        STORE(cycled_ms, now);
     }
 }
 
