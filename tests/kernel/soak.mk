@@ -42,7 +42,7 @@ test-soak-small: all
 # rounds, on 4 and on 8 harts. make test runs them by their counts;
 # make test-long (which .ci/run runs) runs these too.
 IRQ_SOAK_SECS    ?= 20
-REAP_SOAK_ROUNDS ?= 2000 # the reaper's stress (tests/kernel/test_reap_tick.c): 60 in make test
+REAP_SOAK_ROUNDS ?= 2000 # the reaper's stress (tests/kernel/test_reap_tick.c): 20 in make test
 IRQ_SOAK_RESULTS := build/irq-soak-results
 
 test-irq-soak: all

@@ -99,7 +99,7 @@ KTEST(reap_tick, idle_cpus_give_back_from_the_tick)
 // Nothing may be lost, doubled or corrupted.
 
 #define ST_HOLD 64
-KTEST_PARAM(reap_tick_rounds, 1, 1000000, "reaper rounds the reap_tick stress runs for (60)");
+KTEST_PARAM(reap_tick_rounds, 1, 1000000, "reaper rounds the reap_tick stress runs for (20)");
 static struct {
     struct kmem_cache *c[2];
     void *mail[NCPU]; // one object in flight to each cpu
@@ -140,7 +140,7 @@ static void st_task(void *arg)
     void *held[ST_HOLD] = {0};
     uint32_t x = 2463534242u + (uint32_t)me;
     unsigned long ops = 0;
-    while (slab_reap_rounds() < st.r0 + st.rounds || ops < 20000) {
+    while (slab_reap_rounds() < st.r0 + st.rounds || ops < 4000) {
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
         unsigned k = x % ST_HOLD;
         if (held[k]) {
@@ -178,7 +178,7 @@ KTEST(reap_tick, every_tick_reaps_while_every_cpu_allocates)
     unsigned hz = timer_hz();
     timer_set_hz(MAX(hz, 1000U));
     st.r0 = slab_reap_rounds();
-    st.rounds = ktest_arg_ul("reap_tick_rounds", 60);
+    st.rounds = ktest_arg_ul("reap_tick_rounds", 20);
     WRITE_ONCE(slab_reap_ms, 1);
     run_on_all_cpus(st_task, NULL);
     uint64_t rounds = slab_reap_rounds() - st.r0;

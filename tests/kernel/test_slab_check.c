@@ -241,8 +241,9 @@ KTEST(slab_check, slab_debug_h)
 }
 
 // object_start, the test every checked free makes, against the arithmetic
-// it replaces: every byte of a slab, and the bytes just outside it, for
-// sizes odd and even, small and large, powers of two and not.
+// it replaces: the bytes around every object's start and past both ends of
+// a slab, and offsets spread over the rest, for sizes odd and even, small
+// and large, powers of two and not.
 KTEST(slab_check, object_start_is_exact)
 {
     static const size_t sizes[] = {8,   24,   40,   56,   72,   100,  104,  192,  200,
@@ -258,7 +259,17 @@ KTEST(slab_check, object_start_is_exact)
         // is 0, and no pointer is an object the checked free takes.
         size_t span = c->checked_span, bad = 0;
         EXPECT_EQ(t, span, (c->flags & SLAB_SLOW_FLAGS) ? 0 : (size_t)c->num * c->size);
-        for (long off = -64; off < (long)span + 64; off++) {
+        // Around every object's start (and the span's ends), and 4096
+        // offsets spread over the rest.
+        uint64_t rng = sizes[k];
+        for (long j = 0; j <= (long)c->num + 1; j++)
+            for (long d = -9; d <= 9; d++) {
+                long off = (j - 1) * (long)c->size + d;
+                bool want = off >= 0 && off < (long)span && off % (long)c->size == 0;
+                bad += object_start(c, s, s->s_mem + off) != want;
+            }
+        for (int r = 0; r < 4096; r++) {
+            long off = (long)(ktest_rand(&rng) % (span + 128)) - 64;
             bool want = off >= 0 && off < (long)span && off % (long)c->size == 0;
             bad += object_start(c, s, s->s_mem + off) != want;
         }
