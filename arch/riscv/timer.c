@@ -84,13 +84,6 @@ void timer_start_hart(void)
     csr_set(sie, SIE_STIE);
 }
 
-// The next deadline is set after the hook, from the time it is then. A
-// deadline set before the hook, one interval on, would already have passed
-// when a hook ran longer than that: the next interrupt would come the moment
-// this one returned, and the interrupted code would never run again. So the
-// deadlines the handler ran past (or that passed while interrupts were off)
-// are skipped and counted, and the interrupted code gets the rest of the
-// period.
 // The slab reaper, every slab_reap_ms (mm/slab_reap.c). It never waits
 // here: if another cpu holds the list of caches, it tries again next tick.
 static void reap_tick(struct cpu *me)
@@ -106,6 +99,13 @@ static void reap_tick(struct cpu *me)
         me->reap_wait = MAX((uint64_t)hz * ms / 1000, 1);
 }
 
+// The next deadline is set after the hook, from the time it is then. A
+// deadline set before the hook, one interval on, would already have passed
+// when a hook ran longer than that: the next interrupt would come the moment
+// this one returned, and the interrupted code would never run again. So the
+// deadlines the handler ran past (or that passed while interrupts were off)
+// are skipped and counted, and the interrupted code gets the rest of the
+// period.
 void timer_interrupt(void)
 {
     struct cpu *me = mycpu();

@@ -34,7 +34,7 @@
 
 #include "mm/buddy.h"
 #include "mm/slab.h"
-#include "mm/slab_internal.h" // slab_alloc: malloc's fast path is the pop itself
+#include "mm/slab_internal.h" // slab_try_pop, kmem_cache_of: malloc pops itself
 #include "shim/shim_heap.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -182,7 +182,7 @@ static void *alloc(size_t size, size_t align)
              NULL) {
         if (size > KMALLOC_MAX_SIZE) // beyond the largest class: the buddy allocator was short
             p = big_alloc(size, align);
-        else if (align <= 16) // near a limit, a failure switches large blocks to exact
+        else if (align <= 16)            // near a limit, a failure switches large blocks to exact
             p = kmalloc(size, GFP_SHIM); // frames (shim_heap.c): once more, by that rule
     }
     if (p == NULL)

@@ -260,8 +260,9 @@ static bool nearly_all_free(void)
 // the shrink that ran on the way down could not trim it. So heap_purge then
 // asks for another: shim_heap_state 4, and malloc's table of classes
 // emptied, which sends the next malloc off its fast path to heap_ready_slow,
-// which shrinks (heap_shrink_asked) -- no cost on the fast path. It asks again only once another
-// 1/16 of the heap is free since the last shrink it asked for.
+// which shrinks (heap_shrink_asked) -- no cost on the fast path. It asks
+// again only once another 1/16 of the heap is free since the last shrink it
+// asked for.
 static size_t free_at_asked_shrink;
 
 static void ask_for_shrink(size_t free, size_t all)
@@ -288,8 +289,8 @@ static uint64_t now_ms(void)
 // in again, round after round. So a full shrink remembers how big the heap
 // was and what it gave back; a program that, within CYCLE_MS, uses a
 // quarter of that heap again, or takes back half of what the shrink gave
-// (a loop that allocates and frees a few hundred KiB: on this project's VM,
-// where a fault costs 10 us, 650 ns an operation instead of 7), cycles, and
+// (a loop that allocates and frees a few hundred KiB: where a fault costs
+// 10 us, 650 ns an operation instead of 7), cycles, and
 // from then on a full shrink keeps that much heap (the idle purge still
 // gives back what then stays untouched for an epoch), until no cycle has
 // been seen for CYCLE_FORGET_MS. malloc_trim keeps nothing.
