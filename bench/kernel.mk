@@ -49,11 +49,12 @@ kernel-bench: all kernel-bench-deps
 BENCH_HOST := $(if $(wildcard tests/host/bench.mk),host-bench,)
 
 bench: kernel-bench
-	@$(if $(BENCH_HOST),$(MAKE) --no-print-directory $(BENCH_HOST) stress-bench,echo "bench: no host bench (tests/host/bench.mk) yet")
+	@$(if $(BENCH_HOST),$(MAKE) --no-print-directory $(BENCH_HOST) stress-bench spawn-bench,echo "bench: no host bench (tests/host/bench.mk) yet")
 	@echo; echo "================ make bench: results ================"; echo
 	@cat $(BENCH_OUT)/kernel.md
 	@if [ -n "$(BENCH_HOST)" ] && [ -f $(BENCH_OUT)/host.md ]; then echo; cat $(BENCH_OUT)/host.md; fi
 	@if [ -f $(BENCH_OUT)/stress.md ]; then echo; cat $(BENCH_OUT)/stress.md; fi
+	@if [ -f $(BENCH_OUT)/spawn.md ]; then echo; cat $(BENCH_OUT)/spawn.md; fi
 
 # For make test: prove each bench runs, at a tiny size. bench=quick does every
 # kernel part (-icount and wall-clock code paths) in well under a second.

@@ -4,8 +4,11 @@
 # block aligned as promised), fork_check.c (fork from a threaded program:
 # no child hangs) and free_check.c's mallinfo (the mallinfo family's
 # numbers) each run on glibc's malloc and again with
-# LD_PRELOAD=librvslab.so; the outputs must be the same. Exits nonzero on a
-# mismatch, a crash, or a preload that did not take (ld.so only warns).
+# LD_PRELOAD=librvslab.so; the outputs must be the same. Then heap_check.c's
+# limits, memory and faults against glibc's, and spawn.c's fork+exec chain:
+# its page faults against a library with no code. Exits nonzero on a
+# mismatch, a crash, a number out of bounds, or a preload that did not take
+# (ld.so only warns).
 #
 #   bench/preload-check.sh [build/host/librvslab.so]
 set -uo pipefail
@@ -187,5 +190,27 @@ if [[ -x $tmp/heap_check ]]; then
         echo "not ok realloc: 4096 steps of 64 KiB to 256 MiB: '$copies' copies (want at most 8)"
         failed=1
     fi
+fi
+# A fork+exec chain (spawn.c, 51 processes): the page faults librvslab.so
+# adds to each process, over a library with no code preloaded the same way
+# (empty.c). Per process the library writes about 5 pages of its own data,
+# 19 of heap at start-up and 14 copied after the fork, and spares glibc's
+# malloc its 9 (the README's fork+exec section): 29, and room for what
+# the host's fault-around moves. A heap whose first block is 16 MiB
+# instead of 512 KiB adds 5 (mem_map written as that block is split).
+SPAWN_EXTRA=36
+if gcc -O1 -Wall -o "$tmp/spawn" "$here/spawn.c" &&
+    gcc -O1 -Wall -shared -fPIC -o "$tmp/empty.so" "$here/empty.c"; then
+    faults() { LD_PRELOAD=$1 "$tmp/spawn" 50 top | sed -n 's/.* \([0-9]*\) page faults$/\1/p'; }
+    base=$(faults "$tmp/empty.so") ours=$(faults "$shim")
+    if [[ $base =~ ^[0-9]+$ && $ours =~ ^[0-9]+$ ]] && ((ours - base <= SPAWN_EXTRA * 51)); then
+        echo "ok spawn-faults: a fork+exec chain of 51: $ours page faults, $(((ours - base) / 51)) a process over an empty library ($base)"
+    else
+        echo "not ok spawn-faults: a fork+exec chain of 51: '$ours' page faults against '$base' with an empty library (want at most $SPAWN_EXTRA more a process)"
+        failed=1
+    fi
+else
+    echo "not ok spawn-faults: bench/preload/spawn.c or empty.c did not build"
+    failed=1
 fi
 exit $failed

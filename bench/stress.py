@@ -7,12 +7,16 @@ on glibc, mimalloc, jemalloc and tcmalloc.
       count must run to the end with no corrupted block, its peak RSS within
       RSS_PER_LIVE times the most its blocks held (+128 MiB), and its page
       faults within FAULTS_PER_PAGE per page of peak RSS. Exit 1 otherwise.
-  bench/stress.py --stress BIN --spawn BIN --shim librvslab.so [--out DIR]
-      make bench: every allocator at every thread count, one after another
-      in one run; CPU seconds and peak RSS, and rvslab's as ratios to
-      glibc's (goal: at most 1.5 of each); then a fork+exec chain of 300
-      processes (bench/preload/spawn.c), CPU seconds (goal: 1.1 of glibc's).
-      Writes DIR/stress.md.
+  bench/stress.py --stress BIN --shim librvslab.so [--out DIR]
+      make stress-bench: every allocator at every thread count, one after
+      another in one run; CPU seconds and peak RSS, and rvslab's as ratios
+      to glibc's (goal: at most 1.5 of each). Writes DIR/stress.md.
+  bench/stress.py --spawn BIN --empty empty.so --shim librvslab.so [--out DIR]
+      make spawn-bench: a fork+exec chain of 301 processes
+      (bench/preload/spawn.c) on every allocator and on a library with no
+      code (empty.so), the least CPU of SPAWN_RUNS runs taken in turns, and
+      the chain's page faults (goal: rvslab within 1.1 of glibc's CPU).
+      Writes DIR/spawn.md.
 """
 import argparse
 import os
@@ -83,11 +87,7 @@ def check(args):
 
 
 def bench(args):
-    allocs = [("glibc", None), ("rvslab", args.shim)]
-    for name, pkg, soname in PEERS:
-        lib = find_lib(pkg, soname)
-        if lib:
-            allocs.append((name, lib))
+    allocs = allocators(args)
     rows = []
     for threads, ops in BENCH:
         res = {}
@@ -116,8 +116,6 @@ def bench(args):
             c, m = v[0] / g[0], v[1] / g[1]
             ratio = [f"{c:.2f}", f"{m:.2f}", "yes" if c <= GOAL and m <= GOAL else "no"]
         out.append(f"| {threads} x {ops} | " + " | ".join(cells + ratio) + " |")
-    if args.spawn:
-        out += spawn_table(args, allocs)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "stress.md"), "w") as f:
         f.write("\n".join(out) + "\n")
@@ -125,48 +123,76 @@ def bench(args):
     return 0
 
 
-def spawn_cpu(spawn, lib):
+def allocators(args):
+    allocs = [("glibc", None), ("rvslab", args.shim)]
+    for name, pkg, soname in PEERS:
+        lib = find_lib(pkg, soname)
+        if lib:
+            allocs.append((name, lib))
+    return allocs
+
+
+def spawn_run(spawn, lib):
+    """(cpu s, page faults) of one whole chain, or None."""
     env = dict(os.environ)
     if lib:
         env["LD_PRELOAD"] = lib
     p = subprocess.run([spawn, str(SPAWN), "top"], env=env, capture_output=True, text=True)
-    m = re.search(r"cpu ([\d.]+) s", p.stdout)
-    return float(m.group(1)) if p.returncode == 0 and m else None
+    m = re.search(r"cpu ([\d.]+) s, (\d+) page faults", p.stdout)
+    return (float(m.group(1)), int(m.group(2))) if p.returncode == 0 and m else None
 
 
-def spawn_table(args, allocs):
+def spawn(args):
     """The least CPU of SPAWN_RUNS runs each, the allocators taking turns."""
+    allocs = allocators(args) + [("empty", os.path.abspath(args.empty))]
     best = {}
     for _ in range(SPAWN_RUNS):
         for name, lib in allocs:
-            v = spawn_cpu(args.spawn, lib)
-            if v is not None:
-                best[name] = min(best.get(name, v), v)
+            v = spawn_run(args.spawn, lib)
+            if v is not None and (name not in best or v[0] < best[name][0]):
+                best[name] = v
+            print(f"spawn {name}: {v}", flush=True)
     names = [n for n, _ in allocs]
-    g, v = best.get("glibc"), best.get("rvslab")
-    ratio = f"{v / g:.2f}" if g and v else "-"
-    met = "yes" if g and v and v / g <= SPAWN_GOAL else "no"
-    print(f"spawn: {best}", flush=True)
-    return ["", f"A fork+exec chain of {SPAWN + 1} processes (bench/preload/spawn.c: each makes "
-            "32 small blocks, forks, execs the next and waits), CPU seconds of the whole chain, "
-            f"the least of {SPAWN_RUNS} runs taken in turns (goal: rvslab at most "
-            f"{SPAWN_GOAL} of glibc's).", "",
-            "| " + " | ".join(names) + " | rvslab/glibc | goal met |",
-            "|---" * (len(names) + 2) + "|",
-            "| " + " | ".join(f"{best[n]:.3f}" if n in best else "-" for n in names) +
-            f" | {ratio} | {met} |"]
+    g, v, e = best.get("glibc"), best.get("rvslab"), best.get("empty")
+    ratio = f"{v[0] / g[0]:.2f}" if g and v else "-"
+    to_empty = f"{v[0] / e[0]:.2f}" if e and v else "-"
+    met = "yes" if g and v and v[0] / g[0] <= SPAWN_GOAL else "no"
+    out = ["# A fork+exec chain", "",
+           f"bench/preload/spawn.c: {SPAWN + 1} processes, each makes 32 small blocks, forks, "
+           "execs the next and waits; CPU seconds (user + system) and page faults of the whole "
+           f"chain, the least CPU of {SPAWN_RUNS} runs taken in turns (`make spawn-bench`). "
+           "\"empty\" is a library with no code (bench/preload/empty.c), preloaded the same way: "
+           "what LD_PRELOAD alone costs. Goal: rvslab at most "
+           f"{SPAWN_GOAL} of glibc's CPU.", "",
+           "| " + " | ".join(f"{n} cpu s / faults" for n in names) +
+           " | rvslab/glibc | rvslab/empty | goal met |",
+           "|---" * (len(names) + 3) + "|",
+           "| " + " | ".join(f"{best[n][0]:.3f} / {best[n][1]}" if n in best else "-"
+                             for n in names) + f" | {ratio} | {to_empty} | {met} |"]
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "spawn.md"), "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("\n".join(out))
+    return 0
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stress", required=True)
+    ap.add_argument("--stress")
     ap.add_argument("--shim", required=True)
     ap.add_argument("--spawn")
+    ap.add_argument("--empty")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--timeout", type=int, default=600)
     args = ap.parse_args()
     args.shim = os.path.abspath(args.shim)
+    if args.spawn:
+        if not args.empty:
+            ap.error("--spawn wants --empty LIB too")
+        sys.exit(spawn(args))
+    if not args.stress:
+        ap.error("--stress BIN is needed")
     sys.exit(check(args) if args.check else bench(args))
 
 

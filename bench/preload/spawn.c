@@ -4,7 +4,8 @@
 //
 // Each process makes a few small blocks, as a short-lived program would,
 // then forks and execs itself with N-1 and waits; the first prints the CPU
-// seconds (user + system) of the whole chain, from getrusage.
+// seconds (user + system) and the page faults of the whole chain, from
+// getrusage.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,8 @@ int main(int argc, char **argv)
                             kids.ru_stime.tv_sec) +
                    (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec +
                             kids.ru_stime.tv_usec) / 1e6;
-        printf("spawn: %ld processes, cpu %.3f s\n", n + 1, s);
+        printf("spawn: %ld processes, cpu %.3f s, %ld page faults\n", n + 1, s,
+               self.ru_minflt + self.ru_majflt + kids.ru_minflt + kids.ru_majflt);
     }
     return 0;
 }

@@ -13,8 +13,9 @@
 #   stress-test              bench/preload/stress.c on librvslab.so with 8 to 1000 threads:
 #                            each runs to the end, no block corrupted (for make test)
 #   stress-bench             the same, larger, beside glibc, mimalloc, jemalloc and tcmalloc:
-#                            CPU time and peak RSS; and a fork+exec chain (bench/preload/spawn.c)
-#                            (for make bench; bench/results/stress.md)
+#                            CPU time and peak RSS (for make bench; bench/results/stress.md)
+#   spawn-bench              a fork+exec chain (bench/preload/spawn.c) on each allocator and
+#                            on a library with no code (for make bench; bench/results/spawn.md)
 #   bench-deps               scripts/deps.sh bench: install missing Debian packages
 #
 # The two test targets go through scripts/run-test as plain cases (pass iff
@@ -85,8 +86,16 @@ $(HOST_OUT)/spawn: bench/preload/spawn.c tests/host/bench.mk
 	@mkdir -p $(@D)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
 
-stress-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/stress $(HOST_OUT)/spawn
-	python3 bench/stress.py --stress $(HOST_OUT)/stress --spawn $(HOST_OUT)/spawn \
+$(HOST_OUT)/empty.so: bench/preload/empty.c tests/host/bench.mk
+	@mkdir -p $(@D)
+	$(BENCH_CC) $(BENCH_CFLAGS) -shared -fPIC -o $@ $<
+
+stress-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/stress
+	python3 bench/stress.py --stress $(HOST_OUT)/stress --shim $(HOST_OUT)/librvslab.so
+
+spawn-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/spawn $(HOST_OUT)/empty.so
+	python3 bench/stress.py --spawn $(HOST_OUT)/spawn --empty $(HOST_OUT)/empty.so \
 		--shim $(HOST_OUT)/librvslab.so
 
-.PHONY: bench-deps host-bench host-bench-quick preload-test slots-test stress-test stress-bench
+.PHONY: bench-deps host-bench host-bench-quick preload-test slots-test stress-test stress-bench \
+	spawn-bench

@@ -39,6 +39,12 @@
 #endif
 
 #define CHUNK      ((size_t)PAGE_SIZE << MAX_ORDER) // 16 MiB: the largest buddy block
+// The heap starts with as much as one page of mem_map describes (128
+// struct pages) and doubles up to a chunk: splitting a 16 MiB block down to
+// one frame writes the struct pages of the halves it frees, 64 KiB, 32 KiB,
+// ... apart, six pages of mem_map that a short-lived process would fault in
+// for nothing.
+#define HEAP_START ((size_t)PAGE_SIZE * (PAGE_SIZE / sizeof(struct page)))
 #define MAP_HINT   ((uintptr_t)1 << 44)             // 16 TiB: mem_map's region grows up from here
 #define HEAP_HINT  ((uintptr_t)1 << 45)             // 32 TiB: the heap's grows up from here
 #define HEAP_LIMIT ((size_t)64 << 40)               // the most the heap's window holds
@@ -127,8 +133,21 @@ static bool heap_add(size_t add)
 static uint64_t now_ms(void);
 static void note_use(uint64_t now);
 
-// The buddy allocator's grow hook: at least n more frames, in one chunk of
-// a quarter of the heap -- or, near a limit, just what the request needs.
+// How much to add for a request of n frames. Below a chunk: the heap's
+// size again (the new part is one aligned block of that size), or, for a
+// request bigger than that, up to the chunk's edge and the chunks the
+// request needs past it (a block of its order must come free). From a
+// chunk on: a quarter of the heap, in whole chunks.
+static size_t grow_bytes(size_t n)
+{
+    size_t have = shim_heap_bytes, need = ALIGN_UP(n * PAGE_SIZE, CHUNK);
+    if (have < CHUNK)
+        return n * PAGE_SIZE <= have ? have : CHUNK - have + need;
+    return MAX(need, ALIGN_UP(have / 4, CHUNK));
+}
+
+// The buddy allocator's grow hook: at least n more frames (grow_bytes) --
+// or, near a limit, just what the request needs.
 // Many threads may fail at once and queue here; the first grows the heap,
 // and the others, finding a block big enough free once they hold the lock
 // (the first one's chunk, or a block another thread freed meanwhile), only
@@ -144,7 +163,7 @@ static size_t heap_grow(size_t n)
     size_t add = 0;
     if (buddy_blocks_free(order) == 0) {
         size_t need = ALIGN_UP(n * PAGE_SIZE, CHUNK);
-        add = MIN(MAX(need, ALIGN_UP(shim_heap_bytes / 4, CHUNK)), heap_cap - shim_heap_bytes);
+        add = MIN(grow_bytes(n), heap_cap - shim_heap_bytes);
         // Near a limit (ulimit -v, RVSLAB_HEAP_MB): just the chunk the request
         // needs, then just its frames. A heap whose top is not on a chunk's
         // edge then no longer shrinks; it is at its limit anyway.
@@ -474,7 +493,7 @@ static bool heap_setup(void)
     heap_cap = env_heap_cap();
     if (heap_cap == 0)
         heap_cap = HEAP_LIMIT;
-    size_t first = MIN(CHUNK, heap_cap);
+    size_t first = HEAP_START;
     for (int k = 0; k < 8; k++) {
         uintptr_t map = MAP_HINT + ((uintptr_t)k << 40), heap = HEAP_HINT + ((uintptr_t)k << 42);
         map_base = (struct page *)map;
