@@ -550,9 +550,10 @@ def main():
           "loop subtracted; util = bytes requested / bytes held, shown when at least "
           f"{UTIL_MIN >> 10} KiB are live (rvslab: frames taken from its buddy allocator; others: "
           "RSS growth, every page of each block touched); held after free-all: rvslab after "
-          "slab_reclaim, others RSS. rvslab's heap is address space reserved in chunks "
-          "(16 MiB first, then a quarter of the heap or more) and its pages fault at first "
-          "touch, outside the timed malloc; the others fault (and call mmap/brk) inside theirs.",
+          "slab_reclaim, others RSS. rvslab's heap is address space reserved in pieces "
+          "(512 KiB first, doubling to 16 MiB, then a quarter of the heap or more) and its "
+          "pages fault at first touch, outside the timed malloc; the others fault (and call "
+          "mmap/brk) inside theirs.",
           "", f"ns/op (× {BASE}):", "", summary(allocs, ns), "", "All numbers:", "",
           table(allocs, ns, iop, mem), "",
           f"## chunk workload (rslab's simple-chunk-allocator bench): ticks per call", "",

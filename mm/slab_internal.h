@@ -58,7 +58,7 @@ struct array_cache {
     // traded), cleared by the reaper (slab_reap.c), which gives back part
     // of an array found untouched since its last visit. Half of a word, so
     // that the header stays 32 bytes: entry[] at offset 32 lets the fast
-    // free reach slot[-1] and slot[0] from one address.
+    // free reach entry[avail - 1] and entry[avail] from one address.
     uint16_t touched;
     // The cpu's second array (Bonwick's previous magazine, Linux's spare
     // sheaf), or NULL: the slow paths swap the two before they touch the
@@ -280,14 +280,14 @@ slab_free_in(struct kmem_cache *c, void *obj, unsigned long flags, const void *c
     unsigned long avail = ac->avail;
     if (unlikely(avail >= ac->limit))
         return cache_free_slow(c, obj, flags, caller);
-    void **slot = &ac->entry[avail];
-    if (unlikely(slot[-1] == obj)) // on top already: freed twice (slot[-1] may be the guard)
+    long top = (long)avail - 1;          // the hottest object's index; -1, the guard, if none
+    if (unlikely(ac->entry[top] == obj)) // on top already: freed twice
         return cache_free_double(c, obj, flags, caller);
 #ifdef RVSLAB_ASAN
     if (c != &cache_cache) // its freed objects stay readable: see kmem_cache_destroy
         mem_poison(obj, c->size);
 #endif
-    *slot = obj;
+    ac->entry[top + 1] = obj;
     ac_set_avail(ac, avail + 1);
     local_unlock_irqrestore(flags);
     // LAB array.free: end

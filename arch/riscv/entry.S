@@ -4,6 +4,28 @@
 // (their dense cpu index; but see late_hart). Paging is off, interrupts are off.
 #include "cpu.h"
 
+// The C code is compiled for the Zba and Zbb extensions (the Makefile's
+// -march; sh3add forms an array element's address in one instruction, which
+// the per-CPU fast paths do three times an operation). RVA22 makes both
+// mandatory and QEMU's virt cpus have them; a hart without them would stop
+// at the first such instruction in C with an illegal-instruction trap. So
+// each hart tries one of each first, with a trap vector of its own, and
+// says what is missing instead (a build with BITMANIP= has nothing to
+// check). Uses t0 only.
+.macro CHECK_BITMANIP
+#if defined(__riscv_zba) || defined(__riscv_zbb)
+        la      t0, no_bitmanip
+        csrw    stvec, t0
+#ifdef __riscv_zba
+        sh3add  t0, zero, zero
+#endif
+#ifdef __riscv_zbb
+        andn    t0, zero, zero
+#endif
+        csrw    stvec, zero             // kmain sets the real one
+#endif
+.endm
+
         .section .text.entry, "ax"
         .globl _start
 _start:
@@ -20,6 +42,7 @@ _start:
         li      t1, 1
         amoswap.w t1, t1, (t0)
         bnez    t1, late_hart
+        CHECK_BITMANIP
 
         // Clear BSS. The stacks live in BSS, so no stack may be used before this.
         la      t0, __bss_start
@@ -45,6 +68,7 @@ secondary_entry:
         .option norelax
         la      gp, __global_pointer$
         .option pop
+        CHECK_BITMANIP
         la      t0, hsm_starting_hartid // the boot hart's record beats a1 (see late_hart)
         ld      t1, 0(t0)
         bne     t1, a0, 4f
@@ -77,6 +101,41 @@ park:
         csrw    sie, zero
 3:      wfi
         j       3b
+
+        // A hart trapped in CHECK_BITMANIP: say so on the SBI console
+        // (DBCN, else the legacy putchar), power off (SRST, else the legacy
+        // shutdown), and park if both are missing.
+        .align  2
+no_bitmanip:
+        la      a1, bitmanip_msg
+        la      a0, bitmanip_msg_end
+        sub     a0, a0, a1
+        li      a2, 0
+        li      a6, 0                   // DBCN write: a0 bytes at a1
+        li      a7, 0x4442434E
+        ecall
+        beqz    a0, 6f
+        la      t0, bitmanip_msg
+        la      t1, bitmanip_msg_end
+5:      lbu     a0, 0(t0)
+        li      a7, 1                   // legacy console_putchar
+        ecall
+        addi    t0, t0, 1
+        bltu    t0, t1, 5b
+6:      li      a0, 0                   // SRST: shutdown, system failure
+        li      a1, 1
+        li      a6, 0
+        li      a7, 0x53525354
+        ecall
+        li      a7, 8                   // legacy shutdown
+        ecall
+        j       park
+
+        .section .rodata
+bitmanip_msg:
+        .ascii  "rvslab: this hart lacks the Zba or Zbb extension that the kernel is built for "
+        .ascii  "(Makefile MARCH_CC; QEMU's default virt cpu has both); stopping\n"
+bitmanip_msg_end:
 
         .section .data
         .align  2

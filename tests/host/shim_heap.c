@@ -39,15 +39,15 @@
 #endif
 
 #define CHUNK      ((size_t)PAGE_SIZE << MAX_ORDER) // 16 MiB: the largest buddy block
+#define MAP_HINT   ((uintptr_t)1 << 44)             // 16 TiB: mem_map's region grows up from here
+#define HEAP_HINT  ((uintptr_t)1 << 45)             // 32 TiB: the heap's grows up from here
+#define HEAP_LIMIT ((size_t)64 << 40)               // the most the heap's window holds
 // The heap starts with as much as one page of mem_map describes (128
 // struct pages) and doubles up to a chunk: splitting a 16 MiB block down to
 // one frame writes the struct pages of the halves it frees, 64 KiB, 32 KiB,
 // ... apart, six pages of mem_map that a short-lived process would fault in
 // for nothing.
 #define HEAP_START ((size_t)PAGE_SIZE * (PAGE_SIZE / sizeof(struct page)))
-#define MAP_HINT   ((uintptr_t)1 << 44)             // 16 TiB: mem_map's region grows up from here
-#define HEAP_HINT  ((uintptr_t)1 << 45)             // 32 TiB: the heap's grows up from here
-#define HEAP_LIMIT ((size_t)64 << 40)               // the most the heap's window holds
 
 uintptr_t shim_heap_base;
 size_t shim_heap_bytes;
