@@ -21,7 +21,10 @@ struct page {
     };
     union {
         struct list_head lru; // PG_buddy: link in a free list
-        void *slab;           // PG_slab: the slab descriptor of this frame's slab
+        struct {
+            void *slab;  // PG_slab: the slab descriptor of this frame's slab
+            char *s_mem; // PG_slab: that slab's first object (a checked free reads no descriptor)
+        };
     };
     // PG_slab: the cache owning this frame; NULL on every other frame, so
     // "slab_cache == c" alone says "a frame of cache c". Read and written

@@ -217,6 +217,7 @@ static NOINLINE struct slab *cache_grow(struct kmem_cache *c, gfp_t gfp, const v
         set_page_flags(&pg[k], page_flags(&pg[k]) | PG_slab);
         WRITE_ONCE(pg[k].slab_cache, c);
         WRITE_ONCE(pg[k].slab, (void *)s);
+        WRITE_ONCE(pg[k].s_mem, s->s_mem);
     }
     if (c->ctor) // once per object, now: objects are handed out constructed
         for (unsigned int i = 0; i < c->num; i++)
@@ -297,6 +298,7 @@ void slab_doom(struct kmem_cache *c, struct slab *s, struct list_head *release)
         set_page_flags(&pg[k], page_flags(&pg[k]) & ~(uint32_t)PG_slab);
         WRITE_ONCE(pg[k].slab_cache, NULL);
         WRITE_ONCE(pg[k].slab, NULL);
+        WRITE_ONCE(pg[k].s_mem, NULL);
     }
 }
 

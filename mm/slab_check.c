@@ -119,7 +119,7 @@ bool kmalloc_check_live(const void *p, const char *who)
 {
     struct kmem_cache *c = plain_cache_of(p);
     struct slab *s = c ? READ_ONCE(virt_to_page(p)->slab) : NULL;
-    if (s == NULL || !object_start(c, s, p))
+    if (s == NULL || !object_start(c, s->s_mem, p))
         return ksize(p) != 0; // a large block, or reported
     unsigned int i = obj_to_index(c, s, p);
     int cpu = -1;

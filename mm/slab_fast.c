@@ -61,25 +61,14 @@ void kfree(const void *p)
     slab_free(c, (void *)p, NULL);
 }
 
-// kfree, checked as a C library checks a free (slab_check.c): p is the
-// start of an object, and not one already free -- whose key word holds
-// the key. A plain cache's object only: any other block is kfree's, which
-// kfree_not_object finds out.
+// kfree, checked as a C library checks a free (slab_check.c): the frame is
+// RAM, then kfree_checked_page (slab_internal.h).
 uint32_t slab_free_key_secret __read_mostly = 0x9e3779b9;
 
 void kfree_checked(const void *p)
 {
     unsigned long pfn = (uintptr_t)p >> PAGE_SHIFT;
-    struct page *pg;
-    struct kmem_cache *c;
-    if (unlikely(!pfn_valid(pfn) || (c = READ_ONCE((pg = pfn_to_page(pfn))->slab_cache)) == NULL))
+    if (unlikely(!pfn_valid(pfn)))
         return kfree(p);
-    if (unlikely(!object_start(c, READ_ONCE(pg->slab), p)))
-        return kfree_not_object(c, p); // or not a plain cache: kfree's
-    if (unlikely(free_key_in(p)))
-        return kfree_key_found(c, (void *)p);
-    set_free_key((void *)p);
-    if (likely(slab_try_push(c, (void *)p)))
-        return;
-    slab_free(c, (void *)p, NULL); // a full array, or the section the slow way
+    kfree_checked_page(p, pfn_to_page(pfn));
 }

@@ -373,7 +373,7 @@ extern uint32_t slab_free_key_secret __mm_internal;
 
 static inline uint32_t free_key(const void *p)
 {
-    return (uint32_t)((uintptr_t)p >> 3) ^ slab_free_key_secret;
+    return (uint32_t)(uintptr_t)p ^ slab_free_key_secret; // the address's low 32 bits
 }
 
 #ifdef RVSLAB_ASAN
@@ -408,21 +408,43 @@ static inline struct kmem_cache *plain_cache_of(const void *p)
     return c;
 }
 
-// p is the start of an object of slab s, of plain cache c (always false
-// for any other cache: its checked_span is 0). The offset from the first
-// object is below the objects' span and a multiple of the size: for an
+// p is the start of an object of plain cache c in the slab whose first
+// object is s_mem (always false for any other cache: its checked_span is
+// 0). The offset from the first object is below the objects' span and a
+// multiple of the size: for an
 // offset n below 2^32 and d = ceil(2^64 / size), n is a multiple of the
 // size exactly when n * d, modulo 2^64, is below d (Lemire, Kaser and Kurz,
 // "Faster remainder by direct computation", 2019). A p below s_mem wraps
 // around to an offset far above the span.
-static inline bool object_start(const struct kmem_cache *c, const struct slab *s, const void *p)
+static inline bool object_start(const struct kmem_cache *c, const char *s_mem, const void *p)
 {
-    size_t off = (size_t)((const char *)p - s->s_mem);
+    size_t off = (size_t)((const char *)p - s_mem);
     return off < READ_ONCE(c->checked_span) && off * c->divisor < c->divisor;
 }
 
 void kfree_key_found(struct kmem_cache *c, void *obj);      // the key is there: search, report
 void kfree_not_object(struct kmem_cache *c, const void *p); // not a plain cache's object start
+
+// kfree_checked once p is known to be in RAM and pg is its frame's struct
+// page: the library's free, which has tested its heap's bounds already,
+// comes in here without kfree_checked's second test. p is the start of an
+// object, and not one already free -- whose key word holds the key. A plain
+// cache's object only: any other block is kfree's, which kfree_not_object
+// finds out.
+static inline __attribute__((always_inline)) void kfree_checked_page(const void *p, struct page *pg)
+{
+    struct kmem_cache *c = READ_ONCE(pg->slab_cache);
+    if (unlikely(c == NULL))
+        return kfree(p);
+    if (unlikely(!object_start(c, READ_ONCE(pg->s_mem), p)))
+        return kfree_not_object(c, p); // or not a plain cache: kfree's
+    if (unlikely(free_key_in(p)))
+        return kfree_key_found(c, (void *)p);
+    set_free_key((void *)p);
+    if (likely(slab_try_push(c, (void *)p)))
+        return;
+    slab_free(c, (void *)p, NULL); // a full array, or the section the slow way
+}
 
 // ---- Between the files of mm/ ----
 

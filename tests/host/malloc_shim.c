@@ -205,10 +205,14 @@ static __attribute__((noinline)) void free_not_heap(void *p)
     munmap((char *)p - h->offset, len);
 }
 
+// A block of the heap is an object or a big block in the buddy allocator's
+// RAM, whose mem_map starts at the heap's first frame: the heap's bounds
+// test is the only one kfree_checked needs (kfree_checked_page).
 EXPORT void free(void *p)
 {
-    if (likely(in_heap(p))) // NULL is not in the heap
-        return kfree_checked(p);
+    uintptr_t off = (uintptr_t)p - shim_heap_base;
+    if (likely(off < __atomic_load_n(&shim_heap_bytes, __ATOMIC_RELAXED))) // NULL is not
+        return kfree_checked_page(p, &mem_map[off >> PAGE_SHIFT]);
     if (p != NULL)
         free_not_heap(p);
 }
@@ -228,7 +232,12 @@ EXPORT size_t malloc_usable_size(void *p)
 // that the hot path neither rounds nor asks kmalloc. An entry is filled by
 // the first malloc of its size that got a block the slow way: the classes
 // are made on first use (kmalloc_lazy_classes).
-static struct kmem_cache *malloc_class[KMALLOC_SMALL_MAX / 8];
+// An entry not filled yet names malloc_no_class, whose every cpu's array is
+// slab_no_array (empty): its pop fails like any empty array's, so the hot
+// path tests no NULL.
+static struct kmem_cache malloc_no_class = {.array = {[0 ... NCPU - 1] = &slab_no_array}};
+static struct kmem_cache *malloc_class[KMALLOC_SMALL_MAX / 8] = {[0 ... KMALLOC_SMALL_MAX / 8 - 1] =
+                                                                     &malloc_no_class};
 
 // The table is empty until the heap is ready, and emptied again when the
 // heap asks for a shrink (shim_heap_state 4), which the slow way does: so
@@ -245,15 +254,14 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 void malloc_classes_forget(void)
 {
     for (size_t i = 0; i < ARRAY_SIZE(malloc_class); i++)
-        __atomic_store_n(&malloc_class[i], NULL, __ATOMIC_RELAXED);
+        __atomic_store_n(&malloc_class[i], &malloc_no_class, __ATOMIC_RELAXED);
 }
 
 // The common case: this cpu's array of the size's class pops a block.
 EXPORT void *malloc(size_t size)
 {
-    struct kmem_cache *c;
-    if (likely(size - 1 < KMALLOC_SMALL_MAX) &&
-        likely((c = READ_PUBLISHED(malloc_class[(size - 1) / 8])) != NULL)) {
+    if (likely(size - 1 < KMALLOC_SMALL_MAX)) {
+        struct kmem_cache *c = READ_PUBLISHED(malloc_class[(size - 1) / 8]);
         void *p;
         if (likely(slab_try_pop(c, &p))) {
             ((uint32_t *)p)[1] = 0; // kmalloc_fresh: no freed-object key

@@ -69,7 +69,8 @@
 
 enum { SLOT_FREE, SLOT_OWNED, SLOT_SHARED }; // a slot's state: changed under its lock
 
-__thread struct shim_slot *shim_own; // see shim/platform_inline.h
+struct shim_slot shim_no_slot = {.remote = 1};       // see shim/platform_inline.h
+__thread struct shim_slot *shim_own = &shim_no_slot; // see shim/platform_inline.h
 __thread int shim_this_cpu;
 __thread int shim_noff;
 static __thread int nested;      // cpu + 1 whose slot this thread holds as a remote worker
@@ -147,7 +148,7 @@ int shim_first_cpu(void)
         if (!mine)
             continue;
         shim_this_cpu = c + 1;
-        shim_own = fast ? s : NULL;
+        shim_own = fast ? s : &shim_no_slot;
         if (have_key) // after the two above: were it to calloc, that would find the slot
             pthread_setspecific(slot_key, s);
         return c;
@@ -161,12 +162,12 @@ int shim_first_cpu(void)
 unsigned long shim_lock_slow(void)
 {
     struct shim_slot *s = shim_own;
-    if (s == NULL && shim_this_cpu == 0) {
+    if (s == &shim_no_slot && shim_this_cpu == 0) {
         shim_first_cpu();
-        if (shim_own != NULL)
+        if (shim_own != &shim_no_slot)
             return local_lock_irqsave(); // the fast way from now on
     }
-    if (s != NULL) { // the owner, and a remote worker is on its slot: wait, under the lock
+    if (s != &shim_no_slot) { // the owner, and a remote worker is on its slot: wait, under the lock
         slot_lock(s);
         return (unsigned long)&s->lock;
     }
@@ -249,7 +250,7 @@ struct self {
 static struct self self_save(void)
 {
     struct self me = {shim_own, shim_this_cpu, nested};
-    shim_own = NULL; // sections go the slow way, which sees `nested`
+    shim_own = &shim_no_slot; // sections go the slow way, which sees `nested`
     return me;
 }
 
@@ -319,7 +320,7 @@ void shim_sections_lock_all(void)
     fork_pid = getpid();
     stop_all();
     fork_own = shim_own;
-    shim_own = NULL;
+    shim_own = &shim_no_slot;
     nested = c + 1;
 }
 
@@ -369,7 +370,7 @@ static void slot_exit(void *arg)
         slot_unlock(s);
     }
     exited = true;
-    shim_own = NULL;
+    shim_own = &shim_no_slot;
     shim_this_cpu = 0;
 }
 
@@ -384,7 +385,7 @@ const char *atomic_context(void)
 {
     if (shim_noff > 0)
         return "spin lock held";
-    if (shim_own && __atomic_load_n(&shim_own->busy, __ATOMIC_RELAXED))
+    if (shim_own != &shim_no_slot && __atomic_load_n(&shim_own->busy, __ATOMIC_RELAXED))
         return "per-CPU section";
     return NULL;
 }

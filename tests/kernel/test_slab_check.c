@@ -266,12 +266,12 @@ KTEST(slab_check, object_start_is_exact)
             for (long d = -9; d <= 9; d++) {
                 long off = (j - 1) * (long)c->size + d;
                 bool want = off >= 0 && off < (long)span && off % (long)c->size == 0;
-                bad += object_start(c, s, s->s_mem + off) != want;
+                bad += object_start(c, s->s_mem, s->s_mem + off) != want;
             }
         for (int r = 0; r < 4096; r++) {
             long off = (long)(ktest_rand(&rng) % (span + 128)) - 64;
             bool want = off >= 0 && off < (long)span && off % (long)c->size == 0;
-            bad += object_start(c, s, s->s_mem + off) != want;
+            bad += object_start(c, s->s_mem, s->s_mem + off) != want;
         }
         EXPECT_EQ(t, bad, (size_t)0);
         kmem_cache_free(c, o);

@@ -35,11 +35,15 @@ struct shim_slot {
     int used;   // ever taken: cross-calls visit only these (no other has arrays)
 } __attribute__((aligned(64)));
 
-// This thread's slot while it owns one and sections go the fast way; NULL
-// before its first section, when it shares a slot, and during a cross-call.
+// This thread's slot while it owns one and sections go the fast way; else
+// (before its first section, when it shares a slot, during a cross-call)
+// shim_no_slot, whose remote is always set: the quick way in then fails at
+// the test every owner makes anyway, and the fast paths need no NULL test.
+// Its busy word is written by every such thread and read by none.
 // initial-exec: never a __tls_get_addr call, which may itself call malloc.
 extern __thread struct shim_slot *shim_own
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern struct shim_slot shim_no_slot __attribute__((visibility("hidden")));
 // Cpu index + 1 this thread runs as (its slot, or another in a cross-call);
 // 0 until its first allocation.
 extern __thread int shim_this_cpu __attribute__((tls_model("initial-exec"), visibility("hidden")));
@@ -80,13 +84,12 @@ static inline void pop_off(void)
 // fence keeps the compiler from swapping the store and the load (the CPU
 // may: membarrier answers for that, platform_shim.c); the acquire load
 // keeps the section's own accesses after the look. Anything else -- no
-// slot owned, or a remote worker on it -- is local_lock_irqsave's.
+// slot owned (shim_no_slot), or a remote worker on it -- is
+// local_lock_irqsave's.
 #define PLATFORM_HAS_TRYLOCK 1
 static inline bool local_trylock_irqsave(unsigned long *flags)
 {
     struct shim_slot *s = shim_own;
-    if (__builtin_expect(s == NULL, 0))
-        return false;
     __atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (__builtin_expect(__atomic_load_n(&s->remote, __ATOMIC_ACQUIRE) != 0, 0)) {
