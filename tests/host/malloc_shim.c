@@ -238,6 +238,12 @@ EXPORT size_t malloc_usable_size(void *p)
 static struct kmem_cache malloc_no_class = {.array = {[0 ... NCPU - 1] = &slab_no_array}};
 static struct kmem_cache *malloc_class[KMALLOC_SMALL_MAX / 8] = {[0 ... KMALLOC_SMALL_MAX / 8 - 1] =
                                                                      &malloc_no_class};
+// Above 1 KiB, up to the largest class, by 128 bytes (kmalloc's classes
+// there are multiples of 128, so one step is one class): NULL until filled,
+// which these sizes, less common, pay a test for, and the table no page
+// written at load.
+#define MALLOC_MID_STEP 128
+static struct kmem_cache *malloc_mid[KMALLOC_MAX_CACHE_SIZE / MALLOC_MID_STEP];
 
 // The table is empty until the heap is ready, and emptied again when the
 // heap asks for a shrink (shim_heap_state 4), which the slow way does: so
@@ -245,9 +251,14 @@ static struct kmem_cache *malloc_class[KMALLOC_SMALL_MAX / 8] = {[0 ... KMALLOC_
 static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     void *p = alloc(size, 0);
-    if (p != NULL && size - 1 < KMALLOC_SMALL_MAX && in_heap(p) &&
-        __atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) == 2)
-        __atomic_store_n(&malloc_class[(size - 1) / 8], kmem_cache_of(p), __ATOMIC_RELEASE);
+    struct kmem_cache *c;
+    if (p == NULL || size - 1 >= KMALLOC_MAX_CACHE_SIZE || !in_heap(p) ||
+        __atomic_load_n(&shim_heap_state, __ATOMIC_ACQUIRE) != 2 || (c = kmem_cache_of(p)) == NULL)
+        return p;
+    if (size - 1 < KMALLOC_SMALL_MAX)
+        __atomic_store_n(&malloc_class[(size - 1) / 8], c, __ATOMIC_RELEASE);
+    else
+        __atomic_store_n(&malloc_mid[(size - 1) / MALLOC_MID_STEP], c, __ATOMIC_RELEASE);
     return p;
 }
 
@@ -255,20 +266,25 @@ void malloc_classes_forget(void)
 {
     for (size_t i = 0; i < ARRAY_SIZE(malloc_class); i++)
         __atomic_store_n(&malloc_class[i], &malloc_no_class, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < ARRAY_SIZE(malloc_mid); i++)
+        __atomic_store_n(&malloc_mid[i], NULL, __ATOMIC_RELAXED);
 }
 
 // The common case: this cpu's array of the size's class pops a block.
 EXPORT void *malloc(size_t size)
 {
-    if (likely(size - 1 < KMALLOC_SMALL_MAX)) {
-        struct kmem_cache *c = READ_PUBLISHED(malloc_class[(size - 1) / 8]);
-        void *p;
-        if (likely(slab_try_pop(c, &p))) {
-            ((uint32_t *)p)[1] = 0; // kmalloc_fresh: no freed-object key
-            return p;
-        }
+    struct kmem_cache *c;
+    if (likely(size - 1 < KMALLOC_SMALL_MAX))
+        c = READ_PUBLISHED(malloc_class[(size - 1) / 8]);
+    else if (size - 1 >= KMALLOC_MAX_CACHE_SIZE ||
+             (c = READ_PUBLISHED(malloc_mid[(size - 1) / MALLOC_MID_STEP])) == NULL)
+        return malloc_slow(size); // big blocks, a class not made yet
+    void *p;
+    if (likely(slab_try_pop(c, &p))) {
+        ((uint32_t *)p)[1] = 0; // kmalloc_fresh: no freed-object key
+        return p;
     }
-    return malloc_slow(size); // the refill, the first block of a size, big blocks
+    return malloc_slow(size); // the refill, the first block of a size
 }
 
 EXPORT void *calloc(size_t n, size_t size)

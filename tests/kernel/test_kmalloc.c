@@ -22,7 +22,11 @@ static size_t natural_align(size_t size)
 
 static unsigned expected_limit(size_t size)
 {
-    return size > 128 * 1024 ? 1 : size >= PAGE_SIZE ? 8 : size > 1024 ? 24 : size > 256 ? 54 : 120;
+    if (size > 128 * 1024)
+        return 1;
+    if (size >= PAGE_SIZE) // about 64 KiB a sheaf, at least 8
+        return 64 * 1024 / size > 8 ? (unsigned)(64 * 1024 / size) : 8;
+    return size > 1024 ? 24 : size > 256 ? 54 : 120;
 }
 
 // A slab costs its frames plus an off-slab descriptor's object; the share of
