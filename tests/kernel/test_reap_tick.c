@@ -92,13 +92,16 @@ KTEST(reap_tick, idle_cpus_give_back_from_the_tick)
 // Every cpu allocates and frees (kmalloc of mixed sizes and two caches of
 // the test's own), hands some objects to the next cpu, which frees them,
 // and checks a stamp in every object, while every tick on every cpu reaps
-// at 1000 Hz. Each cpu moves between the two caches in phases of a few
-// ticks, so that its array of the one it left goes untouched and the
-// reaper drains it while other cpus work on that cache's lists; the
-// reaper also trims barns and free lists that the cpus are trading with.
-// Nothing may be lost, doubled or corrupted.
+// at 1000 Hz. The cpus move between the two caches together, in phases of
+// ST_PHASE reaper rounds (counted, not timed: a phase is long enough on
+// any host), so that every cpu's array of the cache they left goes
+// untouched -- the objects handed across are of the cache in use -- and
+// the reaper drains it, while it trims the barn and free list of the
+// cache the cpus are trading with. Nothing may be lost, doubled or
+// corrupted.
 
-#define ST_HOLD 64
+#define ST_HOLD  64
+#define ST_PHASE 4 // reaper rounds: one may find an array touched, the next takes from it
 KTEST_PARAM(reap_tick_rounds, 1, 1000000, "reaper rounds the reap_tick stress runs for (20)");
 static struct {
     struct kmem_cache *c[2];
@@ -152,7 +155,8 @@ static void st_task(void *arg)
                 st_free(held[k]);
             }
             held[k] = NULL;
-        } else if ((held[k] = st_alloc(x >> 8, (unsigned)(ops >> 15) + (unsigned)me)) == NULL) {
+        } else if ((held[k] = st_alloc(
+                        x >> 8, (unsigned)((slab_reap_rounds() - st.r0) / ST_PHASE))) == NULL) {
             __atomic_add_fetch(&st.failed, 1, __ATOMIC_RELAXED);
         }
         void *in = __atomic_exchange_n(&st.mail[me], NULL, __ATOMIC_ACQ_REL);
