@@ -87,17 +87,31 @@ static inline void pop_off(void)
 // slot owned (shim_no_slot), or a remote worker on it -- is
 // local_lock_irqsave's.
 #define PLATFORM_HAS_TRYLOCK 1
+#if defined(__has_feature) // clang says "thread sanitizer" only this way
+#define SHIM_CLANG_TSAN __has_feature(thread_sanitizer)
+#else
+#define SHIM_CLANG_TSAN 0
+#endif
 static inline bool local_trylock_irqsave(unsigned long *flags)
 {
     struct shim_slot *s = shim_own;
     __atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (__builtin_expect(__atomic_load_n(&s->remote, __ATOMIC_ACQUIRE) != 0, 0)) {
-        __atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE); // not in after all
-        return false;
-    }
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !SHIM_CLANG_TSAN
+    // An x86 load is an acquire load: one compare with memory does what
+    // the atomic load and a test do (GCC keeps an atomic load out of a
+    // compare). The memory clobber keeps the section's accesses after it.
+    // TSan builds keep the atomic load, whose ordering TSan must see.
+    asm goto("cmpl $0, %0\n\tjne %l[remote]" : : "m"(s->remote) : "memory", "cc" : remote);
+#else
+    if (__builtin_expect(__atomic_load_n(&s->remote, __ATOMIC_ACQUIRE) != 0, 0))
+        goto remote;
+#endif
     *flags = (unsigned long)&s->busy;
     return true;
+remote:
+    __atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE); // not in after all
+    return false;
 }
 
 static inline unsigned long local_lock_irqsave(void)
