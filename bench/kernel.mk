@@ -4,7 +4,7 @@
 #   make bench               everything (a few minutes): the kernel runs below, then
 #                            host-bench; writes bench/results/ and prints the tables
 #   make kernel-bench        only the kernel: bench/results/kernel.md + kernel-*.png
-#   make bench-quick         each bench once at a tiny size, preload-test and slots-test
+#   make bench-quick         each bench once at a tiny size, host-budget, preload-test and slots-test
 #                            (make test runs this)
 #
 # The kernel runs, all on 8 harts (BENCH_CPUS), logs in build/bench/:
@@ -65,6 +65,6 @@ bench-quick: all
 		$(call qemu,$(K),4) $(ICOUNT) -append "bench=quick"
 	-scripts/run-test kernel-budget 300 --plain -- \
 		$(call qemu,$(K),$(BENCH_CPUS)) $(ICOUNT) -append "bench=budget"
-	$(if $(BENCH_HOST),-@$(MAKE) -k --no-print-directory host-bench-quick preload-test slots-test stress-test)
+	$(if $(BENCH_HOST),-@$(MAKE) -k --no-print-directory host-bench-quick host-budget preload-test slots-test stress-test)
 
 .PHONY: bench kernel-bench kernel-bench-deps bench-quick

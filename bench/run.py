@@ -169,15 +169,15 @@ def size_curve(bench, mem_allocs):
     return mem
 
 
-def callgrind_all(bench, allocs, outdir):
-    """Instructions per op: callgrind dumps one part per workload loop."""
-    if not shutil.which("valgrind"):
-        return {}, {}
+def callgrind_runs(bench, allocs, workloads):
+    """Instructions per op of each (allocator, workload), the empty stub's
+    count subtracted (callgrind dumps one part per workload loop); also the
+    dump files and op counts."""
     tmp = tempfile.mkdtemp(prefix="rvslab-cg-")
     counts, ops, files = {}, {}, {}
     for a, pre in [("empty", None)] + allocs:
         args = [bench, "--scale", str(CG_SCALE)] + (["--empty"] if a == "empty" else []) + \
-            CG_WORKLOADS
+            workloads
         out = run_bench(args, pre, "1", {"RVSLAB_HEAP_MB": "256"},
                         ["valgrind", "--tool=callgrind", "--collect-atstart=no",
                          f"--callgrind-out-file={tmp}/cg.{a}"])
@@ -194,6 +194,22 @@ def callgrind_all(bench, allocs, outdir):
     for (a, w), c in counts.items():
         if a != "empty" and ("empty", w) in counts and (a, w) in ops:
             iop[(a, w)] = (c - counts[("empty", w)]) / ops[(a, w)]
+    return iop, files, ops
+
+
+def callgrind_counts(bench, shim, workloads):
+    """{workload: instructions per op} of librvslab.so (bench/host_budget.py)."""
+    global SHIM
+    SHIM = shim  # run_bench checks that this preload is the one that took
+    iop, _, _ = callgrind_runs(bench, [("rvslab", shim)], workloads)
+    return {w: v for (a, w), v in iop.items()}
+
+
+def callgrind_all(bench, allocs, outdir):
+    """Instructions per op: callgrind dumps one part per workload loop."""
+    if not shutil.which("valgrind"):
+        return {}, {}
+    iop, files, ops = callgrind_runs(bench, allocs, CG_WORKLOADS)
     # Where rvslab's time goes: its hot pair and its random mix, by function.
     notes = {}
     for w in ("hot-64", "mix", "cache-hot-64"):

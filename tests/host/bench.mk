@@ -7,6 +7,7 @@
 #   build/host/malloc_bench  the harness (bench/malloc_bench.c)
 #   host-bench               full run (~1 min): table, host.json and PNGs in bench/results/
 #   host-bench-quick         tiny run into build/bench/: proves it all runs (for make test)
+#   host-budget              bench/host_budget.py: the library's instruction ceilings (for make test)
 #   preload-test             python3 and sqlite3 on librvslab.so, output compared (for make test)
 #   slots-test               tests/host/preload_slots.c on librvslab.so: a cpu slot per live
 #                            thread, given back at exit and reused (KTAP; for make test)
@@ -63,6 +64,14 @@ host-bench-quick: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/malloc_bench
 	$(call bench_case,host-bench-quick,300) env BENCH_QUICK=1 \
 		python3 bench/run.py --bench $(HOST_OUT)/malloc_bench --shim $(HOST_OUT)/librvslab.so
 
+# The library's instruction budgets (callgrind, exact) as ceilings, and the
+# check itself: with every limit at 97% of today's counts it must fail.
+host-budget: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/malloc_bench
+	$(call bench_case,host-budget,300) python3 bench/host_budget.py \
+		--bench $(HOST_OUT)/malloc_bench --shim $(HOST_OUT)/librvslab.so
+	$(call bench_case,host-budget-over,300) scripts/expect-exit 1 python3 bench/host_budget.py \
+		--bench $(HOST_OUT)/malloc_bench --shim $(HOST_OUT)/librvslab.so --pct 97
+
 preload-test: bench-deps $(HOST_OUT)/librvslab.so
 	$(call bench_case,preload,300) bench/preload-check.sh $(HOST_OUT)/librvslab.so
 
@@ -97,5 +106,5 @@ spawn-bench: bench-deps $(HOST_OUT)/librvslab.so $(HOST_OUT)/spawn $(HOST_OUT)/e
 	python3 bench/stress.py --spawn $(HOST_OUT)/spawn --empty $(HOST_OUT)/empty.so \
 		--shim $(HOST_OUT)/librvslab.so
 
-.PHONY: bench-deps host-bench host-bench-quick preload-test slots-test stress-test stress-bench \
+.PHONY: bench-deps host-bench host-bench-quick host-budget preload-test slots-test stress-test stress-bench \
 	spawn-bench
