@@ -172,7 +172,7 @@ def size_curve(bench, mem_allocs):
 def callgrind_runs(bench, allocs, workloads):
     """Instructions per op of each (allocator, workload), the empty stub's
     count subtracted (callgrind dumps one part per workload loop); also the
-    dump files and op counts."""
+    dump files (in tmp, which the caller removes) and op counts."""
     tmp = tempfile.mkdtemp(prefix="rvslab-cg-")
     counts, ops, files = {}, {}, {}
     for a, pre in [("empty", None)] + allocs:
@@ -194,14 +194,15 @@ def callgrind_runs(bench, allocs, workloads):
     for (a, w), c in counts.items():
         if a != "empty" and ("empty", w) in counts and (a, w) in ops:
             iop[(a, w)] = (c - counts[("empty", w)]) / ops[(a, w)]
-    return iop, files, ops
+    return iop, files, ops, tmp
 
 
 def callgrind_counts(bench, shim, workloads):
     """{workload: instructions per op} of librvslab.so (bench/host_budget.py)."""
     global SHIM
     SHIM = shim  # run_bench checks that this preload is the one that took
-    iop, _, _ = callgrind_runs(bench, [("rvslab", shim)], workloads)
+    iop, _, _, tmp = callgrind_runs(bench, [("rvslab", shim)], workloads)
+    shutil.rmtree(tmp, ignore_errors=True)
     return {w: v for (a, w), v in iop.items()}
 
 
@@ -209,7 +210,7 @@ def callgrind_all(bench, allocs, outdir):
     """Instructions per op: callgrind dumps one part per workload loop."""
     if not shutil.which("valgrind"):
         return {}, {}
-    iop, files, ops = callgrind_runs(bench, allocs, CG_WORKLOADS)
+    iop, files, ops, tmp = callgrind_runs(bench, allocs, CG_WORKLOADS)
     # Where rvslab's time goes: its hot pair and its random mix, by function.
     notes = {}
     for w in ("hot-64", "mix", "cache-hot-64"):
