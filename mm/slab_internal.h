@@ -414,11 +414,11 @@ static inline struct kmem_cache *plain_cache_of(const void *p)
 // p is the start of an object of plain cache c in the slab whose first
 // object is s_mem (always false for any other cache: its checked_span is
 // 0). The offset from the first object is below the objects' span and a
-// multiple of the size: for an
-// offset n below 2^32 and d = ceil(2^64 / size), n is a multiple of the
-// size exactly when n * d, modulo 2^64, is below d (Lemire, Kaser and Kurz,
-// "Faster remainder by direct computation", 2019). A p below s_mem wraps
-// around to an offset far above the span.
+// multiple of the size: for an offset n below 2^32 and d = ceil(2^64 /
+// size), n is a multiple of the size exactly when n * d, modulo 2^64, is
+// below d (Lemire, Kaser and Kurz, "Faster remainder by direct
+// computation", 2019). A p below s_mem wraps around to an offset far above
+// the span.
 static inline bool object_start(const struct kmem_cache *c, const char *s_mem, const void *p)
 {
     size_t off = (size_t)((const char *)p - s_mem);

@@ -210,9 +210,8 @@ static __attribute__((noinline)) void free_not_heap(void *p)
 // test is the only one kfree_checked needs (kfree_checked_page).
 EXPORT void free(void *p)
 {
-    uintptr_t off = (uintptr_t)p - shim_heap_base;
-    if (likely(off < __atomic_load_n(&shim_heap_bytes, __ATOMIC_RELAXED))) // NULL is not
-        return kfree_checked_page(p, &mem_map[off >> PAGE_SHIFT]);
+    if (likely(in_heap(p))) // NULL is not in the heap
+        return kfree_checked_page(p, &mem_map[((uintptr_t)p - shim_heap_base) >> PAGE_SHIFT]);
     if (p != NULL)
         free_not_heap(p);
 }
