@@ -67,7 +67,9 @@
 #define NSHARED (NCPU >= 16 ? NCPU / 16 : 1) // the top slots, shared under their locks
 #define NOWNED  (NCPU - NSHARED)
 
-enum { SLOT_FREE, SLOT_OWNED, SLOT_SHARED }; // a slot's state: changed under its lock
+// A slot's state, changed under its lock. The top NSHARED slots are never
+// taken as owned; they stay SLOT_FREE, which nobody checks for them.
+enum { SLOT_FREE, SLOT_OWNED };
 
 struct shim_slot shim_no_slot = {.remote = 1};       // see shim/platform_inline.h
 __thread struct shim_slot *shim_own = &shim_no_slot; // see shim/platform_inline.h
@@ -112,10 +114,6 @@ static void setup(void)
         return;
     if (__atomic_compare_exchange_n(&setup_state, &st, 1, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {
-        for (int c = 0; c < NCPU; c++) {
-            slot[c].cpu[0] = slot[c].cpu[1] = slot[c].cpu[2] = c;
-            slot[c].state = c < NOWNED ? SLOT_FREE : SLOT_SHARED;
-        }
         const char *env = getenv("RVSLAB_LOCKED_SECTIONS");
         bool locked = env && *env && *env != '0';
         fast = !locked && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
@@ -124,6 +122,16 @@ static void setup(void)
     }
     while (__atomic_load_n(&setup_state, __ATOMIC_ACQUIRE) != 2)
         sched_yield();
+}
+
+// Under s's lock. A slot is written first when it is first taken, not at
+// setup: a process that runs one thread then touches one slot's page.
+static void slot_first_use(struct shim_slot *s, int c)
+{
+    if (s->used)
+        return;
+    s->cpu[0] = s->cpu[1] = s->cpu[2] = c;
+    __atomic_store_n(&s->used, 1, __ATOMIC_RELAXED);
 }
 
 // A thread's first section (or first cpu_id): a free slot of its own, or
@@ -142,7 +150,7 @@ int shim_first_cpu(void)
         if (mine) {
             __atomic_store_n(&s->state, SLOT_OWNED, __ATOMIC_RELAXED);
             __atomic_store_n(&s->owner, lock_owner_self(), __ATOMIC_RELAXED);
-            __atomic_store_n(&s->used, 1, __ATOMIC_RELAXED);
+            slot_first_use(s, c);
         }
         slot_unlock(s);
         if (!mine)
@@ -154,7 +162,9 @@ int shim_first_cpu(void)
         return c;
     }
     int c = NOWNED + (int)(__atomic_fetch_add(&next_shared, 1, __ATOMIC_RELAXED) % NSHARED);
-    __atomic_store_n(&slot[c].used, 1, __ATOMIC_RELAXED);
+    slot_lock(&slot[c]);
+    slot_first_use(&slot[c], c);
+    slot_unlock(&slot[c]);
     shim_this_cpu = c + 1;
     return c;
 }

@@ -30,7 +30,7 @@ struct shim_slot {
     int nest;   // a section nested in a cross-call on this slot: cleared, never read
     int remote; // nonzero: the owner must take `lock` (a cross-call or stop is on)
     int cpu[3]; // this slot's index, three times: at busy + 16, lock + 16, nest + 16
-    int state;  // SLOT_FREE, SLOT_OWNED, SLOT_SHARED (platform_shim.c)
+    int state;  // SLOT_FREE or SLOT_OWNED (platform_shim.c)
     long owner; // lock_owner_self() of the owning thread, 0 if none
     int used;   // ever taken: cross-calls visit only these (no other has arrays)
 } __attribute__((aligned(64)));
