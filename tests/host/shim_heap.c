@@ -45,9 +45,8 @@
 // each time (something is mapped there). With mem_map right below the heap,
 // the first pages of both hang off one page of the page table's upper
 // levels (one PUD page; below a 128 GiB cap one PMD page too). A fork
-// copies those pages and an exit frees them: with the two 16 TiB apart, as
-// they were, a fork+exec chain took 1.3 times glibc's CPU time on a 2-core
-// VM, with the window 1.16 (a 64 GiB cap: 1.12).
+// copies those pages and an exit frees them: put the two 16 TiB apart and
+// a fork+exec chain takes 8-17% more CPU (README, "Many threads").
 #define WINDOW_AT   ((uintptr_t)1 << 45)
 #define WINDOW_STEP ((uintptr_t)4 << 40)
 // The heap starts with as much as one page of mem_map describes (128
