@@ -111,7 +111,7 @@ static void memory_init(const struct fdt_info *fi)
     // slab_debug= and slab_panic_on_report= took effect in check_bootargs.
     if (slab_init(PAGE_SIZE, cache_line_size) != 0)
         panic("slab_init failed");
-    buddy_set_reclaim_hook(slab_reclaim); // a failed page request first shrinks the caches
+    buddy_set_reclaim_hook(slab_shrink); // a failed page request first shrinks the caches
 }
 
 // The default mode: show what came up, then a short run on every cpu: a

@@ -218,21 +218,22 @@ static void *try_alloc(size_t n, gfp_t gfp)
 // or the interrupt level of a cpu in the kernel -- so one thread's reclaim
 // never makes another fail, and an interrupt that lands during a task's
 // reclaim may still reclaim for itself.
-static size_t run_reclaim(gfp_t gfp)
+static size_t run_reclaim(gfp_t gfp, enum reclaim_level level)
 {
     reclaim_hook_t hook = __atomic_load_n(&reclaim_hook, __ATOMIC_ACQUIRE);
     unsigned long *flags = current_flags();
     if (hook == NULL || (*flags & PF_MEMALLOC))
         return 0;
     *flags |= PF_MEMALLOC;
-    __atomic_add_fetch(&zone.stats.reclaims, 1, __ATOMIC_RELAXED);
-    size_t got = hook(gfp); // no lock held: the hook frees pages through us
+    if (level == RECLAIM_FREE) // once per request that reclaims
+        __atomic_add_fetch(&zone.stats.reclaims, 1, __ATOMIC_RELAXED);
+    size_t got = hook(gfp, level); // no lock held: the hook frees pages through us
     *flags &= ~PF_MEMALLOC;
     return got;
 }
 
-// Still short after reclaim: a zone that can grow (the host library's heap)
-// asks for more RAM. No lock held; the hook calls buddy_grow.
+// Still short after the empty slabs came back: a zone that can grow (the
+// host library's heap) asks for more RAM. No lock held; the hook calls buddy_grow.
 static size_t run_grow(size_t n)
 {
     grow_hook_t hook = __atomic_load_n(&grow_hook, __ATOMIC_ACQUIRE);
@@ -254,16 +255,20 @@ static void warn_alloc(gfp_t gfp, size_t n, const void *caller)
            alloc_warnings == ALLOC_WARNINGS ? " (no more of these messages)" : "");
 }
 
-// No frames on the first try, or the caller wants them zeroed: reclaim
-// (global for a request that may wait, this cpu's own for one that may
-// not), the zone's growth (the host library's heap), each followed by a
-// retry; then zero, or say it failed.
+// No frames on the first try, or the caller wants them zeroed: the
+// caches' empty slabs back, the zone's growth (the host library's heap),
+// then every cpu's arrays too (for a request that may wait; this cpu's own
+// for one that may not), each followed by a retry; then zero, or say it
+// failed. A heap that can grow grows before cpus lose their arrays: that
+// costs a mapping, not a refill of every array in use.
 static __attribute__((noinline)) void *frames_slow(gfp_t gfp, size_t n, void *p, bool injected,
                                                    const void *caller)
 {
-    if (p == NULL && run_reclaim(gfp) > 0 && !injected)
+    if (p == NULL && run_reclaim(gfp, RECLAIM_FREE) > 0 && !injected)
         p = try_alloc(n, gfp);
     if (p == NULL && !injected && run_grow(n) > 0)
+        p = try_alloc(n, gfp);
+    if (p == NULL && run_reclaim(gfp, RECLAIM_ALL) > 0 && !injected)
         p = try_alloc(n, gfp);
     if (p == NULL) {
         __atomic_add_fetch(&zone.stats.failures, 1, __ATOMIC_RELAXED);

@@ -71,13 +71,15 @@ int free_frames(void *addr, size_t n);   // 0, or -EINVAL after reporting a bad 
 // changes); -EINVAL if addr is not an allocation of n frames (reported).
 int resize_frames(void *addr, size_t n, size_t new_n);
 
-// Called once with no lock held when a request cannot be met, with the
+// Called with no lock held when a request cannot be met, with the
 // request's gfp (after gfp_check_context: __GFP_DIRECT_RECLAIM only where
-// waiting for other cpus is allowed); returns the frames it gave back. The
-// request is then retried once. (The slab layer registers slab_reclaim
+// waiting for other cpus is allowed): with RECLAIM_FREE, and if the request
+// still fails after that and after the grow hook, with RECLAIM_ALL
+// (mm/gfp.h); returns the frames it gave back, and the request is retried
+// after each call that gave some. (The slab layer registers slab_shrink
 // here.) It is not called again from inside itself in the same context
 // (PF_MEMALLOC): a hook may allocate. Returns the hook it replaces.
-typedef size_t (*reclaim_hook_t)(gfp_t gfp);
+typedef size_t (*reclaim_hook_t)(gfp_t gfp, enum reclaim_level level);
 reclaim_hook_t buddy_set_reclaim_hook(reclaim_hook_t hook);
 void buddy_lock_all(void);   // the zone lock, held (fork: see slab_lock_all)
 void buddy_unlock_all(void); // and let go

@@ -42,6 +42,15 @@ typedef unsigned int gfp_t;
 // reclaiming; what it allocates meanwhile does not reclaim again.
 #define PF_MEMALLOC 0x1UL
 
+// How hard a reclaim hook (mm/buddy.h) works. A failed page request asks
+// for RECLAIM_FREE first, then grows the zone if it can (the host
+// library's heap), and only then asks for RECLAIM_ALL: emptying every
+// cpu's arrays costs their next refills, so it comes last.
+enum reclaim_level {
+    RECLAIM_FREE, // what no cpu holds: every cache's empty slabs
+    RECLAIM_ALL,  // that, and first the arrays and the barns (as gfp allows)
+};
+
 // The gfp a request is served with. A may-wait request in atomic context
 // (atomic_context() in lib/platform.h) is reported -- once per call site,
 // naming the caller and the context -- and served as GFP_ATOMIC. Called

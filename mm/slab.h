@@ -98,8 +98,11 @@ unsigned int kmem_cache_sheaf_size(const struct slab_sheaf *sheaf); // objects i
 // drains and gives back its per-CPU arrays (a cross-call); without it
 // (GFP_ATOMIC, GFP_NOWAIT) only this cpu does. Then every empty slab of
 // every cache goes back. Returns pages given back. Called with no slab lock
-// held; the buddy allocator's reclaim hook.
+// held. slab_shrink(gfp, RECLAIM_ALL).
 size_t slab_reclaim(gfp_t gfp);
+// The buddy allocator's reclaim hook: RECLAIM_FREE gives back only every
+// cache's empty slabs, RECLAIM_ALL is slab_reclaim.
+size_t slab_shrink(gfp_t gfp, enum reclaim_level level);
 // The calling cpu stops allocating (librvslab.so: a thread that exits gives
 // its cpu slot back): its per-CPU arrays empty into the slabs and are freed.
 void slab_cpu_offline(void);

@@ -287,22 +287,23 @@ bool slab_is_up(void)
     return READ_ONCE(slab_state) == UP;
 }
 
-size_t slab_reclaim(gfp_t gfp)
+size_t slab_shrink(gfp_t gfp, enum reclaim_level level)
 {
     // Every cpu empties its own arrays and gives them back. A caller that
     // may not wait for the others (lib/platform.h, rule 4) gives back what
     // it holds itself, and the empty slabs of every cache.
     gfp = gfp_check_context(gfp, __builtin_return_address(0));
-    if (gfp & __GFP_DIRECT_RECLAIM) {
+    if (level == RECLAIM_ALL && (gfp & __GFP_DIRECT_RECLAIM)) {
         on_each_cpu(drop_all_local, NULL);
-    } else {
+    } else if (level == RECLAIM_ALL) {
         unsigned long flags = local_lock_irqsave();
         drop_all_local(NULL);
         local_unlock_irqrestore(flags);
     }
     size_t pages = 0;
     spin_lock(&chain_lock);
-    for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+    for (struct list_head *pos = cache_chain.next; level == RECLAIM_ALL && pos != &cache_chain;
+         pos = pos->next)
         barn_shrink(list_entry(pos, struct kmem_cache, next)); // sheaves go back to kmalloc first
     // Newest first: an off-slab cache frees its descriptors into an older
     // kmalloc cache, whose emptied slabs then go too.
@@ -318,6 +319,11 @@ size_t slab_reclaim(gfp_t gfp)
     }
     spin_unlock(&chain_lock);
     return pages;
+}
+
+size_t slab_reclaim(gfp_t gfp)
+{
+    return slab_shrink(gfp, RECLAIM_ALL);
 }
 
 static struct kmem_cache *find_cache(const char *name) // chain_lock held
@@ -643,6 +649,6 @@ int slab_init(size_t frame_size, size_t cache_line_size)
         return -ENOMEM;
     }
     slab_state = UP;
-    buddy_set_reclaim_hook(slab_reclaim);
+    buddy_set_reclaim_hook(slab_shrink);
     return 0;
 }

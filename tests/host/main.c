@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         printk("panic: slab_init failed\n");
         return 1;
     }
-    buddy_set_reclaim_hook(slab_reclaim);
+    buddy_set_reclaim_hook(slab_shrink);
 #endif
     int failed = ktest_run(filter);
     return failed == KTEST_NO_MATCH ? 3 : failed ? 1 : 0;

@@ -526,7 +526,7 @@ static bool heap_setup(void)
     struct rlimit as;
     kmalloc_exact_frames =
         heap_cap != HEAP_LIMIT || (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY);
-    buddy_set_reclaim_hook(slab_reclaim);
+    buddy_set_reclaim_hook(slab_shrink);
     buddy_set_grow_hook(heap_grow);
     buddy_set_purge_hook(heap_purge, PURGE_ORDER, PURGE_AT);
     return true;

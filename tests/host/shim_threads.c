@@ -202,7 +202,7 @@ int main(int argc, char **argv)
         printf("not ok setup\n");
         return 1;
     }
-    buddy_set_reclaim_hook(slab_reclaim);
+    buddy_set_reclaim_hook(slab_shrink);
     slab_reclaim(GFP_KERNEL);
     size_t before = nr_free_pages();
     shared_cache = kmem_cache_create("t_shim_shared", 200, 0, 0, NULL);

@@ -20,7 +20,7 @@ static reclaim_hook_t lazy_layer(struct ktest *t)
     kmalloc_lazy_classes = true;
     host_ram_init(host_mem_bytes);
     EXPECT_EQ(t, slab_init(PAGE_SIZE, 64), 0);
-    buddy_set_reclaim_hook(slab_reclaim);
+    buddy_set_reclaim_hook(slab_shrink);
     return old;
 }
 

@@ -17,9 +17,11 @@ static struct {
     int calls_a, calls_b;
 } rg;
 
-static size_t guard_hook(gfp_t gfp)
+static size_t guard_hook(gfp_t gfp, enum reclaim_level level)
 {
     (void)gfp;
+    if (level != RECLAIM_FREE) // the first of a request's calls
+        return 0;
     if (is_a) {
         __atomic_add_fetch(&rg.calls_a, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&rg.a_inside, 1, __ATOMIC_RELEASE);

@@ -424,20 +424,27 @@ KTEST(buddy, smp_alloc_free_all_cpus)
     EXPECT_EQ(t, buddy_validate(), 0);
 }
 
-// Out of memory: NULL, never a panic, and the reclaim hook is asked once.
-static void *stash; // frames held by the OOM test, chained through their first word
-static int hook_calls;
-static size_t hook_gives;
+// Out of memory: NULL, never a panic, and the reclaim hook is asked at
+// each level once, the cheap one first, until one gives enough.
+static void *stash;       // frames held by the OOM test, chained through their first word
+static unsigned hook_seq; // the levels the hook was called with, a digit each: FREE 1, ALL 2
+static size_t hook_gives; // frames the hook gives back (up to), at level hook_gives_at
+static enum reclaim_level hook_gives_at;
 
 // Every free frame onto the stash (no hook set: nothing else gives any back).
-static void stash_every_frame(void)
+static void stash_rest(void)
 {
     void *p;
-    stash = NULL;
     while ((p = alloc_pages(GFP_ALL, 0)) != NULL) {
         *(void **)p = stash;
         stash = p;
     }
+}
+
+static void stash_every_frame(void)
+{
+    stash = NULL;
+    stash_rest();
 }
 
 static void free_the_stash(void)
@@ -449,12 +456,12 @@ static void free_the_stash(void)
     }
 }
 
-static size_t test_hook(gfp_t gfp)
+static size_t test_hook(gfp_t gfp, enum reclaim_level level)
 {
     (void)gfp;
     size_t n = 0;
-    hook_calls++;
-    while (n < hook_gives && stash) {
+    hook_seq = hook_seq * 10 + (level == RECLAIM_FREE ? 1 : 2);
+    while (level == hook_gives_at && n < hook_gives && stash) {
         void *next = *(void **)stash;
         free_pages(stash, 0);
         stash = next;
@@ -470,13 +477,25 @@ KTEST(buddy, oom_calls_reclaim_hook)
     snap(&before);
     stash_every_frame();
     buddy_set_reclaim_hook(test_hook);
-    hook_calls = 0;
+    hook_seq = 0;
     hook_gives = 0;
     EXPECT_EQ(t, alloc_pages(GFP_KERNEL, 0), NULL); // the hook finds nothing to give
-    EXPECT_EQ(t, hook_calls, 1);
+    EXPECT_EQ(t, hook_seq, 12u);                    // empty slabs, then everything
+    hook_seq = 0;
     hook_gives = 4;
-    void *p = alloc_pages(GFP_ALL, 1); // the hook frees 4 frames; the retry succeeds
-    EXPECT_EQ(t, hook_calls, 2);
+    hook_gives_at = RECLAIM_FREE;
+    void *p = alloc_pages(GFP_ALL, 1); // the cheap level frees 4 frames; the retry succeeds
+    EXPECT_EQ(t, hook_seq, 1u);
+    EXPECT_NE(t, p, NULL);
+    if (p)
+        free_pages(p, 1);
+    hook_gives = 0; // the stash takes every frame back, the hook giving none
+    stash_rest();
+    hook_seq = 0;
+    hook_gives = 4;
+    hook_gives_at = RECLAIM_ALL;
+    p = alloc_pages(GFP_ALL, 1); // only the full level frees any
+    EXPECT_EQ(t, hook_seq, 12u);
     EXPECT_NE(t, p, NULL);
     if (p)
         free_pages(p, 1);
@@ -492,10 +511,10 @@ KTEST(buddy, oom_calls_reclaim_hook)
 static int alloc_hook_calls, alloc_hook_depth, alloc_hook_max_depth;
 static bool alloc_hook_got_page;
 
-static size_t allocating_hook(gfp_t gfp)
+static size_t allocating_hook(gfp_t gfp, enum reclaim_level level)
 {
     (void)gfp;
-    alloc_hook_calls++;
+    alloc_hook_calls += level == RECLAIM_ALL; // each request asks once at each level
     if (++alloc_hook_depth > alloc_hook_max_depth)
         alloc_hook_max_depth = alloc_hook_depth;
     void *p = alloc_pages(GFP_KERNEL, 0); // fails: memory is gone, and it must not recurse
