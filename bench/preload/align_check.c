@@ -47,12 +47,15 @@ int main(void)
             free(p);
     }
     // Every alignment from 8 bytes to 1 MiB, with sizes from 1 byte to 2 MiB:
-    // every 7th up to 5000, then around the frame and the largest class.
+    // every 7th up to 5000, every 61st up to 33000, then around the frame and
+    // the largest class.
     static const size_t edges[] = {4095,  4096,   4097,    32767,         32768,     32769,
                                    65536, 100000, 1 << 20, (1 << 20) + 1, (3 << 19), 2 << 20};
-    static size_t sizes[800];
+    static size_t sizes[1400];
     size_t ns = 0;
     for (size_t size = 1; size <= 5000; size += 7)
+        sizes[ns++] = size;
+    for (size_t size = 5001; size <= 33000; size += 61) // every class up to 32 KiB
         sizes[ns++] = size;
     for (size_t k = 0; k < sizeof(edges) / sizeof(edges[0]); k++)
         sizes[ns++] = edges[k];
