@@ -250,6 +250,14 @@ static void slab_link(struct kmem_cache *c, struct slab *s)
     c->node->free_objects += c->num;
     c->grows++;
     c->node->slabs_needed++;
+    // A slab made again after a free gave one back: the cache churns. One
+    // more empty slab may stay from now on, up to free_limit_max, until the
+    // reaper sets the limit to the working set again.
+    if (c->node->gave_back > 0) {
+        c->node->gave_back--;
+        if (c->free_limit < c->free_limit_max)
+            c->free_limit++;
+    }
     if (s->inuse == 0) {
         list_add(&s->list, &c->node->slabs_free);
         c->node->nr_free_slabs++;
@@ -455,6 +463,7 @@ static void slab_now_empty(struct kmem_cache *c, struct slab *s, struct list_hea
         slab_doom(c, s, release);
         c->node->nr_slabs--;
         c->node->free_objects -= c->num;
+        c->node->gave_back++;
         c->reaped++;
     }
 }

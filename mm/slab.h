@@ -112,8 +112,10 @@ void slab_cpu_offline(void);
 // this cpu's per-CPU arrays that no slow path touched since the last call;
 // the first cpu of each round also trims every cache's barn and free list
 // to what the cache needed in the last interval (its working set), and
-// sets its free_limit to that. Where no one calls it (librvslab.so),
-// free_limit stays the fixed amount of kmem_cache_create. Any context;
+// sets its free_limit to that. Between calls, and where no one calls it
+// (librvslab.so), free_limit starts at kmem_cache_create's amount and each
+// slab made in place of one a free gave back raises it by one, up to 64
+// pages' worth. Any context;
 // wait=false (the tick) gives up at once if another cpu holds the list of
 // caches, and returns false. True if it reaped.
 extern unsigned int slab_reap_ms;

@@ -11,8 +11,9 @@
 
 #include "buddy.h"
 
-#define SLAB_MIN_ALIGN  8 // every object can hold a pointer
-#define FREE_SLAB_PAGES 8 // empty slabs a cache may keep, counted in pages
+#define SLAB_MIN_ALIGN      8  // every object can hold a pointer
+#define FREE_SLAB_PAGES     8  // empty slabs a cache may keep, counted in pages
+#define FREE_SLAB_PAGES_MAX 64 // and up to this many once it has churned (slab_link)
 
 struct kmem_cache cache_cache;               // the cache of struct kmem_cache, itself static
 static struct kmem_cache node_cache;         // the cache of struct kmem_cache_node, also static
@@ -249,7 +250,9 @@ static int cache_setup(struct kmem_cache *c, struct kmem_cache_node *n, const ch
     // slabs, but never more than FREE_SLAB_PAGES: big slabs go straight back.
     unsigned int keep = ((1 + NCPU) * batch + 2 * c->num - 1) / c->num;
     c->free_limit_min = MIN(keep, (unsigned int)FREE_SLAB_PAGES >> MIN(c->order, 31U));
-    c->free_limit = c->free_limit_min; // the reaper raises it to the working set
+    c->free_limit = c->free_limit_min; // regrowth and the reaper raise it
+    c->free_limit_max =
+        MAX(c->free_limit_min, (unsigned int)FREE_SLAB_PAGES_MAX >> MIN(c->order, 31U));
     c->magic = KMEM_CACHE_MAGIC;
     bool plain = c->bufctl_off == 0 && !(c->flags & SLAB_SLOW_FLAGS);
     c->checked_span = plain ? c->num * c->size : 0;

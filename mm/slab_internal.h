@@ -143,7 +143,8 @@ struct kmem_cache_node {
     // free list or made meanwhile -- its working set of empty slabs.
     unsigned int low_free_slabs;
     size_t slabs_needed;
-    struct barn barn; // its own lock, never held with list_lock
+    unsigned int gave_back; // empty slabs frees gave back (the list was full), not made again yet
+    struct barn barn;       // its own lock, never held with list_lock
 };
 
 struct kmem_cache {
@@ -180,6 +181,7 @@ struct kmem_cache {
     unsigned int left_over;          // unused tail bytes per slab: the colouring room
     unsigned int free_limit;         // empty slabs kept; more go back to the buddy allocator
     unsigned int free_limit_min;    // free_limit where no reaper runs, and its floor where one does
+    unsigned int free_limit_max;    // the most a regrowth raises free_limit to
     unsigned int limit, batchcount; // of each per-CPU array (0 if it has none)
     unsigned int barn_max;          // full (and empty) sheaves the barn keeps, each
     bool off_slab, permanent;       // permanent: cache of caches and kmalloc caches

@@ -215,6 +215,35 @@ KTEST(reap, free_list_follows_the_working_set)
     kmem_cache_destroy(c);
 }
 
+// With no reaper between cycles, the cache learns from its own churn: each
+// slab made in place of one a free gave back lets one more empty slab stay,
+// up to 64 pages' worth. The third cycle makes fewer slabs than the second.
+KTEST(reap, regrowth_raises_free_limit)
+{
+    struct kmem_cache *c;
+    PLAIN_CACHE(t, c, "t_reap_churn", 4000);
+    static void *p[MANY];
+    struct kmem_cache_info in = info_of(c);
+    unsigned fixed = in.free_limit;
+    ASSERT_LT(t, (size_t)fixed * in.num, (size_t)MANY / 2);
+    uint64_t grows[3];
+    for (int k = 0; k < 3; k++) {
+        uint64_t g0 = info_of(c).grows;
+        ASSERT_EQ(t, cycle(c, p, MANY), true);
+        grows[k] = info_of(c).grows - g0;
+    }
+    in = info_of(c);
+    printk("# slabs made per cycle: %llu %llu %llu; free_limit %u (was %u)\n",
+           (unsigned long long)grows[0], (unsigned long long)grows[1], (unsigned long long)grows[2],
+           in.free_limit, fixed);
+    EXPECT_GT(t, in.free_limit, fixed);
+    EXPECT_LE(t, (size_t)in.free_limit << in.order, (size_t)64);
+    EXPECT_LT(t, grows[2], grows[1]);
+    EXPECT_LE(t, in.free_slabs, in.free_limit);
+    EXPECT_EQ(t, slab_validate(c), 0);
+    kmem_cache_destroy(c);
+}
+
 // Every cpu uses the cache, then stops: a few rounds later no cpu holds
 // an object of it, and its slabs are back with the buddy allocator.
 static struct kmem_cache *all_c;
