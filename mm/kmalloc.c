@@ -112,8 +112,10 @@ static __attribute__((noinline)) struct kmem_cache *make_class(int i, gfp_t gfp)
         kmem_cache_unmake(c);
         return was;
     }
-    for (int j = 0; j < SMALL_MAX / 8; j++) // kmalloc's own table
-        if (size_small[j] == i)
+    // kmalloc's own table: the sizes of class i are the entries just below
+    // its size's (size_small rises with the size).
+    if (class_size[i] <= SMALL_MAX)
+        for (int j = (int)(class_size[i] - 1) / 8; j >= 0 && size_small[j] == i; j--)
             __atomic_store_n(&kmalloc_small[j], c, __ATOMIC_RELEASE);
     return c;
 }
