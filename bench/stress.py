@@ -14,7 +14,7 @@ on glibc, mimalloc, jemalloc and tcmalloc.
   bench/stress.py --spawn BIN --empty empty.so --shim librvslab.so [--out DIR]
       make spawn-bench: a fork+exec chain of 301 processes
       (bench/preload/spawn.c) on every allocator and on a library with no
-      code (empty.so), the least CPU of SPAWN_RUNS runs taken in turns, and
+      code (empty.so), the least CPU of SPAWN_RUNS (or SPAWN_TURNS) runs taken in turns, and
       the chain's page faults (goal: rvslab within 1.1 of glibc's CPU).
       Writes DIR/spawn.md.
 """
@@ -33,6 +33,8 @@ CHECK_ROUNDS = 6
 BENCH = [(8, 20000), (64, 5000), (100, 3000), (200, 2000), (1000, 500)]
 GOAL = 1.5
 SPAWN, SPAWN_GOAL, SPAWN_RUNS = 300, 1.1, 5
+# glibc, rvslab and empty run this many turns: the goal's ratio moves a lot
+SPAWN_TURNS = 15
 LINE = re.compile(r"(\d+) ops, (\d+) bad, cpu ([\d.]+) s, peak rss (\d+) KiB, "
                   r"peak live (\d+) KiB, (\d+) faults")
 # make test: the heap may hold at most this many times what the blocks held at
@@ -143,32 +145,42 @@ def spawn_run(spawn, lib):
 
 
 def spawn(args):
-    """The least CPU of SPAWN_RUNS runs each, the allocators taking turns."""
+    """The least CPU of SPAWN_RUNS runs each (glibc, rvslab and empty:
+    SPAWN_TURNS), the allocators taking turns; and the median over the turns
+    of rvslab's CPU over glibc's in the same turn."""
     allocs = allocators(args) + [("empty", os.path.abspath(args.empty))]
-    best = {}
-    for _ in range(SPAWN_RUNS):
+    best, turns = {}, []
+    for k in range(SPAWN_TURNS):
+        turn = {}
         for name, lib in allocs:
-            v = spawn_run(args.spawn, lib)
+            if k >= SPAWN_RUNS and name not in ("glibc", "rvslab", "empty"):
+                continue
+            v = turn[name] = spawn_run(args.spawn, lib)
             if v is not None and (name not in best or v[0] < best[name][0]):
                 best[name] = v
             print(f"spawn {name}: {v}", flush=True)
+        if turn.get("glibc") and turn.get("rvslab"):
+            turns.append(turn["rvslab"][0] / turn["glibc"][0])
     names = [n for n, _ in allocs]
     g, v, e = best.get("glibc"), best.get("rvslab"), best.get("empty")
     ratio = f"{v[0] / g[0]:.2f}" if g and v else "-"
     to_empty = f"{v[0] / e[0]:.2f}" if e and v else "-"
-    met = "yes" if g and v and v[0] / g[0] <= SPAWN_GOAL else "no"
+    med = sorted(turns)[len(turns) // 2] if turns else None
+    per_turn = f"{med:.2f} ({min(turns):.2f}-{max(turns):.2f})" if turns else "-"
+    met = "yes" if med is not None and med <= SPAWN_GOAL else "no"
     out = ["# A fork+exec chain", "",
            f"bench/preload/spawn.c: {SPAWN + 1} processes, each makes 32 small blocks, forks, "
            "execs the next and waits; CPU seconds (user + system) and page faults of the whole "
-           f"chain, the least CPU of {SPAWN_RUNS} runs taken in turns (`make spawn-bench`). "
-           "\"empty\" is a library with no code (bench/preload/empty.c), preloaded the same way: "
-           "what LD_PRELOAD alone costs. Goal: rvslab at most "
-           f"{SPAWN_GOAL} of glibc's CPU.", "",
+           f"chain, the least CPU of {SPAWN_TURNS} runs (glibc, rvslab, empty) or {SPAWN_RUNS} "
+           "(the others) taken in turns (`make spawn-bench`). \"empty\" is a library with no "
+           "code (bench/preload/empty.c), preloaded the same way: what LD_PRELOAD alone costs. "
+           "\"per turn\": the median (and range) over the turns of rvslab's CPU over glibc's in "
+           f"the same turn, which the goal is judged by: at most {SPAWN_GOAL}.", "",
            "| " + " | ".join(f"{n} cpu s / faults" for n in names) +
-           " | rvslab/glibc | rvslab/empty | goal met |",
-           "|---" * (len(names) + 3) + "|",
+           " | rvslab/glibc, least | rvslab/glibc, per turn | rvslab/empty | goal met |",
+           "|---" * (len(names) + 4) + "|",
            "| " + " | ".join(f"{best[n][0]:.3f} / {best[n][1]}" if n in best else "-"
-                             for n in names) + f" | {ratio} | {to_empty} | {met} |"]
+                             for n in names) + f" | {ratio} | {per_turn} | {to_empty} | {met} |"]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "spawn.md"), "w") as f:
         f.write("\n".join(out) + "\n")
