@@ -290,24 +290,32 @@ bool slab_is_up(void)
     return READ_ONCE(slab_state) == UP;
 }
 
-size_t slab_shrink(gfp_t gfp, enum reclaim_level level)
+// Every cpu empties its own arrays and gives them back. A caller that may
+// not wait for the others (lib/platform.h, rule 4) gives back what it
+// holds itself.
+static void drop_every_array(gfp_t gfp)
 {
-    // Every cpu empties its own arrays and gives them back. A caller that
-    // may not wait for the others (lib/platform.h, rule 4) gives back what
-    // it holds itself, and the empty slabs of every cache.
-    gfp = gfp_check_context(gfp, __builtin_return_address(0));
-    if (level == RECLAIM_ALL && (gfp & __GFP_DIRECT_RECLAIM)) {
+    if (gfp & __GFP_DIRECT_RECLAIM) {
         on_each_cpu(drop_all_local, NULL);
-    } else if (level == RECLAIM_ALL) {
+    } else {
         unsigned long flags = local_lock_irqsave();
         drop_all_local(NULL);
         local_unlock_irqrestore(flags);
     }
+}
+
+// RECLAIM_ALL: every cpu's arrays and every barn, then (both levels) the
+// empty slabs of every cache.
+size_t slab_shrink(gfp_t gfp, enum reclaim_level level)
+{
+    gfp = gfp_check_context(gfp, __builtin_return_address(0));
+    if (level == RECLAIM_ALL)
+        drop_every_array(gfp);
     size_t pages = 0;
     spin_lock(&chain_lock);
-    for (struct list_head *pos = cache_chain.next; level == RECLAIM_ALL && pos != &cache_chain;
-         pos = pos->next)
-        barn_shrink(list_entry(pos, struct kmem_cache, next)); // sheaves go back to kmalloc first
+    if (level == RECLAIM_ALL) // sheaves go back to kmalloc first
+        for (struct list_head *pos = cache_chain.next; pos != &cache_chain; pos = pos->next)
+            barn_shrink(list_entry(pos, struct kmem_cache, next));
     // Newest first: an off-slab cache frees its descriptors into an older
     // kmalloc cache, whose emptied slabs then go too.
     for (struct list_head *pos = cache_chain.prev; pos != &cache_chain; pos = pos->prev) {

@@ -361,10 +361,13 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
 // powers of two the classes are every multiple of one step (mm/kmalloc.c).
 // If the step is at least the alignment, every class there is aligned
 // enough; if not, the rounded size is a multiple of the step, so a class
-// itself. (The classes above 1 KiB are all multiples of 128.)
-static inline bool by_class(size_t size, size_t align)
+// itself. (The classes above 1 KiB are all multiples of 128.) Any other
+// alignment or size: alloc.
+static void *alloc_aligned(size_t size, size_t align)
 {
-    return align <= 128 && size - 1 < KMALLOC_MAX_CACHE_SIZE;
+    if (align <= 128 && size - 1 < KMALLOC_MAX_CACHE_SIZE)
+        return malloc(ALIGN_UP(size, align));
+    return alloc(size, align);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
@@ -372,7 +375,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
     if (!IS_POWER_OF_2(align) || align % sizeof(void *) != 0)
         return EINVAL;
     int saved = errno; // posix_memalign reports through its result, not errno
-    void *p = by_class(size, align) ? malloc(ALIGN_UP(size, align)) : alloc(size, align);
+    void *p = alloc_aligned(size, align);
     errno = saved;
     if (p == NULL)
         return ENOMEM;
@@ -392,7 +395,7 @@ EXPORT void *memalign(size_t align, size_t size)
     size_t a = 1;
     while (a < align)
         a <<= 1;
-    return by_class(size, a) ? malloc(ALIGN_UP(size, a)) : alloc(size, a);
+    return alloc_aligned(size, a);
 }
 
 EXPORT void *aligned_alloc(size_t align, size_t size)

@@ -113,10 +113,16 @@ static bool map_exactly(uintptr_t at, size_t len)
     return true;
 }
 
+// The bytes of mem_map that describe a heap of `bytes`.
+static size_t map_size(size_t bytes)
+{
+    return (bytes / PAGE_SIZE) * sizeof(struct page);
+}
+
 // Room in mem_map's region for a heap of `bytes`.
 static bool map_room(size_t bytes)
 {
-    size_t need = ALIGN_UP((bytes / PAGE_SIZE) * sizeof(struct page), PAGE_SIZE);
+    size_t need = ALIGN_UP(map_size(bytes), PAGE_SIZE);
     if (need <= map_bytes)
         return true;
     if (!map_exactly((uintptr_t)map_base + map_bytes, need - map_bytes))
@@ -500,7 +506,7 @@ static bool heap_setup(void)
     if (heap_cap == 0)
         heap_cap = HEAP_LIMIT;
     size_t first = HEAP_START;
-    size_t span = ALIGN_UP(heap_cap / (PAGE_SIZE / sizeof(struct page)), CHUNK);
+    size_t span = ALIGN_UP(map_size(heap_cap), CHUNK); // mem_map's region: all the cap needs
     for (int k = 0; k < 8; k++) {
         uintptr_t map = WINDOW_AT + k * WINDOW_STEP, heap = map + span;
         map_base = (struct page *)map;
